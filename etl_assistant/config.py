@@ -1,0 +1,63 @@
+"""One typed Settings object: every knob comes from env vars (prefix ETLA_) or `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ETLA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    # Empty means "embedded default under data_dir" (see the resolved_* properties).
+    warehouse_url: str = ""
+    catalog_url: str = ""
+    # Files may only be read from these roots (plus data_dir). Empty: data_dir and the current directory.
+    allowed_roots: list[Path] = Field(default_factory=list)
+    tenant: str = "default"
+
+    # Chat model: "offline" (deterministic planner) or "openai" (any OpenAI-compatible endpoint).
+    model: Literal["offline", "openai"] = "offline"
+    llm_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ETLA_LLM_BASE_URL", "OPENAI_BASE_URL")
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ETLA_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("ETLA_LLM_MODEL", "OPENAI_MODEL"))
+
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Inference sampling and limits.
+    sample_rows: int = 20_000
+    query_row_limit: int = 1_000
+    query_timeout_s: float = 30.0
+
+    @property
+    def resolved_warehouse_url(self) -> str:
+        return self.warehouse_url or f"chdb:///{(self.data_dir / 'warehouse').resolve()}"
+
+    @property
+    def resolved_catalog_url(self) -> str:
+        return self.catalog_url or f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def resolved_allowed_roots(self) -> list[Path]:
+        roots = self.allowed_roots or [Path.cwd()]
+        return [p.resolve() for p in [*roots, self.data_dir]]
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

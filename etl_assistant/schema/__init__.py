@@ -1,0 +1,1 @@
+"""Schema inference: dialect sniffing, type detection, streaming profiling, relationship discovery."""

@@ -1,0 +1,17 @@
+"""What the assistant can do. REGISTRY is the one list the graph, MCP and the CLI all read."""
+
+from __future__ import annotations
+
+from etl_assistant.tools.base import Tool, ToolContext
+
+REGISTRY: list[Tool] = []
+
+
+def get_tool(name: str) -> Tool:
+    for tool in REGISTRY:
+        if tool.name == name:
+            return tool
+    raise KeyError(name)
+
+
+__all__ = ["REGISTRY", "Tool", "ToolContext", "get_tool"]

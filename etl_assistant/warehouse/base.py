@@ -1,0 +1,73 @@
+"""One adapter interface over every warehouse engine (chDB, ClickHouse server, PostgreSQL, SQLite)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.tools.base import ProgressCallback
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False  # more rows existed than the limit allowed
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class ColumnInfo:
+    name: str
+    type: str  # the engine's own type text
+    nullable: bool
+
+
+@dataclass
+class LoadResult:
+    table: str
+    rows: int
+    elapsed_s: float
+    method: str  # e.g. "chdb file()", "COPY", "insert_arrow"
+    notes: list[str] = field(default_factory=list)
+
+
+class Warehouse(ABC):
+    """Adapters take SQL we generated (sqlglot-rendered for `dialect`) and files described by a schema."""
+
+    dialect: str  # sqlglot dialect name: "clickhouse", "postgres" or "sqlite"
+    url: str
+
+    @abstractmethod
+    def execute(self, sql: str) -> None:
+        """Run one DDL/DML statement we generated (never user free text)."""
+
+    @abstractmethod
+    def query(self, sql: str, *, limit: int | None = None, timeout_s: float | None = None,
+              read_only: bool = True) -> QueryResult:
+        """Run one read query, bounded by `limit` rows and `timeout_s`; read_only is enforced by the engine."""
+
+    @abstractmethod
+    def load_file(self, table: str, schema: DatasetSchema, *,
+                  progress: ProgressCallback | None = None) -> LoadResult:
+        """Bulk-load the file `schema.source` into the existing `table` by the engine's native path."""
+
+    @abstractmethod
+    def tables(self) -> list[str]:
+        """User tables in the current database/schema."""
+
+    @abstractmethod
+    def columns(self, table: str) -> list[ColumnInfo]:
+        ...
+
+    @abstractmethod
+    def count_rows(self, table: str) -> int:
+        ...
+
+    def table_exists(self, table: str) -> bool:
+        return table in self.tables()
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; adapters that hold none need not override."""
