@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     query_row_limit: int = 1_000
     query_timeout_s: float = 30.0
 
+    # Largest file accepted by POST /v1/datasets, in MiB.
+    max_upload_mb: float = 200.0
+
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"chdb:///{(self.data_dir / 'warehouse').resolve()}"
