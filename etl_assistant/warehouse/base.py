@@ -47,7 +47,7 @@ class Warehouse(ABC):
     @abstractmethod
     def query(self, sql: str, *, limit: int | None = None, timeout_s: float | None = None,
               read_only: bool = True) -> QueryResult:
-        """Run one read query, bounded by `limit` rows and `timeout_s`; read_only is enforced by the engine."""
+        """Run one read query, bounded by `limit` rows and `timeout_s`; the engine enforces read_only."""
 
     @abstractmethod
     def load_file(self, table: str, schema: DatasetSchema, *,

@@ -1,0 +1,1 @@
+"""Test helpers shared by the warehouse, catalog and load tests (real engines, no mocks)."""
