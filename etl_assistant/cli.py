@@ -123,5 +123,13 @@ def sql(query: str, limit: Annotated[int, typer.Option(help="Maximum rows to pri
         out.print(f"(first {len(result.rows)} rows shown)")
 
 
+@app.command()
+def mcp() -> None:
+    """Serve the tools over MCP on stdio (Claude Desktop, Cursor, VS Code); logs go to stderr."""
+    from etl_assistant.channels.mcp import run_stdio
+
+    run_stdio(get_settings())
+
+
 if __name__ == "__main__":
     app()
