@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from etl_assistant.tools import generate_ddl
 from etl_assistant.tools.base import Tool, ToolContext
 
 REGISTRY: list[Tool] = []
+REGISTRY.append(generate_ddl.TOOL)
 
 
 def get_tool(name: str) -> Tool:
