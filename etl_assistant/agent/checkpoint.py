@@ -1,0 +1,53 @@
+"""Where conversations persist: SQLite beside the data by default, PostgreSQL when the catalog is there."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from etl_assistant.config import Settings
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres://"))
+
+
+def psycopg_conninfo(url: str) -> str:
+    """psycopg takes a plain libpq URL: drop a SQLAlchemy driver suffix such as `+psycopg`."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql{sep}{rest}" if scheme.startswith("postgres") else url
+
+
+def threads_db_url(settings: Settings) -> str:
+    """The async SQLAlchemy URL of the thread registry: the catalog's PostgreSQL, or data_dir/threads.db."""
+    if is_postgres(settings.catalog_url):
+        return "postgresql+psycopg://" + psycopg_conninfo(settings.catalog_url).partition("://")[2]
+    return f"sqlite+aiosqlite:///{(settings.data_dir / 'threads.db').resolve()}"
+
+
+@asynccontextmanager
+async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver]:
+    if is_postgres(settings.catalog_url):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
+        async with AsyncConnectionPool(
+            psycopg_conninfo(settings.catalog_url),
+            min_size=1,
+            max_size=8,
+            open=False,
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+        ) as pool:
+            saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            await saver.setup()
+            yield saver
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str((settings.data_dir / "threads.db").resolve())) as saver:
+        await saver.setup()
+        yield saver

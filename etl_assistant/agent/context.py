@@ -1,0 +1,67 @@
+"""What a run carries besides its state: settings, the tenant, and the connections shared by every run.
+
+Passed to the graph as LangGraph's run context (`context=`), so it is never checkpointed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl_assistant.config import Settings
+
+
+class SharedResources(Mapping[str, Any]):
+    """The warehouse and catalog, opened on first use and shared by every run of the process.
+
+    `ToolContext` reads them through its `_overrides` mapping, so a tool that never touches the warehouse
+    never opens it, and no run pays for a new connection.
+    """
+
+    def __init__(self, settings: Settings, factories: dict[str, Callable[[], Any]] | None = None) -> None:
+        self._factories = factories or {"warehouse": self._open_warehouse, "catalog": self._open_catalog}
+        self._settings = settings
+        self._opened: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _open_warehouse(self) -> Any:
+        from etl_assistant.warehouse import connect
+
+        return connect(self._settings.resolved_warehouse_url)
+
+    def _open_catalog(self) -> Any:
+        from etl_assistant.warehouse.catalog import Catalog
+
+        return Catalog(self._settings.resolved_catalog_url)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._factories:
+            raise KeyError(key)
+        with self._lock:
+            if key not in self._opened:
+                self._opened[key] = self._factories[key]()
+            return self._opened[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+    def close(self) -> None:
+        """Close whatever was opened (adapters without a `close` hold nothing)."""
+        with self._lock:
+            for resource in self._opened.values():
+                closer = getattr(resource, "close", None)
+                if callable(closer):
+                    closer()
+            self._opened.clear()
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    tenant: str = "default"
+    resources: Mapping[str, Any] = field(default_factory=dict)

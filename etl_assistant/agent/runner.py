@@ -1,0 +1,389 @@
+"""AgentService: the run stream every channel encodes, plus threads, state and history.
+
+Built once per app (`await AgentService.create(settings)`, `await service.aclose()`). A run streams
+RunEvents: metadata first, then values/updates/text_delta/message/tool_call/tool_result/progress/interrupt,
+an error event if it failed, and always a final `end` {"status": "success" | "interrupted" | "error"}.
+A client that stops iterating cancels the run; the thread's status is still recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage, convert_to_messages
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, StateSnapshot
+
+from etl_assistant.agent.approval import parse_decisions
+from etl_assistant.agent.checkpoint import open_checkpointer, threads_db_url
+from etl_assistant.agent.context import RunContext, SharedResources
+from etl_assistant.agent.events import RunEvent
+from etl_assistant.agent.graph import build_graph
+from etl_assistant.agent.metrics import RunMetrics
+from etl_assistant.agent.nodes import pending_calls
+from etl_assistant.agent.serialize import to_jsonable
+from etl_assistant.agent.stream_events import STREAM_MODES, translate
+from etl_assistant.agent.threads import ThreadRecord, ThreadStatus, ThreadStore
+from etl_assistant.config import Settings
+from etl_assistant.errors import EtlError, InputError
+from etl_assistant.tools.base import Tool
+
+log = logging.getLogger(__name__)
+RunStatus = Literal["success", "interrupted", "error"]
+_THREAD_STATUS: dict[RunStatus, ThreadStatus] = {
+    "success": "idle",
+    "interrupted": "interrupted",
+    "error": "error",
+}
+RECURSION_LIMIT = 50
+TITLE_CHARS = 80
+
+
+class ThreadBusy(EtlError):
+    """Another run is in progress on this thread."""
+
+
+class AgentService:
+    def __init__(
+        self,
+        settings: Settings,
+        graph: CompiledStateGraph,
+        threads: ThreadStore,
+        resources: SharedResources,
+        stack: AsyncExitStack,
+        model_name: str,
+        tool_names: list[str],
+    ) -> None:
+        self.settings = settings
+        self.tool_names = tool_names
+        self.graph = graph
+        self.threads = threads
+        self.resources = resources
+        self.metrics = RunMetrics()
+        self.model_name = model_name
+        self._stack = stack
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.active_runs: dict[str, str] = {}  # run_id -> thread_id, for health and leak checks
+
+    @classmethod
+    async def create(
+        cls, settings: Settings, *, model: BaseChatModel | None = None, tools: Sequence[Tool] | None = None
+    ) -> AgentService:
+        """Open the checkpointer and thread registry and compile the graph. `model`/`tools` override the
+        configured chat model and `tools.REGISTRY` (tests use this)."""
+        from etl_assistant.agent.models import get_chat_model
+        from etl_assistant.tools import REGISTRY
+
+        stack = AsyncExitStack()
+        try:
+            checkpointer = await stack.enter_async_context(open_checkpointer(settings))
+            threads = ThreadStore(threads_db_url(settings))
+            stack.push_async_callback(threads.aclose)
+            await threads.setup()
+            resources = SharedResources(settings)
+            stack.callback(resources.close)
+            chat_model = model or get_chat_model(settings)
+            tool_list = list(REGISTRY if tools is None else tools)
+            graph = build_graph(chat_model, tool_list, checkpointer)
+        except BaseException:
+            await stack.aclose()
+            raise
+        model_name = getattr(chat_model, "model_name", None) or chat_model._llm_type
+        return cls(settings, graph, threads, resources, stack, str(model_name), [t.name for t in tool_list])
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+    # threads ------------------------------------------------------------------------------------------------
+
+    async def create_thread(
+        self,
+        tenant: str = "default",
+        *,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        if_exists: Literal["raise", "do_nothing"] = "raise",
+    ) -> dict[str, Any]:
+        record = await self.threads.create(tenant, thread_id, metadata, if_exists)
+        return await self._thread_dict(record)
+
+    async def get_thread(self, thread_id: str, tenant: str = "default") -> dict[str, Any]:
+        return await self._thread_dict(await self.threads.get(tenant, thread_id))
+
+    async def search_threads(self, tenant: str = "default", **filters: Any) -> list[dict[str, Any]]:
+        """Filters as ThreadStore.search: metadata, status, ids, limit, offset, sort_by, sort_order."""
+        return [await self._thread_dict(r) for r in await self.threads.search(tenant, **filters)]
+
+    async def get_state(self, thread_id: str, tenant: str = "default") -> dict[str, Any]:
+        await self.threads.get(tenant, thread_id)
+        return _state_dict(await self.graph.aget_state(_thread_config(thread_id)))
+
+    async def get_history(
+        self,
+        thread_id: str,
+        tenant: str = "default",
+        *,
+        limit: int = 10,
+        before: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        await self.threads.get(tenant, thread_id)
+        before_config = {"configurable": before} if before else None
+        return [
+            _state_dict(s)
+            async for s in self.graph.aget_state_history(
+                _thread_config(thread_id), limit=limit, before=before_config
+            )
+        ]
+
+    def is_busy(self, thread_id: str) -> bool:
+        lock = self._locks.get(thread_id)
+        return lock is not None and lock.locked()
+
+    async def _thread_dict(self, record: ThreadRecord) -> dict[str, Any]:
+        snapshot = await self.graph.aget_state(_thread_config(record.thread_id))
+        return {
+            "thread_id": record.thread_id,
+            "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(),
+            "metadata": record.metadata,
+            "status": record.status,
+            "values": to_jsonable(snapshot.values),
+            "interrupts": {
+                t.id: [to_jsonable(i) for i in t.interrupts] for t in snapshot.tasks if t.interrupts
+            },
+        }
+
+    # runs ---------------------------------------------------------------------------------------------------
+
+    async def stream(
+        self,
+        thread_id: str,
+        *,
+        input: dict[str, Any] | None = None,
+        command: dict[str, Any] | None = None,
+        tenant: str = "default",
+        run_id: str | None = None,
+        if_not_exists: Literal["create", "reject"] = "create",
+        assistant_id: str = "agent",
+    ) -> AsyncIterator[RunEvent]:
+        """Run one turn (new input, or `command={"resume": ...}` after an interrupt) and stream its events."""
+        run_id = run_id or str(uuid.uuid4())
+        yield RunEvent(type="metadata", data={"run_id": run_id, "thread_id": thread_id})
+        lock = self._locks.setdefault(thread_id, asyncio.Lock())
+        if lock.locked():
+            yield _error(ThreadBusy(f"Thread {thread_id} is already running; wait for its run to end."))
+            yield RunEvent(type="end", data={"status": "error"})
+            return
+        async with lock:
+            self.active_runs[run_id] = thread_id
+            status: RunStatus = "error"
+            started = time.perf_counter()
+            try:
+                config = _run_config(thread_id, run_id, tenant)
+                graph_input = await self._prepare(
+                    thread_id, tenant, input, command, if_not_exists, assistant_id
+                )
+                context = RunContext(settings=self.settings, tenant=tenant, resources=self.resources)
+                async for mode, chunk in self.graph.astream(
+                    graph_input, config, context=context, stream_mode=STREAM_MODES
+                ):
+                    for event in translate(mode, chunk):
+                        self._count(event)
+                        yield event
+                snapshot = await self.graph.aget_state(_thread_config(thread_id))
+                status = "interrupted" if snapshot.interrupts else "success"
+            except EtlError as exc:
+                yield _error(exc)
+            except Exception:
+                log.exception("run %s on thread %s failed", run_id, thread_id)
+                yield RunEvent(
+                    type="error",
+                    data={
+                        "error": "InternalError",
+                        "message": (
+                            "The assistant failed unexpectedly; the server log has the details, try again."
+                        ),
+                    },
+                )
+            finally:
+                # Runs also on cancellation (client gone): record the outcome without being cancelled again.
+                self.active_runs.pop(run_id, None)
+                self.metrics.runs.labels(status).inc()
+                self.metrics.run_latency.observe(time.perf_counter() - started)
+                await _shielded(self.threads.update(thread_id, status=_THREAD_STATUS[status]))
+        yield RunEvent(type="end", data={"status": status})
+
+    async def wait(self, thread_id: str, **kwargs: Any) -> dict[str, Any]:
+        """Run to the end and return the final values; `__interrupt__` / `__error__` say why it stopped."""
+        values: dict[str, Any] = {}
+        interrupts: list[dict[str, Any]] = []
+        error: dict[str, Any] | None = None
+        async for event in self.stream(thread_id, **kwargs):
+            if event.type == "values":
+                values = event.data
+            elif event.type == "interrupt":
+                payload = dict(event.data)
+                interrupts.append({"value": payload, "id": payload.pop("interrupt_id", None)})
+            elif event.type == "error":
+                error = event.data
+        result = {k: v for k, v in values.items() if k != "__interrupt__"}
+        if interrupts:
+            result["__interrupt__"] = interrupts
+        if error:
+            result["__error__"] = error
+        return result
+
+    def _count(self, event: RunEvent) -> None:
+        if event.type == "tool_result":
+            status = "error" if event.data.get("is_error") else "success"
+            self.metrics.tool_calls.labels(event.data.get("name") or "unknown", status).inc()
+
+    async def _prepare(
+        self,
+        thread_id: str,
+        tenant: str,
+        input: dict[str, Any] | None,
+        command: dict[str, Any] | None,
+        if_not_exists: Literal["create", "reject"],
+        assistant_id: str,
+    ) -> dict[str, Any] | Command:
+        """Check the thread and the request, mark the thread busy, and return the graph input."""
+        if if_not_exists == "create":
+            record = await self.threads.create(tenant, thread_id, if_exists="do_nothing")
+        else:
+            record = await self.threads.get(tenant, thread_id)
+        snapshot = await self.graph.aget_state(_thread_config(thread_id))
+        if command is not None and input is None:
+            if "resume" not in command:
+                raise InputError("Send command as {'resume': ...}; goto and update are not supported here.")
+            if not snapshot.interrupts:
+                raise InputError(
+                    f"Thread {thread_id} is not waiting for approval; send input messages instead."
+                )
+            waiting = snapshot.interrupts[0].value
+            parse_decisions(command["resume"], len(waiting.get("action_requests", [])), self.tool_names)
+            graph_input: dict[str, Any] | Command = Command(resume=command["resume"])
+        else:
+            messages = _input_messages(input)
+            # A new message while an approval is pending answers the pending actions with "not approved".
+            dropped = (
+                [
+                    ToolMessage(
+                        content="The person did not approve this and sent a new message instead.",
+                        name=c["name"],
+                        tool_call_id=c["id"],
+                        status="error",
+                    )
+                    for c in pending_calls(snapshot.values.get("messages", []))
+                ]
+                if snapshot.interrupts
+                else []
+            )
+            graph_input = {"messages": [*dropped, *messages]}
+        title = record.title or _title(graph_input)
+        await self.threads.update(
+            thread_id,
+            status="busy",
+            title=title,
+            metadata={"assistant_id": assistant_id, "graph_id": assistant_id},
+        )
+        return graph_input
+
+
+def _input_messages(input: dict[str, Any] | None) -> list[BaseMessage]:
+    messages = (input or {}).get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InputError(
+            "Send input as {'messages': [{'role': 'user', 'content': '...'}]} or a command {'resume': ...}."
+        )
+    try:
+        return convert_to_messages(messages)
+    except (ValueError, NotImplementedError, TypeError) as exc:
+        raise InputError(
+            f"A message could not be read ({exc}); use {{'role': 'user', 'content': '...'}}."
+        ) from None
+
+
+def _title(graph_input: dict[str, Any] | Command) -> str | None:
+    if not isinstance(graph_input, dict):
+        return None
+    human = next((m for m in graph_input["messages"] if isinstance(m, HumanMessage)), None)
+    if human is None:
+        return None
+    return " ".join(human.text.split())[:TITLE_CHARS] or None
+
+
+def _thread_config(thread_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _run_config(thread_id: str, run_id: str, tenant: str) -> RunnableConfig:
+    config: RunnableConfig = {
+        **_thread_config(thread_id),
+        "recursion_limit": RECURSION_LIMIT,
+        "metadata": {"tenant": tenant, "run_id": run_id},
+    }
+    try:
+        config["run_id"] = uuid.UUID(run_id)  # LangChain callbacks take only UUID run ids
+    except ValueError:
+        pass
+    return config
+
+
+def _error(exc: EtlError) -> RunEvent:
+    return RunEvent(type="error", data={"error": type(exc).__name__, "message": str(exc)})
+
+
+async def _shielded(awaitable: Any) -> None:
+    """Finish bookkeeping even when the run's task is being cancelled (the shielded task completes)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+def _checkpoint(config: RunnableConfig | None) -> dict[str, Any] | None:
+    if not config:
+        return None
+    conf = config.get("configurable", {})
+    return {
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns", ""),
+        "checkpoint_id": conf.get("checkpoint_id"),
+        "checkpoint_map": conf.get("checkpoint_map"),
+    }
+
+
+def _state_dict(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A StateSnapshot in the ThreadState shape of the Agent Protocol."""
+    return {
+        "values": to_jsonable(snapshot.values),
+        "next": list(snapshot.next),
+        "tasks": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "error": str(t.error) if t.error else None,
+                "interrupts": [to_jsonable(i) for i in t.interrupts],
+                "checkpoint": None,
+                "state": None,
+                "result": to_jsonable(t.result),
+            }
+            for t in snapshot.tasks
+        ],
+        "checkpoint": _checkpoint(snapshot.config),
+        "metadata": to_jsonable(snapshot.metadata or {}),
+        "created_at": snapshot.created_at,
+        "parent_checkpoint": _checkpoint(snapshot.parent_config),
+        "interrupts": [to_jsonable(i) for i in snapshot.interrupts],
+    }
