@@ -9,6 +9,9 @@ from typing import Any
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import ProgressCallback
 
+# The second half of every load-failure sentence.
+LOAD_FAILED_HINT = "check the file against its inferred schema (infer_schema) and load again"
+
 
 @dataclass
 class QueryResult:
@@ -65,6 +68,14 @@ class Warehouse(ABC):
     @abstractmethod
     def count_rows(self, table: str) -> int:
         ...
+
+    @abstractmethod
+    def drop_table(self, table: str) -> None:
+        """Drop `table` if it exists."""
+
+    @abstractmethod
+    def swap_table(self, staging: str, table: str) -> None:
+        """Atomically put the fully loaded `staging` in place of `table` (which may not exist yet)."""
 
     def table_exists(self, table: str) -> bool:
         return table in self.tables()

@@ -1,0 +1,34 @@
+"""Where data lives: `connect(url)` picks the engine adapter from the URL scheme."""
+
+from __future__ import annotations
+
+from etl_assistant.errors import WarehouseError
+from etl_assistant.warehouse.base import ColumnInfo, LoadResult, QueryResult, Warehouse
+
+SCHEMES = "chdb:///path, clickhouse://user:pass@host:8123/db, postgresql://user@host/db or sqlite:///path"
+
+
+def connect(url: str) -> Warehouse:
+    """The adapter for `url`; engines are imported only when used (chDB and drivers are heavy)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "chdb":
+        from etl_assistant.warehouse.chdb_engine import ChdbWarehouse
+
+        return ChdbWarehouse(url)
+    if scheme in ("clickhouse", "clickhouses"):
+        from etl_assistant.warehouse.clickhouse_server import ClickHouseWarehouse
+
+        return ClickHouseWarehouse(url)
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        from etl_assistant.warehouse.postgres_engine import PostgresWarehouse
+
+        return PostgresWarehouse(url)
+    if scheme == "sqlite":
+        from etl_assistant.warehouse.sqlite_engine import SqliteWarehouse
+
+        return SqliteWarehouse(url)
+    raise WarehouseError(f"The warehouse URL {url!r} has an unknown scheme; "
+                         f"set ETLA_WAREHOUSE_URL to {SCHEMES}.")
+
+
+__all__ = ["ColumnInfo", "LoadResult", "QueryResult", "Warehouse", "connect"]

@@ -1,0 +1,213 @@
+"""chDB: ClickHouse in-process, the embedded default warehouse (`chdb:///abs/path`).
+
+chDB runs one embedded server per process, bound to one data directory. `_Sessions` keeps the sessions of
+the directory in use (one writer, one opened with `readonly=2` for read-only queries) behind a lock; asking
+for another directory closes the current sessions and opens the new ones, so several adapters (tests, the
+ClickHouse HTTP fake) can take turns in one process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import chdb.session
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.tools.base import ProgressCallback
+from etl_assistant.warehouse import statements
+from etl_assistant.warehouse.base import LOAD_FAILED_HINT, ColumnInfo, LoadResult, QueryResult, Warehouse
+from etl_assistant.warehouse.clickhouse_file import native_insert, typed_file_insert
+from etl_assistant.warehouse.typed_batches import typed_batches
+
+
+class _Sessions:
+    """The process-wide chDB sessions of one data directory at a time."""
+
+    lock = threading.RLock()
+    path: str | None = None
+    writer: chdb.session.Session | None = None
+    reader: chdb.session.Session | None = None
+
+    @classmethod
+    @contextmanager
+    def use(cls, path: str, *, read_only: bool = False) -> Iterator[chdb.session.Session]:
+        with cls.lock:
+            if cls.path != path:
+                cls.close()
+                Path(path).mkdir(parents=True, exist_ok=True)
+                try:
+                    cls.writer = chdb.session.Session(path)
+                    cls.reader = chdb.session.Session(f"{path}?readonly=2")
+                except Exception as exc:  # chDB raises RuntimeError or its own ChdbError
+                    cls.close()
+                    raise WarehouseError(
+                        f"Cannot open the chDB warehouse at {path}: {_engine_message(exc)}; "
+                        "check ETLA_WAREHOUSE_URL and that the directory is writable."
+                    ) from exc
+                cls.path = path
+            session = cls.reader if read_only else cls.writer
+            assert session is not None
+            yield session
+
+    @classmethod
+    def close(cls) -> None:
+        for session in (cls.reader, cls.writer):
+            if session is not None:
+                session.cleanup()
+        cls.path, cls.writer, cls.reader = None, None, None
+
+
+def close_sessions() -> None:
+    """Release chDB's data directory (tests switching directories; process shutdown)."""
+    with _Sessions.lock:
+        _Sessions.close()
+
+
+def _engine_message(exc: BaseException) -> str:
+    """ClickHouse's 'Code: N. DB::Exception: <text>. (NAME)' reduced to its text."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "DB::Exception:" in text:
+        text = text.split("DB::Exception:")[-1].strip()
+    return text.removeprefix("default: ").rstrip(".")
+
+
+def with_query_settings(sql: str, settings: dict[str, int | str]) -> str:
+    """The query with a SETTINGS clause carrying our limits (replacing any same-named ones in it)."""
+    try:
+        parsed = sqlglot.parse_one(sql, read="clickhouse")
+    except ParseError as exc:
+        raise ToolError(f"The query could not be parsed as ClickHouse SQL: {exc.errors[0]['description']}; "
+                        "fix the syntax and try again.") from exc
+    if not isinstance(parsed, exp.Query):
+        return sql  # not a query: the read-only session refuses writes, and nothing else may run here
+    if not isinstance(parsed, exp.Select):
+        parsed = exp.select(exp.Star()).from_(exp.Subquery(this=parsed))
+    kept = [s for s in parsed.args.get("settings") or []
+            if not (isinstance(s, exp.EQ) and s.this.name in settings)]
+    ours = [exp.EQ(this=exp.column(name), expression=exp.Literal.string(value) if isinstance(value, str)
+                   else exp.Literal.number(value)) for name, value in settings.items()]
+    parsed.set("settings", kept + ours)
+    return statements.render(parsed, "clickhouse")
+
+
+class ChdbWarehouse(Warehouse):
+    """The embedded ClickHouse engine under a local directory."""
+
+    dialect = "clickhouse"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = str(Path(url.removeprefix("chdb://")).resolve())
+
+    def _run(self, sql: str, *, read_only: bool = False, fmt: str = "CSV"):  # noqa: ANN202 - str or Table
+        with _Sessions.use(self.path, read_only=read_only) as session:
+            return session.query(sql, fmt)
+
+    def execute(self, sql: str) -> None:
+        try:
+            self._run(sql)
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(f"chDB refused a generated statement: {_engine_message(exc)}.") from exc
+
+    def query(self, sql: str, *, limit: int | None = None, timeout_s: float | None = None,
+              read_only: bool = True) -> QueryResult:
+        settings: dict[str, int | str] = {}
+        if timeout_s is not None:
+            settings["max_execution_time"] = max(1, round(timeout_s))
+        if limit is not None:
+            settings.update(max_result_rows=limit + 1, result_overflow_mode="break")
+        limited = with_query_settings(sql, settings)
+        started = time.perf_counter()
+        try:
+            result: pa.Table = self._run(limited, read_only=read_only, fmt="ArrowTable")
+        except (WarehouseError, ToolError):
+            raise
+        except Exception as exc:
+            raise ToolError(f"ClickHouse rejected the query: {_engine_message(exc)}.") from exc
+        return arrow_result(result, limit, started)
+
+    def load_file(self, table: str, schema: DatasetSchema, *,
+                  progress: ProgressCallback | None = None) -> LoadResult:
+        report = progress or (lambda done, total, message: None)
+        started = time.perf_counter()
+        before = self.count_rows(table)
+        sql = native_insert(table, schema)
+        if sql is not None:
+            report(0, None, f"loading {Path(schema.source).name} with chDB file()")
+            self._insert(sql, schema)
+            method = "chdb file()"
+        else:
+            with tempfile.TemporaryDirectory(prefix="etla-load-") as tmp:
+                arrow_path = str(Path(tmp) / "typed.arrow")
+                if write_arrow_file(schema, arrow_path, report):
+                    self._insert(typed_file_insert(table, schema, arrow_path), schema)
+            method = "chdb typed Arrow"
+        rows = self.count_rows(table) - before
+        report(rows, rows, f"loaded {rows} rows into {table}")
+        return LoadResult(table=table, rows=rows, elapsed_s=time.perf_counter() - started, method=method)
+
+    def _insert(self, sql: str, schema: DatasetSchema) -> None:
+        try:
+            self._run(sql)
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(
+                f"Loading {schema.source} into chDB failed: {_engine_message(exc)}; {LOAD_FAILED_HINT}."
+            ) from exc
+
+    def tables(self) -> list[str]:
+        return [row[0] for row in self.query(statements.clickhouse_tables(), read_only=False).rows]
+
+    def columns(self, table: str) -> list[ColumnInfo]:
+        rows = self.query(statements.clickhouse_columns(table), read_only=False).rows
+        return [ColumnInfo(name, type_, statements.clickhouse_nullable(type_)) for name, type_ in rows]
+
+    def count_rows(self, table: str) -> int:
+        return int(self.query(statements.count_rows(table, self.dialect), read_only=False).rows[0][0])
+
+    def drop_table(self, table: str) -> None:
+        self.execute(statements.drop_table(table, self.dialect))
+
+    def swap_table(self, staging: str, table: str) -> None:
+        if self.table_exists(table):
+            self.execute(statements.clickhouse_exchange(staging, table))
+            self.drop_table(staging)
+        else:
+            self.execute(statements.clickhouse_rename(staging, table))
+
+
+def arrow_result(table: pa.Table, limit: int | None, started: float) -> QueryResult:
+    """Rows of an Arrow result, cut at `limit` (the engine may return a block more)."""
+    truncated = limit is not None and table.num_rows > limit
+    if truncated:
+        table = table.slice(0, limit)
+    rows = list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+    return QueryResult(columns=table.column_names, rows=rows, truncated=truncated,
+                       elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+def write_arrow_file(schema: DatasetSchema, path: str, report: ProgressCallback) -> bool:
+    """Stream the typed batches of the source into an Arrow IPC file; False when the source has no rows."""
+    writer: pa.ipc.RecordBatchFileWriter | None = None
+    try:
+        for batch in typed_batches(schema, report):
+            if writer is None:
+                writer = pa.ipc.new_file(path, batch.schema)
+            writer.write_batch(batch)
+    finally:
+        if writer is not None:
+            writer.close()
+    return writer is not None

@@ -1,0 +1,128 @@
+"""ClickHouse reads a source file itself: `INSERT INTO t SELECT <conversions> FROM file(path, ...)`.
+
+Delimited text is read by position as `Nullable(String)` and converted per logical type here, so nulls,
+boolean spellings and date layouts follow the inferred schema rather than ClickHouse's own guesses (which
+turn "007" into 7 and make everything Nullable). A file the engine cannot read as-is (other encodings,
+escape characters, day-first dates, ragged rows, Excel...) returns `None` from `native_insert` and the caller
+loads typed Arrow batches instead.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from etl_assistant.schema.model import ColumnProfile, DatasetSchema
+from etl_assistant.schema.types import NULL_TOKENS
+from etl_assistant.warehouse.statements import quote, render, table
+
+# Date layouts whose field order is unambiguous for parseDateTime64BestEffort (year first).
+_YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
+_TEXT_ENCODINGS = {"utf-8", "utf8", "ascii", "us-ascii", "utf-8-sig"}
+
+
+def _literal_list(values: list[str]) -> exp.Tuple:
+    return exp.Tuple(expressions=[exp.Literal.string(v) for v in values])
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _text_is_native(schema: DatasetSchema) -> bool:
+    dialect = schema.dialect
+    if dialect is None:
+        return False
+    return (len(dialect.delimiter) == 1 and dialect.escape is None and dialect.quote in ('"', "'", None)
+            and dialect.encoding.lower() in _TEXT_ENCODINGS and dialect.line_terminator != "\r"
+            and (dialect.header or not dialect.bom) and schema.ragged_rows == 0)
+
+
+def _column_is_native(col: ColumnProfile) -> bool:
+    if col.type in ("date", "datetime"):
+        fmt = col.details.datetime_format
+        return fmt is None or fmt.startswith(_YEAR_FIRST)
+    return True
+
+
+def _converted(col: ColumnProfile, raw: exp.Expression) -> exp.Expression:
+    """The value of one text field in the column's logical type (the INSERT casts it to the table's type)."""
+    value: exp.Expression = raw
+    if col.nullable:
+        # The same null spellings as the inference reader (values compared trimmed).
+        is_null = exp.In(this=exp.Trim(this=raw), expressions=[exp.Literal.string(s) for s in NULL_TOKENS])
+        value = exp.If(this=is_null, true=exp.Null(), false=raw)
+    if col.type == "boolean":
+        trues = col.details.true_values or ["true"]
+        falses = col.details.false_values or ["false"]
+        canonical = exp.Case(ifs=[
+            exp.If(this=exp.In(this=value, field=_literal_list(trues)), true=exp.Literal.string("true")),
+            exp.If(this=exp.In(this=value, field=_literal_list(falses)), true=exp.Literal.string("false")),
+        ], default=value)
+        target = "Nullable(Bool)" if col.nullable else "Bool"
+        return exp.Cast(this=canonical, to=exp.DataType.build(target, dialect="clickhouse"))
+    if col.type == "datetime":
+        digits = col.details.fraction_digits or 0
+        return _fn("parseDateTime64BestEffort" + ("OrNull" if col.nullable else ""), value,
+                   exp.Literal.number(digits))
+    if col.type == "date":
+        return _fn("toDate32", _fn("parseDateTime64BestEffort" + ("OrNull" if col.nullable else ""), value))
+    return value
+
+
+def _text_format(schema: DatasetSchema) -> tuple[str, list[exp.EQ]]:
+    dialect = schema.dialect
+    assert dialect is not None
+    skip = dialect.skip_rows + (1 if dialect.header else 0)
+    settings = {
+        "format_csv_delimiter": dialect.delimiter,
+        "format_csv_allow_double_quotes": int(dialect.quote == '"'),
+        "format_csv_allow_single_quotes": int(dialect.quote == "'"),
+        "input_format_csv_skip_first_lines": skip,
+        "input_format_csv_empty_as_default": 0,
+        "format_csv_null_representation": "\\N",
+    }
+    return "CSV", [exp.EQ(this=exp.column(k), expression=exp.Literal.string(v) if isinstance(v, str)
+                          else exp.Literal.number(v)) for k, v in settings.items()]
+
+
+def native_insert(table_name: str, schema: DatasetSchema, path: str | None = None) -> str | None:
+    """INSERT ... SELECT FROM file() for `schema`, or None when ClickHouse cannot read the file as-is."""
+    if schema.format == "parquet":
+        return _insert_select(table_name, schema, path or schema.source, "Parquet", None, [
+            exp.column(exp.to_identifier(col.name, quoted=True)) for col in schema.columns], [])
+    if schema.format not in ("csv", "ndjson") or not all(_column_is_native(c) for c in schema.columns):
+        return None
+    if schema.format == "ndjson":
+        names = [col.name for col in schema.columns]
+        fmt, settings = "JSONEachRow", [exp.EQ(this=exp.column("input_format_skip_unknown_fields"),
+                                               expression=exp.Literal.number(1))]
+    elif _text_is_native(schema):
+        names = [f"c{i}" for i in range(len(schema.columns))]
+        fmt, settings = _text_format(schema)
+    else:
+        return None
+    structure = ", ".join(f"{quote(name, 'clickhouse')} Nullable(String)" for name in names)
+    values = [_converted(col, exp.column(exp.to_identifier(name, quoted=True)))
+              for col, name in zip(schema.columns, names, strict=True)]
+    return _insert_select(table_name, schema, path or schema.source, fmt, structure, values, settings)
+
+
+def _insert_select(table_name: str, schema: DatasetSchema, path: str, fmt: str, structure: str | None,
+                   values: list[exp.Expression], settings: list[exp.EQ]) -> str:
+    args: list[exp.Expression] = [exp.Literal.string(path), exp.Literal.string(fmt)]
+    if structure is not None:
+        args += [exp.Literal.string(structure),
+                 exp.Literal.string("gzip" if schema.compression == "gzip" else "none")]
+    strict_nulls = exp.EQ(this=exp.column("insert_null_as_default"), expression=exp.Literal.number(0))
+    settings = [*settings, strict_nulls]
+    select = exp.select(*values).from_(exp.Table(this=_fn("file", *args)))
+    select.set("settings", settings)
+    columns = [exp.to_identifier(col.identifier, quoted=True) for col in schema.columns]
+    insert = exp.Insert(this=exp.Schema(this=table(table_name), expressions=columns), expression=select)
+    return render(insert, "clickhouse")
+
+
+def typed_file_insert(table_name: str, schema: DatasetSchema, path: str, fmt: str = "Arrow") -> str:
+    """INSERT from a file we wrote ourselves from typed batches (columns named by identifier)."""
+    columns = [exp.column(exp.to_identifier(col.identifier, quoted=True)) for col in schema.columns]
+    return _insert_select(table_name, schema, path, fmt, None, columns, [])
