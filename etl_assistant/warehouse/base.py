@@ -13,6 +13,12 @@ from etl_assistant.tools.base import ProgressCallback
 LOAD_FAILED_HINT = "check the file against its inferred schema (infer_schema) and load again"
 
 
+def timeout_message(timeout_s: float | None) -> str:
+    """The one sentence every engine gives for a query stopped by its time limit."""
+    return (f"The query ran longer than {timeout_s or 0:g}s and was stopped; narrow it down (filters, "
+            "aggregates, a smaller time range) and try again.")
+
+
 @dataclass
 class QueryResult:
     columns: list[str]

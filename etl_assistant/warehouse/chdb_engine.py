@@ -25,7 +25,14 @@ from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import ProgressCallback
 from etl_assistant.warehouse import statements
-from etl_assistant.warehouse.base import LOAD_FAILED_HINT, ColumnInfo, LoadResult, QueryResult, Warehouse
+from etl_assistant.warehouse.base import (
+    LOAD_FAILED_HINT,
+    ColumnInfo,
+    LoadResult,
+    QueryResult,
+    Warehouse,
+    timeout_message,
+)
 from etl_assistant.warehouse.clickhouse_file import native_insert, typed_file_insert
 from etl_assistant.warehouse.typed_batches import typed_batches
 
@@ -135,6 +142,8 @@ class ChdbWarehouse(Warehouse):
         except (WarehouseError, ToolError):
             raise
         except Exception as exc:
+            if "TIMEOUT_EXCEEDED" in str(exc):
+                raise ToolError(timeout_message(timeout_s)) from exc
             raise ToolError(f"ClickHouse rejected the query: {_engine_message(exc)}.") from exc
         return arrow_result(result, limit, started)
 

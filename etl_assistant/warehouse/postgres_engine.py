@@ -27,7 +27,14 @@ from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import ProgressCallback
 from etl_assistant.warehouse import statements
-from etl_assistant.warehouse.base import LOAD_FAILED_HINT, ColumnInfo, LoadResult, QueryResult, Warehouse
+from etl_assistant.warehouse.base import (
+    LOAD_FAILED_HINT,
+    ColumnInfo,
+    LoadResult,
+    QueryResult,
+    Warehouse,
+    timeout_message,
+)
 from etl_assistant.warehouse.catalog import sqlalchemy_url
 from etl_assistant.warehouse.typed_batches import typed_batches
 
@@ -102,7 +109,7 @@ class PostgresWarehouse(Warehouse):
         """A pooled psycopg connection; returned to the pool rolled back."""
         try:
             pooled = self.engine.raw_connection()
-        except DBAPIError as exc:
+        except (DBAPIError, psycopg.Error) as exc:  # raw_connection() may pass driver errors through
             raise WarehouseError(f"Cannot reach PostgreSQL at {self._where}: {_first_line(exc)}; "
                                  "check ETLA_WAREHOUSE_URL.") from exc
         try:
@@ -141,8 +148,7 @@ class PostgresWarehouse(Warehouse):
                     conn.commit()
             except psycopg.errors.QueryCanceled as exc:
                 conn.rollback()
-                raise ToolError(f"The query ran longer than {timeout_s:g}s and was stopped; narrow it down "
-                                "(filters, aggregates) and try again.") from exc
+                raise ToolError(timeout_message(timeout_s)) from exc
             except psycopg.Error as exc:
                 conn.rollback()
                 raise ToolError(f"PostgreSQL rejected the query: {_first_line(exc)}.") from exc

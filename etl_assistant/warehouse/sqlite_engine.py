@@ -20,7 +20,14 @@ from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import ProgressCallback
 from etl_assistant.warehouse import statements
 from etl_assistant.warehouse.arrow_values import python_columns
-from etl_assistant.warehouse.base import LOAD_FAILED_HINT, ColumnInfo, LoadResult, QueryResult, Warehouse
+from etl_assistant.warehouse.base import (
+    LOAD_FAILED_HINT,
+    ColumnInfo,
+    LoadResult,
+    QueryResult,
+    Warehouse,
+    timeout_message,
+)
 from etl_assistant.warehouse.typed_batches import typed_batches
 
 
@@ -84,8 +91,7 @@ class SqliteWarehouse(Warehouse):
                 cursor.close()
             except sqlite3.Error as exc:
                 if deadline is not None and time.perf_counter() > deadline:
-                    raise ToolError(f"The query ran longer than {timeout_s:g}s and was stopped; "
-                                    "narrow it down (filters, aggregates) and try again.") from exc
+                    raise ToolError(timeout_message(timeout_s)) from exc
                 raise ToolError(f"SQLite rejected the query: {exc}.") from exc
             finally:
                 self._conn.execute("PRAGMA query_only = OFF")

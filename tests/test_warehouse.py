@@ -1,0 +1,183 @@
+"""Every adapter on its real engine: DDL, bulk load round-trip, bounded read-only queries, introspection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from etl_assistant.ddl import generate_ddl
+from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.schema.model import ColumnProfile, DatasetSchema
+from etl_assistant.warehouse import Warehouse, connect
+from tests.support.datasets import column, orders_schema, write_orders_csv
+from tests.support.postgres import pg_schema  # noqa: F401 - pytest fixture
+from tests.support.warehouses import warehouse_fixture  # noqa: F401 - the `warehouse` fixture
+
+ROWS = 3_000
+CHECKSUM = ("SELECT COUNT(*), SUM(amount), COUNT(DISTINCT order_id), COUNT(note), "
+            "SUM(CASE WHEN paid THEN 1 ELSE 0 END)")
+
+
+def source_checksum(path: Path, delimiter: str = ",") -> tuple:
+    """The same figures computed from the file itself by DuckDB (independent of our readers)."""
+    with duckdb.connect() as db:
+        row = db.execute(
+            f"{CHECKSUM} FROM read_csv(?, delim=?, header=true, all_varchar=false, "
+            "types={'amount': 'DECIMAL(12,2)', 'note': 'VARCHAR', 'paid': 'BOOLEAN'})",
+            [str(path), delimiter]).fetchone()
+    return tuple(row)
+
+
+def create(warehouse: Warehouse, schema: DatasetSchema, table: str) -> None:
+    for statement in generate_ddl(schema, warehouse.dialect, table).statements:
+        warehouse.execute(statement)
+
+
+def loaded_checksum(warehouse: Warehouse, table: str) -> tuple:
+    return normalized(warehouse.query(f'{CHECKSUM} FROM "{table}"').rows[0])
+
+
+def normalized(row: tuple) -> tuple:
+    return tuple(int(v) if i != 1 else round(float(v), 2) for i, v in enumerate(row))
+
+
+def test_load_round_trip(warehouse: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    write_orders_csv(path, ROWS)
+    schema = orders_schema(path, row_count=ROWS)
+    create(warehouse, schema, "orders")
+    seen: list[tuple] = []
+    result = warehouse.load_file("orders", schema, progress=lambda d, t, m: seen.append((d, t, m)))
+    assert result.rows == ROWS and result.table == "orders"
+    assert seen and seen[-1][0] == ROWS
+    assert loaded_checksum(warehouse, "orders") == normalized(source_checksum(path))
+    assert warehouse.count_rows("orders") == ROWS
+
+
+def test_load_semicolon_day_first_dates(warehouse: Warehouse, tmp_path: Path) -> None:
+    """A layout engines cannot take as-is (day-first dates) goes through the typed Arrow batches."""
+    path = tmp_path / "orders_eu.csv"
+    records = write_orders_csv(path, 500, delimiter=";")
+    text = path.read_text()
+    for r in records:  # rewrite ISO dates as dd.mm.yyyy
+        y, m, d = r["ordered_on"].split("-")
+        text = text.replace(f";{r['ordered_on']};", f";{d}.{m}.{y};", 1)
+    path.write_text(text)
+    schema = orders_schema(path, row_count=500, delimiter=";")
+    schema.column("ordered_on").details.datetime_format = "%d.%m.%Y"
+    create(warehouse, schema, "orders_eu")
+    result = warehouse.load_file("orders_eu", schema)
+    assert result.rows == 500
+    first = warehouse.query('SELECT ordered_on FROM "orders_eu" WHERE order_id = 1').rows[0][0]
+    assert str(first) == "2024-02-02"
+    amounts = round(sum(float(r["amount"]) for r in records), 2)
+    assert loaded_checksum(warehouse, "orders_eu")[:3] == (500, amounts, 500)
+
+
+def test_query_limit_and_read_only(warehouse: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    write_orders_csv(path, 50)
+    schema = orders_schema(path, row_count=50)
+    create(warehouse, schema, "orders")
+    warehouse.load_file("orders", schema)
+    result = warehouse.query('SELECT order_id FROM "orders" ORDER BY order_id', limit=10)
+    assert result.columns == ["order_id"] and [r[0] for r in result.rows] == list(range(1, 11))
+    assert result.truncated is True
+    assert warehouse.query('SELECT order_id FROM "orders"', limit=50).truncated is False
+    for write in ['INSERT INTO "orders" SELECT * FROM "orders"', 'DROP TABLE "orders"',
+                  'CREATE TABLE "sneaky" ("a" INTEGER)']:
+        with pytest.raises(ToolError):
+            warehouse.query(write)
+    assert warehouse.count_rows("orders") == 50
+    assert "sneaky" not in warehouse.tables()
+    # The same session still writes after a refused read-only query.
+    warehouse.execute('DELETE FROM "orders" WHERE order_id > 40' if warehouse.dialect != "clickhouse"
+                      else 'ALTER TABLE "orders" DELETE WHERE order_id > 40 SETTINGS mutations_sync = 1')
+    assert warehouse.count_rows("orders") == 40
+
+
+def test_query_timeout(warehouse: Warehouse) -> None:
+    slow = {
+        "clickhouse": "SELECT count() FROM numbers(100000000000)",
+        "postgres": "SELECT pg_sleep(5)",
+        "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    }[warehouse.dialect]
+    with pytest.raises(ToolError, match="ran longer than 1s and was stopped"):
+        warehouse.query(slow, timeout_s=1)
+
+
+def test_introspection(warehouse: Warehouse, tmp_path: Path) -> None:
+    schema = orders_schema(tmp_path / "unused.csv")
+    create(warehouse, schema, "orders")
+    assert "orders" in warehouse.tables() and warehouse.table_exists("orders")
+    columns = warehouse.columns("orders")
+    assert [c.name for c in columns] == [c.identifier for c in schema.columns]
+    assert {c.name for c in columns if c.nullable} == {"note"}
+    assert warehouse.count_rows("orders") == 0
+    assert warehouse.columns("missing_table") == []
+
+
+def test_swap_replaces_atomically(warehouse: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    write_orders_csv(path, 30)
+    schema = orders_schema(path, row_count=30)
+    create(warehouse, schema, "orders")
+    create(warehouse, schema, "orders_next")
+    warehouse.load_file("orders_next", schema)
+    warehouse.swap_table("orders_next", "orders")
+    assert warehouse.count_rows("orders") == 30
+    assert "orders_next" not in warehouse.tables()
+    # Swapping into a name that does not exist yet is a rename.
+    create(warehouse, schema, "orders_new")
+    warehouse.swap_table("orders_new", "orders_fresh")
+    assert "orders_fresh" in warehouse.tables() and "orders_new" not in warehouse.tables()
+
+
+def test_bad_value_fails_with_a_sentence(warehouse: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    write_orders_csv(path, 20)
+    path.write_text(path.read_text().replace("\n7,", "\nseven,", 1))
+    schema = orders_schema(path, row_count=20)
+    create(warehouse, schema, "orders")
+    with pytest.raises((WarehouseError, ToolError), match=r"(order_id|orders\.csv).*infer_schema"):
+        warehouse.load_file("orders", schema)
+    assert warehouse.count_rows("orders") == 0  # nothing half-written
+
+
+def test_unreachable_postgres() -> None:
+    wh = connect("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+    expected = r"Cannot reach PostgreSQL at 127\.0\.0\.1:1: .*ETLA_WAREHOUSE_URL"
+    with pytest.raises(WarehouseError, match=expected):
+        wh.tables()
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(WarehouseError, match="ETLA_WAREHOUSE_URL"):
+        connect("mysql://localhost/db")
+
+
+def test_ndjson_and_parquet_native_on_chdb(tmp_path: Path) -> None:
+    """chDB reads NDJSON and Parquet itself; values keep their types."""
+    rows = [{"id": i, "name": f"n{i}", "score": i / 4} for i in range(1, 101)]
+    (tmp_path / "rows.ndjson").write_text("\n".join(json.dumps(r) for r in rows))
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rows.parquet")
+    wh = connect(f"chdb://{tmp_path / 'chdb'}")
+    for fmt, file in (("ndjson", "rows.ndjson"), ("parquet", "rows.parquet")):
+        schema = DatasetSchema(name="rows", source=str(tmp_path / file), format=fmt, row_count=100,
+                               columns=_profiles())
+        table = f"rows_{fmt}"
+        create(wh, schema, table)
+        result = wh.load_file(table, schema)
+        assert result.method == "chdb file()" and result.rows == 100
+        assert wh.query(f'SELECT sum(id), sum(score), count(DISTINCT name) FROM "{table}"').rows[0] == (
+            5050, 5050 / 4, 100)
+
+
+def _profiles() -> list[ColumnProfile]:
+    return [column("id", "integer", int_bits=32, signed=True), column("name", "string"),
+            column("score", "float")]
