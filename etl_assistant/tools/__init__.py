@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from etl_assistant.tools import generate_ddl
+from etl_assistant.tools import generate_ddl, run_query
 from etl_assistant.tools.base import Tool, ToolContext
 
 REGISTRY: list[Tool] = []
 REGISTRY.append(generate_ddl.TOOL)
+REGISTRY.append(run_query.TOOL)
 
 
 def get_tool(name: str) -> Tool:

@@ -131,9 +131,9 @@ def _check_node(node: exp.Expression) -> None:
                             "SETTINGS clause.")
         if node.args.get("format"):
             raise ToolError("A FORMAT clause is not allowed; results come back as rows, so drop it.")
-    if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
-        raise ToolError(f"Table functions such as {_function_name(node.this) or 'file'}() are not allowed; "
-                        "query a table by name.")
+    if isinstance(node, exp.Table) and _is_table_function(node):
+        raise ToolError(f"Table functions such as {_function_name(node.this) or node.name}() are not "
+                        "allowed; query a table by name.")
     if isinstance(node, exp.In) and node.args.get("field"):
         raise ToolError("IN followed by a bare table name is not allowed; write IN (SELECT ... FROM table) "
                         "or IN (list of values).")
@@ -145,6 +145,14 @@ def _check_node(node: exp.Expression) -> None:
     if isinstance(node, exp.Identifier | exp.Var) and not node.name.isascii():
         raise ToolError(f"The name {node.name!r} contains non-ASCII characters; table and column names are "
                         "plain ASCII, so retype it.")
+
+
+def _is_table_function(table: exp.Table) -> bool:
+    """`FROM f(...)`: a function node, or (some dialects) a name whose arguments became alias columns."""
+    if not isinstance(table.this, exp.Identifier):
+        return True
+    alias = table.args.get("alias")
+    return alias is not None and not alias.name and bool(alias.columns)
 
 
 def _function_name(node: exp.Expression) -> str:
@@ -224,7 +232,7 @@ def _kind(node: exp.Expression) -> str:
 
 
 def _first_error(exc: SqlglotError) -> str:
+    """sqlglot's first error, without its internals (class names) that mean nothing to a person."""
     errors = getattr(exc, "errors", None)
-    if errors:
-        return str(errors[0].get("description") or exc).split("\n")[0]
-    return str(exc).split("\n")[0]
+    text = str((errors[0].get("description") if errors else None) or exc).split("\n")[0]
+    return "incomplete or unsupported syntax" if "Required keyword" in text or "<class" in text else text
