@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from etl_assistant.tools import generate_ddl, run_query
+from etl_assistant.tools import generate_ddl, list_datasets, load_table, run_query
 from etl_assistant.tools.base import Tool, ToolContext
 
 REGISTRY: list[Tool] = []
 REGISTRY.append(generate_ddl.TOOL)
 REGISTRY.append(run_query.TOOL)
+REGISTRY.append(load_table.TOOL)
+REGISTRY.append(list_datasets.TOOL)
 
 
 def get_tool(name: str) -> Tool:
