@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from etl_assistant.tools import generate_ddl, list_datasets, load_table, run_query
+from etl_assistant.tools import generate_ddl, infer_schema, list_datasets, load_table, run_query
 from etl_assistant.tools.base import Tool, ToolContext
 
 REGISTRY: list[Tool] = []
+REGISTRY.append(infer_schema.TOOL)
 REGISTRY.append(generate_ddl.TOOL)
 REGISTRY.append(run_query.TOOL)
 REGISTRY.append(load_table.TOOL)

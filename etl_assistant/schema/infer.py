@@ -1,0 +1,112 @@
+"""Infer a dataset's schema from a file or a warehouse table: the entry points the tool calls."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from etl_assistant.config import Settings
+from etl_assistant.errors import InputError
+from etl_assistant.schema.layouts import sniff_layout
+from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.schema.naming import dataset_name, to_identifier, unique_identifiers
+from etl_assistant.schema.profile import ColumnStats
+from etl_assistant.schema.profile import profile_source as run_profile
+from etl_assistant.schema.readers import value_text
+from etl_assistant.schema.relationships import find_relationships
+from etl_assistant.schema.source import resolve_source
+
+if TYPE_CHECKING:  # the warehouse package imports the tools, which import this module
+    from etl_assistant.warehouse.base import Warehouse
+
+Progress = Callable[[float, float | None, str], None]
+TABLE_SAMPLE_ROWS = 100_000
+
+
+def infer_file(
+    path: str | os.PathLike[str],
+    settings: Settings,
+    *,
+    name: str | None = None,
+    progress: Progress | None = None,
+    known: list[DatasetSchema] | None = None,
+) -> DatasetSchema:
+    """Sniff, sample and profile a file in one streaming pass; find FK candidates among `known` datasets."""
+    source = resolve_source(path, settings)
+    sniffed = sniff_layout(source, settings.sample_rows)
+    layout = sniffed.layout
+    label = f"profiling {source.path.name}"
+
+    def report(done: int, total: int) -> None:
+        if progress:
+            progress(done, total, label)
+
+    result = run_profile(layout, sniffed.sample, report)
+    if result.row_count == 0:
+        raise InputError(f"{source.path.name} has a header but no data rows; export it again with the data.")
+    warnings = []
+    if result.ragged_rows:
+        examples = "; ".join(repr(e) for e in result.ragged_examples[:2])
+        warnings.append(
+            f"{result.ragged_rows} rows have a different number of fields than the header and were "
+            f"skipped (e.g. {examples})."
+        )
+    schema = DatasetSchema(
+        name=to_identifier(name, fallback="dataset") if name else dataset_name(source.path.name),
+        source=str(source.path),
+        format=layout.format,
+        compression=source.compression,
+        dialect=layout.dialect,
+        size_bytes=source.size_bytes,
+        row_count=result.row_count,
+        columns=result.columns,
+        ragged_rows=result.ragged_rows,
+        warnings=warnings,
+        fingerprint=source.fingerprint(),
+    )
+    if known:
+        schema.relationships = find_relationships(schema, layout, known)
+    return schema
+
+
+def _select_sample(warehouse: Warehouse, table: str, limit: int) -> str:
+    query = exp.select("*").from_(exp.to_table(table, dialect=warehouse.dialect)).limit(limit)
+    sql = query.sql(dialect=warehouse.dialect)
+    if not isinstance(sqlglot.parse_one(sql, read=warehouse.dialect), exp.Select):
+        raise InputError(f"Table name {table!r} is not a plain table name; pass the table's name only.")
+    return sql
+
+
+def infer_table(
+    warehouse: Warehouse, table: str, *, name: str | None = None, sample_rows: int = TABLE_SAMPLE_ROWS
+) -> DatasetSchema:
+    """Profile a warehouse table from a sample of its rows (row count exact; other counts from the sample)."""
+    if table not in warehouse.tables():
+        raise InputError(
+            f"Table {table!r} does not exist in the warehouse; list the tables and pick one of them."
+        )
+    result = warehouse.query(_select_sample(warehouse, table, sample_rows), limit=sample_rows)
+    total = warehouse.count_rows(table)
+    identifiers = unique_identifiers(result.columns)
+    stats = [ColumnStats(column, ident) for column, ident in zip(result.columns, identifiers, strict=True)]
+    for index, column in enumerate(stats):
+        texts = [value_text(row[index]) for row in result.rows]
+        column.add(pa.array(texts, type=pa.string()))
+    sampled = len(result.rows) < total
+    columns = [column.profile() for column in stats]
+    for profile in columns:
+        profile.distinct_estimated = profile.distinct_estimated or sampled
+        profile.unique = profile.unique and not sampled
+    return DatasetSchema(
+        name=to_identifier(name or table, fallback="dataset"),
+        source=f"table:{table}",
+        format="table",
+        row_count=total,
+        columns=columns,
+        warnings=[f"Statistics come from the first {len(result.rows)} rows."] if sampled else [],
+    )

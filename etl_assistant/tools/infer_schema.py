@@ -1,0 +1,44 @@
+"""The infer_schema tool: profile a file (or a warehouse table) and register it as a dataset."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from etl_assistant.errors import ToolError
+from etl_assistant.schema.infer import infer_file, infer_table
+from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.tools.base import Tool, ToolContext
+
+
+class InferSchemaInput(BaseModel):
+    path: str | None = Field(
+        default=None, description="Path of a CSV/TSV/JSON/NDJSON/Parquet/XLSX file (.gz too)."
+    )
+    table: str | None = Field(
+        default=None, description="Name of an existing warehouse table, instead of a file."
+    )
+    name: str | None = Field(
+        default=None, description="Dataset name to register (default: from the file name)."
+    )
+
+
+def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
+    """Infer the schema of a data file or warehouse table: format, CSV dialect and encoding, exact row count,
+    and per column the type (boolean, integer, float, decimal, date, datetime, time, uuid, string, json) with
+    details, nullability, distinct count, min/max, samples and primary-key candidates; plus foreign-key
+    candidates to datasets already registered. Registers the result as a dataset for generate_ddl and
+    load_table. Give exactly one of `path` or `table`."""
+    if bool(args.path) == bool(args.table):
+        raise ToolError(
+            "Give exactly one of `path` (a data file) or `table` (a warehouse table) to infer_schema."
+        )
+    if args.table:
+        schema = infer_table(ctx.warehouse, args.table, name=args.name)
+    else:
+        known = ctx.catalog.list_datasets(ctx.tenant)
+        schema = infer_file(args.path, ctx.settings, name=args.name, progress=ctx.progress, known=known)
+    ctx.catalog.save_dataset(ctx.tenant, schema)
+    return schema
+
+
+TOOL = Tool(name="infer_schema", fn=run, input_model=InferSchemaInput, output_model=DatasetSchema)
