@@ -8,6 +8,7 @@ leaves the warehouse exactly as it was.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -15,8 +16,10 @@ from etl_assistant.ddl import generate_ddl
 from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import Tool, ToolContext
-from etl_assistant.warehouse.base import Warehouse
 from etl_assistant.warehouse.statements import check_table_name, staging_name
+
+if TYPE_CHECKING:  # warehouse.base imports tools.base, which loads this registry
+    from etl_assistant.warehouse.base import Warehouse
 
 
 class LoadTableInput(BaseModel):
