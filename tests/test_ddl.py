@@ -15,11 +15,14 @@ import pytest
 from psycopg import sql as pgsql
 from sqlglot import exp
 
+from etl_assistant.config import Settings
 from etl_assistant.ddl import generate_ddl, resolve_target
 from etl_assistant.ddl.builder import render
 from etl_assistant.errors import EtlError, ToolError
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema, Relationship, TypeDetails
+from etl_assistant.tools import ToolContext, get_tool
 from etl_assistant.warehouse import connect
+from etl_assistant.warehouse.catalog import Catalog
 from tests.support.postgres import ADMIN_URL, pg_schema  # noqa: F401 - session fixture
 
 DIALECTS = ("clickhouse", "postgres", "sqlite")
@@ -105,7 +108,7 @@ CASES = {
         ddl={"clickhouse": (
             'CREATE TABLE "events" ("event_id" UUID, "event_time" DateTime64(3), '
             '"region" LowCardinality(String), "status" LowCardinality(String), "user_id" UInt32, '
-            '"quantity" UInt8, "amount" Decimal(12, 2), "note" Nullable(String), "payload" String) '
+            '"quantity" UInt8, "amount" Decimal(18, 2), "note" Nullable(String), "payload" String) '
             'ENGINE=MergeTree PARTITION BY toYYYYMM("event_time") '
             'ORDER BY ("status", "region", "event_time");')},
         fragments={
@@ -125,7 +128,7 @@ CASES = {
         engine_types={
             "clickhouse": {"event_time": "DateTime64(3)", "region": "LowCardinality(String)",
                            "note": "Nullable(String)", "user_id": "UInt32", "quantity": "UInt8",
-                           "amount": "Decimal(12, 2)", "event_id": "UUID"},
+                           "amount": "Decimal(18, 2)", "event_id": "UUID"},
             "postgres": {"event_time": "timestamp(3) without time zone", "amount": "numeric(12,2)",
                          "quantity": "smallint", "payload": "jsonb", "event_id": "uuid"},
             "sqlite": {"event_id": "TEXT", "amount": "REAL", "quantity": "INTEGER"},
@@ -148,6 +151,7 @@ CASES = {
         },
         engine_types={
             "clickhouse": {"customer_id": "UInt16", "updated_at": "DateTime", "signup_date": "Date",
+                           "balance": "Decimal(18, 2)",
                            "vip": "Bool", "phone": "Nullable(String)"},
             "postgres": {"customer_id": "integer", "country": "character varying(2)",
                          "updated_at": "timestamp(0) without time zone", "vip": "boolean", "email": "text"},
@@ -349,3 +353,21 @@ def test_unknown_dialect_and_empty_schema_are_clear_tool_errors() -> None:
 def test_a_statement_sqlglot_cannot_read_back_is_refused() -> None:
     with pytest.raises(EtlError, match="round trip"):
         render(exp.Command(this="VACUUM", expression=exp.Literal.string("x")), "postgres")
+
+
+# --- the generate_ddl tool ----------------------------------------------------------------------------------
+
+def test_tool_generates_ddl_for_a_catalog_dataset(tmp_path: Path) -> None:
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    catalog.save_dataset("default", CUSTOMERS)
+    ctx = ToolContext(settings=Settings(data_dir=tmp_path), _overrides={"catalog": catalog})
+    tool = get_tool("generate_ddl")
+    result = tool.run(ctx, {"dataset": "customers", "dialect": "postgres", "table": "crm_customers"})
+    assert result == generate_ddl(CUSTOMERS, "postgres", "crm_customers")
+    recommended = tool.run(ctx, {"dataset": "customers"})
+    assert recommended.recommendation is not None and recommended.dialect == "postgres"
+    with pytest.raises(ToolError, match=r"^Unknown dataset 'custmers'; known datasets: customers\.$"):
+        tool.run(ctx, {"dataset": "custmers"})
+    other_tenant = ToolContext(settings=ctx.settings, tenant="acme", _overrides={"catalog": catalog})
+    with pytest.raises(ToolError, match="none is registered yet: run infer_schema"):
+        tool.run(other_tenant, {"dataset": "customers"})

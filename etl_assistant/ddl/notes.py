@@ -15,6 +15,8 @@ TEMPLATES: dict[str, str] = {
                 "(ClickHouse's own inference would wrap every column).",
     "small_int": "Integers use the smallest width holding the observed range: {items}.",
     "huge_int": "Exact wide numbers for integers beyond 64 bits: {items}.",
+    "decimal_headroom": "Decimal precision widened to the largest of the same storage size, so bigger values "
+                        "still fit at no cost: {items}.",
     "wide_decimal": "Kept as text, more decimal digits than the engine supports: {items}.",
     "wide_date": "Date32 for {items}: values fall outside Date's 1970-2149 range.",
     "whole_seconds": "DateTime (whole seconds) for {items}: no sub-second digits were seen, so DateTime64 "

@@ -112,7 +112,11 @@ class Target:
         if precision > self.MAX_DECIMAL_PRECISION:
             notes.add("wide_decimal", col.identifier)
             return self.TYPES["string"]
-        return self.DECIMAL.format(precision=precision, scale=scale)
+        return self.DECIMAL.format(precision=self.decimal_precision(col, precision, notes), scale=scale)
+
+    def decimal_precision(self, col: ColumnProfile, precision: int, notes: Notes) -> int:
+        """The precision to declare for `precision` observed digits: exactly those, unless storage is free."""
+        return precision
 
     def date_type(self, col: ColumnProfile, notes: Notes) -> str:
         return self.TYPES["date"]
@@ -134,6 +138,7 @@ class ClickHouseTarget(Target):
     HUGE_INTEGER = "String"  # unreachable: every width up to 256 bits has a native type
     DECIMAL = "Decimal({precision}, {scale})"
     MAX_DECIMAL_PRECISION = 76
+    DECIMAL_STORAGE_PRECISIONS = (9, 18, 38, 76)  # Decimal32, Decimal64, Decimal128, Decimal256
     MAX_FRACTION_DIGITS = 9
     # Date covers 1970-01-01..2149-06-06 and DateTime 1970..2106; outside that, the 32/64-bit variants.
     DATE_RANGE = (date(1970, 1, 1), date(2149, 6, 6))
@@ -157,6 +162,13 @@ class ClickHouseTarget(Target):
             spelled = f"LowCardinality({spelled})"
             notes.add("low_cardinality", f"{col.identifier} ({col.distinct_count})")
         return spelled
+
+    def decimal_precision(self, col: ColumnProfile, precision: int, notes: Notes) -> int:
+        """Decimal(P) takes 4/8/16/32 bytes by P: the largest P of the same size is free headroom."""
+        widened = next(p for p in self.DECIMAL_STORAGE_PRECISIONS if p >= precision)
+        if widened != precision:
+            notes.add("decimal_headroom", f"{col.identifier} {precision} -> {widened}")
+        return widened
 
     def date_type(self, col: ColumnProfile, notes: Notes) -> str:
         if self._within(col, self.DATE_RANGE):
