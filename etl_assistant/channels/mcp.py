@@ -1,8 +1,8 @@
 """The MCP channel: `tools.REGISTRY` as-is, the catalog as resources, two prompts, over stdio and HTTP.
 
 Built on the official SDK's `MCPServer`. Transports:
-- Streamable HTTP at `/mcp` inside the FastAPI app: `mount_mcp(app, server)`, and the app's lifespan must
-  run `server.session_manager.run()` (FastAPI does not start a mounted sub-app's lifespan).
+- Streamable HTTP at `/mcp` inside the FastAPI app: `mount_mcp(app, settings)` adds the route and returns
+  the lifespan hook the app must enter (FastAPI does not start a mounted sub-app's lifespan).
 - stdio via `etl-assistant mcp`: `run_stdio(settings)`. The SDK points fd 1 at stderr while it serves, so
   stray output from engines cannot corrupt the wire; our logs go to stderr.
 """
@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
 
+from etl_assistant.agent.context import SharedResources
 from etl_assistant.channels.mcp_resources import register_catalog_resources, register_prompts
 from etl_assistant.channels.mcp_tools import ContextFactory, to_mcp_tool
 from etl_assistant.config import Settings
@@ -32,18 +36,19 @@ INSTRUCTIONS = (
 )
 
 
-def settings_context_factory(settings: Settings) -> ContextFactory:
-    """Each call gets a fresh ToolContext for the configured tenant, reporting progress to its MCP client."""
+def context_factory(settings: Settings, resources: Callable[[], Mapping[str, Any]]) -> ContextFactory:
+    """Each call gets a fresh ToolContext for the configured tenant on the process's shared connections
+    (`resources()`: warehouse and catalog, opened once), reporting progress to its MCP client."""
 
     def make_context(progress: ProgressCallback) -> ToolContext:
-        return ToolContext(settings=settings, tenant=settings.tenant, progress=progress)
+        return ToolContext(settings=settings, tenant=settings.tenant, progress=progress,
+                           _overrides=resources())  # type: ignore[arg-type] - a read-only Mapping suffices
 
     return make_context
 
 
-def build_mcp_server(settings: Settings, make_context: ContextFactory | None = None) -> MCPServer:
+def build_mcp_server(settings: Settings, make_context: ContextFactory) -> MCPServer:
     """An MCPServer exposing every registry tool, the catalog resources and the starter prompts."""
-    make_context = make_context or settings_context_factory(settings)
     server = MCPServer(
         name="etl-assistant",
         title="ETL assistant",
@@ -57,17 +62,25 @@ def build_mcp_server(settings: Settings, make_context: ContextFactory | None = N
     return server
 
 
-def mount_mcp(app: FastAPI, server: MCPServer, host: str = "127.0.0.1") -> None:
-    """Serve `server` over Streamable HTTP at exactly `/mcp` (no redirect to `/mcp/`).
+def mount_mcp(app: FastAPI, settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Serve MCP over Streamable HTTP at exactly `/mcp` (no redirect to `/mcp/`); returns the lifespan hook
+    that runs the SDK's session manager while the app serves.
 
-    The SDK's app is a one-route Starlette app; its route goes straight into ours. On a loopback `host` the
-    SDK turns on DNS-rebinding protection (only localhost Host/Origin headers are accepted).
+    Tool calls share the agent's open connections (`app.state.agent.resources`). The SDK's app is a
+    one-route Starlette app; its route goes straight into ours. On a loopback host the SDK turns on
+    DNS-rebinding protection (only localhost Host/Origin headers are accepted).
     """
-    http_app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+    server = build_mcp_server(settings, context_factory(settings, lambda: app.state.agent.resources))
+    http_app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host)
     app.router.routes.extend(http_app.routes)
+    return lambda _app: server.session_manager.run()
 
 
 def run_stdio(settings: Settings) -> None:
     """Serve MCP on stdin/stdout until the client closes the pipe; every log line goes to stderr."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, force=True)
-    build_mcp_server(settings).run("stdio")
+    resources = SharedResources(settings)
+    try:
+        build_mcp_server(settings, context_factory(settings, lambda: resources)).run("stdio")
+    finally:
+        resources.close()
