@@ -196,18 +196,20 @@ def sniff_csv(text: str, truncated: bool, max_rows: int = SNIFF_ROWS) -> CsvGues
     """Pick the delimiter/quote/escape that gives the most consistent field counts (ties: more columns)."""
     if truncated:
         text = text[: text.rfind("\n") + 1] or text
-    best: tuple[tuple[float, int, int], str, str | None, str | None, list[list[str]], int] | None = None
+    best: tuple[tuple[float, int, bool, int, int], str, str | None, str | None, list[list[str]], int] | None = None
     candidates = [*DELIMITER_CANDIDATES, *_other_delimiters(text)]
     for order, (delimiter, quote) in enumerate((d, q) for d in candidates for q in QUOTE_CANDIDATES):
-        escapes: list[str | None] = [None, "\\"] if quote and f"\\{quote}" in text else [None]
+        # A backslash before a quote means backslash escaping when that parse is as consistent.
+        escapes: list[str | None] = ["\\", None] if quote and f"\\{quote}" in text else [None]
         for escape in escapes:
             rows = parse_rows(text, delimiter, quote, escape)
             consistency, modal, preamble = _score(rows)
-            key = (round(consistency, 3) if modal > 1 else 0.0, modal, -order)
+            standard = delimiter in DELIMITER_CANDIDATES  # unusual delimiters only win when these fail
+            key = (round(consistency, 3) if modal > 1 else 0.0, -preamble, standard, modal, -order)
             if best is None or key > best[0]:
                 best = (key, delimiter, quote, escape, rows, preamble)
     assert best is not None
-    (consistency, width, _), delimiter, quote, escape, rows, preamble = best
+    (consistency, _, _, width, _), delimiter, quote, escape, rows, preamble = best
     if max_rows > SNIFF_ROWS:
         rows = parse_rows(text, delimiter, quote, escape, max_rows + preamble)
     newline = (
