@@ -196,7 +196,9 @@ def sniff_csv(text: str, truncated: bool, max_rows: int = SNIFF_ROWS) -> CsvGues
     """Pick the delimiter/quote/escape that gives the most consistent field counts (ties: more columns)."""
     if truncated:
         text = text[: text.rfind("\n") + 1] or text
-    best: tuple[tuple[float, int, bool, int, int], str, str | None, str | None, list[list[str]], int] | None = None
+    best: (
+        tuple[tuple[float, int, bool, int, int], str, str | None, str | None, list[list[str]], int] | None
+    ) = None
     candidates = [*DELIMITER_CANDIDATES, *_other_delimiters(text)]
     for order, (delimiter, quote) in enumerate((d, q) for d in candidates for q in QUOTE_CANDIDATES):
         # A backslash before a quote means backslash escaping when that parse is as consistent.
