@@ -371,3 +371,14 @@ def test_tool_generates_ddl_for_a_catalog_dataset(tmp_path: Path) -> None:
     other_tenant = ToolContext(settings=ctx.settings, tenant="acme", _overrides={"catalog": catalog})
     with pytest.raises(ToolError, match="none is registered yet: run infer_schema"):
         tool.run(other_tenant, {"dataset": "customers"})
+
+
+def test_only_values_that_repeat_make_a_sort_key_dimension() -> None:
+    sales = dataset("sales", 5_000, col("channel", "string", distinct=2),
+                    col("customer_email", "string", distinct=2_400),
+                    col("sold_at", "datetime", distinct=5_000, min="2024-01-01T00:00:00",
+                        max="2024-10-01T00:00:00"))
+    result = generate_ddl(sales, "clickhouse")
+    assert 'ORDER BY ("channel", "sold_at")' in result.ddl
+    assert '"customer_email" LowCardinality(String)' in result.ddl  # still under 10k distinct values
+    assert "customer_email" not in generate_ddl(sales, None).recommendation.reason

@@ -105,6 +105,7 @@ def run_query(env: Env, sql: str, limit: int = 100):  # noqa: ANN201
 ALL = ("clickhouse", "sqlite", "postgres")
 CH_SQLITE = ("clickhouse", "sqlite")
 CH = ("clickhouse",)
+PG = ("postgres",)
 # (id, SQL, a fragment of the refusal, engines it is tried on)
 HOSTILE: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("drop", "DROP TABLE orders", "Only read-only SELECT", ALL),
@@ -180,6 +181,26 @@ HOSTILE: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("show", "SHOW TABLES", "Only read-only SELECT", ALL),
     ("vacuum-into", "VACUUM INTO '/tmp/etla_copy.db'", "Only read-only SELECT", ALL),
     ("optimize", "OPTIMIZE TABLE orders FINAL", "Only read-only SELECT", ALL),
+    ("copy-to-program", "COPY orders TO PROGRAM 'rm -rf /'", "Only read-only SELECT", ALL),
+    ("call", "CALL evil()", "Only read-only SELECT", ALL),
+    ("prepare", "PREPARE p AS DELETE FROM orders", "Only read-only SELECT", ALL),
+    ("reset", "RESET ALL", "Only read-only SELECT", ALL),
+    ("begin", "BEGIN", "Only read-only SELECT", ALL),
+    ("rollback-trick", "ROLLBACK; SELECT 1", "Only one statement", ALL),
+    ("mixed-case-drop", "dRoP tAbLe orders", "Only read-only SELECT", ALL),
+    ("do-block", "DO $$ BEGIN DELETE FROM orders; END $$", "Only read-only SELECT", PG),
+    ("declare-cursor", "DECLARE c CURSOR FOR SELECT * FROM secrets", "Only read-only SELECT", PG),
+    ("lock-table", "LOCK TABLE orders", "Only read-only SELECT", PG),
+    ("table-shorthand", "TABLE secrets", "not one you can query", PG),
+    ("only-secrets", "SELECT * FROM ONLY secrets", "not one you can query", ALL),
+    ("lateral-secrets", "SELECT * FROM orders, LATERAL (SELECT * FROM secrets) s", "not one you can query",
+     ALL),
+    ("schema-qualified-secrets", "SELECT * FROM orders WHERE order_id = (SELECT max(id) FROM public.secrets)",
+     "not one you can query", ALL),
+    ("current-setting", "SELECT current_setting('is_superuser') AS s", "function current_setting()", ALL),
+    ("dblink", "SELECT * FROM dblink('host=x', 'select 1') AS t(a int)", "Table functions", ALL),
+    ("lo-import", "SELECT lo_import('/etc/passwd') AS o", "function lo_import()", ALL),
+    ("pg-sleep", "SELECT pg_sleep(10) AS s", "function pg_sleep()", ALL),
     ("empty", "  ", "empty", ALL),
     ("only-semicolons", ";;", "empty", ALL),
     ("zero-width-space", "SELECT\u200b* FROM secrets", "invisible or look-alike character (U+200B", ALL),
@@ -210,7 +231,7 @@ def test_hostile_query_is_refused_and_changes_nothing(dialect: str, sql: str, fr
 
 
 def test_enough_hostile_cases() -> None:
-    assert len(HOSTILE) >= 60 and len({case for case, *_ in HOSTILE}) == len(HOSTILE)
+    assert len(HOSTILE) >= 80 and len({case for case, *_ in HOSTILE}) == len(HOSTILE)
 
 
 @pytest.mark.parametrize("dialect", CH_SQLITE)

@@ -20,6 +20,7 @@ PARTITION_MIN_MONTHS = 4
 # ClickHouse sort keys: 4-5 columns at most, so at most 3 filter columns before the time column.
 MAX_SORT_DIMENSIONS = 3
 MAX_SORT_COLUMNS = 4
+DIMENSION_MIN_REPEATS = 10
 
 TIME_HINTS = re.compile(r"(event|created|occurred|order|sent|logged|time|^ts$|_ts$|_at$|date|day)")
 MUTATION_HINTS = re.compile(r"(updated|modified|changed|deleted|last_|birth|dob|expire)")
@@ -65,13 +66,14 @@ def main_time_column(schema: DatasetSchema) -> ColumnProfile | None:
 
 
 def is_dimension(col: ColumnProfile, row_count: int) -> bool:
-    """A non-null column people filter on: repeating text, or a repeating id-like integer (store_id)."""
-    if col.nullable or col.distinct_count < 2:
+    """A non-null column people filter on: text or an id-like integer (store_id) whose values each repeat
+    ~10+ times, so filtering on one value skips most rows (an email column is an attribute, not a filter)."""
+    if col.nullable or col.distinct_count < 2 or col.distinct_count * DIMENSION_MIN_REPEATS > row_count:
         return False
     if is_low_cardinality(col, row_count):
         return True
     return (col.type == "integer" and bool(ID_LIKE.search(col.identifier.lower()))
-            and col.distinct_count < LOW_CARDINALITY_MAX_DISTINCT and col.distinct_count * 2 <= row_count)
+            and col.distinct_count < LOW_CARDINALITY_MAX_DISTINCT)
 
 
 def sort_key(schema: DatasetSchema, time_col: ColumnProfile | None) -> Choice:

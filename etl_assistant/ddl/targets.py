@@ -202,8 +202,7 @@ class PostgresTarget(Target):
     TYPES = {"boolean": "BOOLEAN", "float": "DOUBLE PRECISION", "date": "DATE", "uuid": "UUID",
              "string": "TEXT", "json": "JSONB", "time": "TIME", "datetime": "TIMESTAMP"}
     INTEGER_TYPES = {(8, True): "SMALLINT", (8, False): "SMALLINT", (16, True): "SMALLINT",
-                     (16, False): "INTEGER", (32, True): "INTEGER", (32, False): "BIGINT",
-                     (64, True): "BIGINT"}
+                     (16, False): "INT", (32, True): "INT", (32, False): "BIGINT", (64, True): "BIGINT"}
     HUGE_INTEGER = "NUMERIC({digits}, 0)"
     DECIMAL = "NUMERIC({precision}, {scale})"
     MAX_DECIMAL_PRECISION = 1000

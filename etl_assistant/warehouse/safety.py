@@ -228,7 +228,7 @@ def _kind(node: exp.Expression) -> str:
     if isinstance(node, exp.Command):
         return node.name.upper()
     labels = [label for kind, label in DENIED_NODES.items() if isinstance(node, kind)]
-    return labels[0] if labels else f"{node.key.upper()} statements"
+    return labels[0] if labels else "this kind of statement"
 
 
 def _first_error(exc: SqlglotError) -> str:
