@@ -13,7 +13,10 @@ from etl_assistant.warehouse import Warehouse
 from etl_assistant.warehouse.catalog import Catalog
 from tests.support.datasets import orders_schema, write_orders_csv
 from tests.support.postgres import pg_schema  # noqa: F401 - pytest fixture
-from tests.support.warehouses import warehouse_fixture  # noqa: F401 - the `warehouse` fixture
+from tests.support.warehouses import (  # noqa: F401 - the `warehouse` and `clickhouse_fake` fixtures
+    clickhouse_fake_fixture,
+    warehouse_fixture,
+)
 
 
 @pytest.fixture

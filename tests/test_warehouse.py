@@ -16,7 +16,10 @@ from etl_assistant.schema.model import ColumnProfile, DatasetSchema
 from etl_assistant.warehouse import Warehouse, connect
 from tests.support.datasets import column, orders_schema, write_orders_csv
 from tests.support.postgres import pg_schema  # noqa: F401 - pytest fixture
-from tests.support.warehouses import warehouse_fixture  # noqa: F401 - the `warehouse` fixture
+from tests.support.warehouses import (  # noqa: F401 - the `warehouse` and `clickhouse_fake` fixtures
+    clickhouse_fake_fixture,
+    warehouse_fixture,
+)
 
 ROWS = 3_000
 CHECKSUM = ("SELECT COUNT(*), SUM(amount), COUNT(DISTINCT order_id), COUNT(note), "
@@ -154,6 +157,23 @@ def test_unreachable_postgres() -> None:
     expected = r"Cannot reach PostgreSQL at 127\.0\.0\.1:1: .*ETLA_WAREHOUSE_URL"
     with pytest.raises(WarehouseError, match=expected):
         wh.tables()
+
+
+def test_unreachable_clickhouse() -> None:
+    wh = connect("clickhouse://default:@127.0.0.1:1/default?connect_timeout=2")
+    expected = r"Cannot reach ClickHouse at 127\.0\.0\.1:1: .*ETLA_WAREHOUSE_URL"
+    with pytest.raises(WarehouseError, match=expected):
+        wh.tables()
+
+
+def test_clickhouse_queries_carry_read_only_settings(clickhouse_fake, tmp_path: Path) -> None:  # noqa: ANN001
+    """What the server receives: readonly=2, the time limit and the row cap as per-query settings."""
+    wh = connect(clickhouse_fake.url)
+    wh.query("SELECT number FROM numbers(10)", limit=3, timeout_s=7)
+    sent = clickhouse_fake.requests[-1]
+    limits = ("readonly", "max_execution_time", "max_result_rows", "result_overflow_mode")
+    assert [sent[k] for k in limits] == ["2", "7", "4", "break"]
+    wh.close()
 
 
 def test_unknown_scheme() -> None:

@@ -1,0 +1,138 @@
+"""A ClickHouse server via clickhouse-connect: `clickhouse://user:pass@host:8123/db` (`clickhouses://`: TLS).
+
+Read-only queries carry `readonly=2` (writes and DDL refused, our own limits still settable),
+`max_execution_time` and `max_result_rows` + `result_overflow_mode=break` as per-query settings. Files live
+on this machine, not the server's, so loads stream the typed Arrow batches with `insert_arrow`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qsl, unquote, urlparse
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+
+from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.tools.base import ProgressCallback
+from etl_assistant.warehouse import statements
+from etl_assistant.warehouse.base import (
+    LOAD_FAILED_HINT,
+    ColumnInfo,
+    LoadResult,
+    QueryResult,
+    Warehouse,
+    timeout_message,
+)
+from etl_assistant.warehouse.chdb_engine import arrow_result
+from etl_assistant.warehouse.typed_batches import typed_batches
+
+
+def _engine_message(exc: BaseException) -> str:
+    """The server's sentence without the client's framing (code prefix, user name, URL suffix)."""
+    text = str(exc).strip()
+    if "DB::Exception:" in text:
+        text = text.split("DB::Exception:", 1)[1].strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
+    return re.sub(r"\s*\(for url [^)]*\)", "", text).removeprefix("default: ").rstrip(".")
+
+
+class ClickHouseWarehouse(Warehouse):
+    dialect = "clickhouse"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = urlparse(url)
+        secure = parsed.scheme == "clickhouses"
+        self._where = f"{parsed.hostname or 'localhost'}:{parsed.port or (8443 if secure else 8123)}"
+        self._options = {
+            "host": parsed.hostname or "localhost", "port": parsed.port or (8443 if secure else 8123),
+            "username": unquote(parsed.username or "default"), "password": unquote(parsed.password or ""),
+            "database": parsed.path.strip("/") or "default", "secure": secure,
+            **dict(parse_qsl(parsed.query)),  # e.g. ?connect_timeout=5&compress=lz4
+        }
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        """Connected on first use, so building the adapter never touches the network."""
+        if self._client is None:
+            try:
+                self._client = clickhouse_connect.get_client(**self._options)
+            except (OperationalError, DatabaseError) as exc:
+                raise WarehouseError(f"Cannot reach ClickHouse at {self._where}: {_engine_message(exc)}; "
+                                     "check ETLA_WAREHOUSE_URL.") from exc
+        return self._client
+
+    def execute(self, sql: str) -> None:
+        try:
+            self.client.command(sql)
+        except ClickHouseError as exc:
+            message = f"ClickHouse refused a generated statement: {_engine_message(exc)}."
+            raise WarehouseError(message) from exc
+
+    def query(self, sql: str, *, limit: int | None = None, timeout_s: float | None = None,
+              read_only: bool = True) -> QueryResult:
+        settings: dict[str, int | str] = {}
+        if read_only:
+            settings["readonly"] = 2
+        if timeout_s is not None:
+            settings["max_execution_time"] = max(1, round(timeout_s))
+        if limit is not None:
+            settings.update(max_result_rows=limit + 1, result_overflow_mode="break")
+        started = time.perf_counter()
+        try:
+            table = self.client.query_arrow(sql, settings=settings)
+        except WarehouseError:
+            raise
+        except ClickHouseError as exc:
+            if "TIMEOUT_EXCEEDED" in str(exc):
+                raise ToolError(timeout_message(timeout_s)) from exc
+            raise ToolError(f"ClickHouse rejected the query: {_engine_message(exc)}.") from exc
+        return arrow_result(table, limit, started)
+
+    def load_file(self, table: str, schema: DatasetSchema, *,
+                  progress: ProgressCallback | None = None) -> LoadResult:
+        report = progress or (lambda done, total, message: None)
+        started = time.perf_counter()
+        rows = 0
+        try:
+            for batch in typed_batches(schema, report):
+                self.client.insert_arrow(table, pa.Table.from_batches([batch]),
+                                         settings={"insert_null_as_default": 0})
+                rows += batch.num_rows
+        except ClickHouseError as exc:
+            raise WarehouseError(f"Loading {schema.source} into ClickHouse failed: {_engine_message(exc)}; "
+                                 f"{LOAD_FAILED_HINT}.") from exc
+        report(rows, rows, f"loaded {rows} rows into {table}")
+        return LoadResult(table=table, rows=rows, elapsed_s=time.perf_counter() - started,
+                          method="insert_arrow")
+
+    def tables(self) -> list[str]:
+        return [row[0] for row in self.query(statements.clickhouse_tables(), read_only=False).rows]
+
+    def columns(self, table: str) -> list[ColumnInfo]:
+        rows = self.query(statements.clickhouse_columns(table), read_only=False).rows
+        return [ColumnInfo(name, type_, statements.clickhouse_nullable(type_)) for name, type_ in rows]
+
+    def count_rows(self, table: str) -> int:
+        return int(self.query(statements.count_rows(table, self.dialect), read_only=False).rows[0][0])
+
+    def drop_table(self, table: str) -> None:
+        self.execute(statements.drop_table(table, self.dialect))
+
+    def swap_table(self, staging: str, table: str) -> None:
+        if self.table_exists(table):
+            self.execute(statements.clickhouse_exchange(staging, table))
+            self.drop_table(staging)
+        else:
+            self.execute(statements.clickhouse_rename(staging, table))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
