@@ -29,7 +29,8 @@ DENIED_FUNCTIONS = frozenset({
     "hdfs", "mysql", "postgresql", "jdbc", "odbc", "mongodb", "redis", "sqlite", "input", "executable",
     "dictionary", "merge", "hascolumnintable", "getmacro", "getsetting", "filesystemavailable",
     "filesystemfree", "filesystemcapacity", "catboostevaluate", "sleep", "sleepeachrow", "azureblobstorage",
-    "deltalake", "iceberg", "hudi",
+    "deltalake", "iceberg", "hudi", "filecluster", "urlcluster", "hdfscluster", "azureblobstoragecluster",
+    "getserversetting", "getmergetreesetting",
     # PostgreSQL (plus every pg_* function, see DENIED_FUNCTION_PREFIXES)
     "lo_import", "lo_export", "lo_get", "lo_put", "lo_open", "lo_unlink", "dblink", "dblink_exec",
     "set_config",
@@ -140,7 +141,8 @@ def _check_node(node: exp.Expression) -> None:
     if isinstance(node, exp.Func):
         name = _function_name(node)
         if name in DENIED_FUNCTIONS or name.startswith(DENIED_FUNCTION_PREFIXES):
-            raise ToolError(f"The function {name}() is not allowed in queries (it reaches files, the "
+            shown = node.name if isinstance(node, exp.Anonymous) else name
+            raise ToolError(f"The function {shown}() is not allowed in queries (it reaches files, the "
                             "network, other tables or server settings); remove it.")
     if isinstance(node, exp.Identifier | exp.Var) and not node.name.isascii():
         raise ToolError(f"The name {node.name!r} contains non-ASCII characters; table and column names are "
