@@ -18,6 +18,7 @@ from tests.support.datasets import column, orders_schema, write_orders_csv
 from tests.support.postgres import pg_schema  # noqa: F401 - pytest fixture
 from tests.support.warehouses import (  # noqa: F401 - the `warehouse` and `clickhouse_fake` fixtures
     clickhouse_fake_fixture,
+    open_warehouse,
     warehouse_fixture,
 )
 
@@ -201,3 +202,13 @@ def test_ndjson_and_parquet_native_on_chdb(tmp_path: Path) -> None:
 def _profiles() -> list[ColumnProfile]:
     return [column("id", "integer", int_bits=32, signed=True), column("name", "string"),
             column("score", "float")]
+
+
+@pytest.mark.parametrize("engine", ["chdb", "clickhouse"])
+def test_clickhouse_datetimes_come_back_as_datetimes(engine: str, tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    """ClickHouse's Arrow output spells DateTime as uint32; results must still hold real datetimes."""
+    wh = open_warehouse(engine, tmp_path, request)
+    row = wh.query("SELECT toDateTime('2024-01-02 03:04:05', 'UTC') AS t, toDate('2024-01-02') AS d").rows[0]
+    assert row[0].replace(tzinfo=None).isoformat() == "2024-01-02T03:04:05"
+    assert row[1].isoformat() == "2024-01-02"

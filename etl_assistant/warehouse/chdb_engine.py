@@ -8,6 +8,7 @@ ClickHouse HTTP fake) can take turns in one process.
 
 from __future__ import annotations
 
+import io
 import tempfile
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import chdb.session
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
@@ -116,7 +118,7 @@ class ChdbWarehouse(Warehouse):
         self.url = url
         self.path = str(Path(url.removeprefix("chdb://")).resolve())
 
-    def _run(self, sql: str, *, read_only: bool = False, fmt: str = "CSV"):  # noqa: ANN202 - str or Table
+    def _run(self, sql: str, *, read_only: bool = False, fmt: str = "CSV"):  # noqa: ANN202 - chDB result
         with _Sessions.use(self.path, read_only=read_only) as session:
             return session.query(sql, fmt)
 
@@ -138,7 +140,8 @@ class ChdbWarehouse(Warehouse):
         limited = with_query_settings(sql, settings)
         started = time.perf_counter()
         try:
-            result: pa.Table = self._run(limited, read_only=read_only, fmt="ArrowTable")
+            # Parquet, not Arrow: ClickHouse's Arrow output spells DateTime as a bare uint32.
+            result = pq.read_table(io.BytesIO(self._run(limited, read_only=read_only, fmt="Parquet").bytes()))
         except (WarehouseError, ToolError):
             raise
         except Exception as exc:

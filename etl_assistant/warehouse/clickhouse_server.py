@@ -28,7 +28,6 @@ from etl_assistant.warehouse.base import (
     Warehouse,
     timeout_message,
 )
-from etl_assistant.warehouse.chdb_engine import arrow_result
 from etl_assistant.warehouse.typed_batches import typed_batches
 
 
@@ -86,14 +85,18 @@ class ClickHouseWarehouse(Warehouse):
             settings.update(max_result_rows=limit + 1, result_overflow_mode="break")
         started = time.perf_counter()
         try:
-            table = self.client.query_arrow(sql, settings=settings)
+            # Native rows, not query_arrow: ClickHouse's Arrow output spells DateTime as a bare uint32.
+            result = self.client.query(sql, settings=settings)
         except WarehouseError:
             raise
         except ClickHouseError as exc:
             if "TIMEOUT_EXCEEDED" in str(exc):
                 raise ToolError(timeout_message(timeout_s)) from exc
             raise ToolError(f"ClickHouse rejected the query: {_engine_message(exc)}.") from exc
-        return arrow_result(table, limit, started)
+        rows = [tuple(row) for row in result.result_rows]
+        truncated = limit is not None and len(rows) > limit
+        return QueryResult(columns=list(result.column_names), rows=rows[:limit], truncated=truncated,
+                           elapsed_ms=(time.perf_counter() - started) * 1000)
 
     def load_file(self, table: str, schema: DatasetSchema, *,
                   progress: ProgressCallback | None = None) -> LoadResult:
