@@ -37,14 +37,17 @@ from etl_assistant.errors import EtlError, InputError
 from etl_assistant.tools.base import Tool
 
 log = logging.getLogger(__name__)
-RunStatus = Literal["success", "interrupted", "error"]
+RunStatus = Literal["success", "interrupted", "error", "cancelled"]  # "cancelled": the consumer left
 _THREAD_STATUS: dict[RunStatus, ThreadStatus] = {
     "success": "idle",
     "interrupted": "interrupted",
     "error": "error",
+    "cancelled": "idle",
 }
 RECURSION_LIMIT = 50
 TITLE_CHARS = 80
+NOT_APPROVED = "The person did not approve this and sent a new message instead."
+CANCELLED = "This call was cancelled before it finished (the client went away)."
 
 
 class ThreadBusy(EtlError):
@@ -61,13 +64,14 @@ class AgentService:
         stack: AsyncExitStack,
         model_name: str,
         tool_names: list[str],
+        metrics: RunMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.tool_names = tool_names
         self.graph = graph
         self.threads = threads
         self.resources = resources
-        self.metrics = RunMetrics()
+        self.metrics = metrics or RunMetrics()
         self.model_name = model_name
         self._stack = stack
         self._locks: dict[str, asyncio.Lock] = {}
@@ -75,10 +79,15 @@ class AgentService:
 
     @classmethod
     async def create(
-        cls, settings: Settings, *, model: BaseChatModel | None = None, tools: Sequence[Tool] | None = None
+        cls,
+        settings: Settings,
+        *,
+        model: BaseChatModel | None = None,
+        tools: Sequence[Tool] | None = None,
+        metrics: RunMetrics | None = None,
     ) -> AgentService:
         """Open the checkpointer and thread registry and compile the graph. `model`/`tools` override the
-        configured chat model and `tools.REGISTRY` (tests use this)."""
+        configured chat model and `tools.REGISTRY` (tests); `metrics` lets the app share its registry."""
         from etl_assistant.agent.models import get_chat_model
         from etl_assistant.tools import REGISTRY
 
@@ -93,11 +102,13 @@ class AgentService:
             chat_model = model or get_chat_model(settings)
             tool_list = list(REGISTRY if tools is None else tools)
             graph = build_graph(chat_model, tool_list, checkpointer)
+            model_name = str(getattr(chat_model, "model_name", None) or chat_model._llm_type)
+            return cls(
+                settings, graph, threads, resources, stack, model_name, [t.name for t in tool_list], metrics
+            )
         except BaseException:
             await stack.aclose()
             raise
-        model_name = getattr(chat_model, "model_name", None) or chat_model._llm_type
-        return cls(settings, graph, threads, resources, stack, str(model_name), [t.name for t in tool_list])
 
     async def aclose(self) -> None:
         await self._stack.aclose()
@@ -200,6 +211,9 @@ class AgentService:
                         yield event
                 snapshot = await self.graph.aget_state(_thread_config(thread_id))
                 status = "interrupted" if snapshot.interrupts else "success"
+            except (asyncio.CancelledError, GeneratorExit):
+                status = "cancelled"
+                raise
             except EtlError as exc:
                 yield _error(exc)
             except Exception:
@@ -215,10 +229,9 @@ class AgentService:
                 )
             finally:
                 # Runs also on cancellation (client gone): record the outcome without being cancelled again.
-                self.active_runs.pop(run_id, None)
                 self.metrics.runs.labels(status).inc()
                 self.metrics.run_latency.observe(time.perf_counter() - started)
-                await _shielded(self.threads.update(thread_id, status=_THREAD_STATUS[status]))
+                await _shielded(self._finish_run(run_id, thread_id, status))
         yield RunEvent(type="end", data={"status": status})
 
     async def wait(self, thread_id: str, **kwargs: Any) -> dict[str, Any]:
@@ -240,6 +253,13 @@ class AgentService:
         if error:
             result["__error__"] = error
         return result
+
+    async def _finish_run(self, run_id: str, thread_id: str, status: RunStatus) -> None:
+        """The thread's status first, then the run leaves `active_runs`: no one sees a stale "busy"."""
+        try:
+            await self.threads.update(thread_id, status=_THREAD_STATUS[status])
+        finally:
+            self.active_runs.pop(run_id, None)
 
     def _count(self, event: RunEvent) -> None:
         if event.type == "tool_result":
@@ -273,20 +293,13 @@ class AgentService:
             graph_input: dict[str, Any] | Command = Command(resume=command["resume"])
         else:
             messages = _input_messages(input)
-            # A new message while an approval is pending answers the pending actions with "not approved".
-            dropped = (
-                [
-                    ToolMessage(
-                        content="The person did not approve this and sent a new message instead.",
-                        name=c["name"],
-                        tool_call_id=c["id"],
-                        status="error",
-                    )
-                    for c in pending_calls(snapshot.values.get("messages", []))
-                ]
-                if snapshot.interrupts
-                else []
-            )
+            # Calls left without a result (approval pending, or the last run was cancelled) get one, so the
+            # conversation stays valid for models that require a result for every call.
+            reason = NOT_APPROVED if snapshot.interrupts else CANCELLED
+            dropped = [
+                ToolMessage(content=reason, name=c["name"], tool_call_id=c["id"], status="error")
+                for c in pending_calls(snapshot.values.get("messages", []))
+            ]
             graph_input = {"messages": [*dropped, *messages]}
         title = record.title or _title(graph_input)
         await self.threads.update(
@@ -342,14 +355,16 @@ def _error(exc: EtlError) -> RunEvent:
     return RunEvent(type="error", data={"error": type(exc).__name__, "message": str(exc)})
 
 
+_BOOKKEEPING: set[asyncio.Future[Any]] = set()
+
+
 async def _shielded(awaitable: Any) -> None:
-    """Finish bookkeeping even when the run's task is being cancelled (the shielded task completes)."""
+    """Finish bookkeeping even when the run's task is being cancelled: the shielded task completes on its own
+    (held here until done, so it is never garbage-collected half-way)."""
     task = asyncio.ensure_future(awaitable)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
+    _BOOKKEEPING.add(task)
+    task.add_done_callback(_BOOKKEEPING.discard)
+    await asyncio.shield(task)
 
 
 def _checkpoint(config: RunnableConfig | None) -> dict[str, Any] | None:

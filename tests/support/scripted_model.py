@@ -3,14 +3,16 @@
 It is not the product's offline planner: it maps a few command words to tool calls so tests can drive every
 path of the graph (plain answer, tool result, model-fixable error, infrastructure error, approval).
 Rules on the last human message: "echo X" -> echo(text=X); "record X" -> record_row(value=X) (needs
-approval); "fail" -> echo with an argument the tool rejects; "down" -> warehouse_down(); anything else ->
-a text answer. After tool results it answers "Result: ..." or "The tool failed: ...".
+approval); "slow N" -> sleepy(steps=N) (N progress events, 50 ms apart); "fail" -> echo with an argument
+the tool rejects; "down" -> warehouse_down(); anything else -> a text answer.
+After tool results it answers "Result: ..." or "The tool failed: ...".
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -54,6 +56,10 @@ class ScriptedChatModel(BaseChatModel):
         if word == "fail":
             return AIMessage(
                 content="", tool_calls=[{"id": call_id, "name": "echo", "args": {"text": "!bad"}}]
+            )
+        if word == "slow":
+            return AIMessage(
+                content="", tool_calls=[{"id": call_id, "name": "sleepy", "args": {"steps": int(rest)}}]
             )
         if word == "down":
             return AIMessage(content="", tool_calls=[{"id": call_id, "name": "warehouse_down", "args": {}}])
@@ -132,6 +138,18 @@ def echo(ctx: ToolContext, args: EchoInput) -> EchoOutput:
     return EchoOutput(text=args.text, length=len(args.text))
 
 
+class SleepyInput(BaseModel):
+    steps: int
+
+
+def sleepy(ctx: ToolContext, args: SleepyInput) -> EchoOutput:
+    """Work slowly, reporting progress every 50 ms (test tool for disconnects)."""
+    for step in range(args.steps):
+        time.sleep(0.05)
+        ctx.progress(step + 1, args.steps, "sleeping")
+    return EchoOutput(text="rested", length=args.steps)
+
+
 class NoInput(BaseModel):
     pass
 
@@ -186,6 +204,7 @@ def audit_rows(db_path: Path) -> list[tuple[str, str]]:
 def scripted_tools(db_path: Path) -> list[Tool]:
     return [
         Tool(name="echo", fn=echo, input_model=EchoInput, output_model=EchoOutput),
+        Tool(name="sleepy", fn=sleepy, input_model=SleepyInput, output_model=EchoOutput),
         Tool(name="warehouse_down", fn=warehouse_down, input_model=NoInput, output_model=EchoOutput),
         record_tool(db_path),
     ]

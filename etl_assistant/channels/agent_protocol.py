@@ -1,0 +1,276 @@
+"""The LangGraph Agent Protocol subset that agent-chat-ui and the official langgraph-sdk clients call.
+
+Threads: `POST /threads`, `POST /threads/search`, `GET /threads/{id}`, `GET /threads/{id}/state`,
+`POST /threads/{id}/history`. Runs: `POST /threads/{id}/runs/stream` (SSE: metadata, values, updates,
+messages as `[message_chunk, metadata]`, custom, error, end; interrupts inside `values.__interrupt__`) and
+`POST /threads/{id}/runs/wait`. Bodies are validated here so a bad request gets one sentence, not a trace.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sse_starlette import ServerSentEvent
+
+from etl_assistant.agent.events import RunEvent
+from etl_assistant.agent.runner import AgentService
+from etl_assistant.agent.threads import ThreadExists, ThreadNotFound
+from etl_assistant.channels.sse import sse_event, sse_response
+
+router = APIRouter(tags=["agent-protocol"])
+ASSISTANT_ID = "agent"
+StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom"]
+Body = TypeVar("Body", bound=BaseModel)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ThreadCreate(_Request):
+    thread_id: str | None = Field(default=None, max_length=64)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class ThreadSearch(_Request):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, Any] | None = None
+    ids: list[str] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at"] = "updated_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+
+
+class HistoryRequest(_Request):
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: dict[str, Any] | None = None
+
+
+class RunCommand(_Request):
+    resume: Any = None
+    goto: Any = None
+    update: Any = None
+
+
+class RunCreate(_Request):
+    assistant_id: str = ASSISTANT_ID
+    input: dict[str, Any] | None = None
+    command: RunCommand | None = None
+    stream_mode: list[StreamMode] = Field(default_factory=lambda: ["values"])
+    config: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if_not_exists: Literal["create", "reject"] = "reject"
+
+    @field_validator("stream_mode", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def run_kwargs(self) -> dict[str, Any]:
+        command = self.command.model_dump(exclude_none=True) if self.command else None
+        if command is not None and self.input is None and "resume" not in command:
+            raise HTTPException(422, "Only command.resume is supported; send {'command': {'resume': ...}}.")
+        if self.input is None and command is None:
+            raise HTTPException(422, "Send 'input' with messages, or 'command': {'resume': ...}.")
+        return {
+            "input": self.input,
+            "command": command if self.input is None else None,
+            "if_not_exists": self.if_not_exists,
+            "assistant_id": self.assistant_id,
+        }
+
+
+async def read_body(request: Request, model: type[Body]) -> Body:
+    """Parse and validate a JSON body; errors become 422 with what is wrong and where."""
+    raw = await request.body()
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise HTTPException(
+            422,
+            f"The request body is not valid JSON ({exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}); send a JSON object.",
+        ) from None
+    if not isinstance(payload, dict):
+        raise HTTPException(422, "The request body must be a JSON object.")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise HTTPException(422, f"Field {where!r} is invalid: {first['msg']}.") from None
+
+
+def agent(request: Request) -> AgentService:
+    return request.app.state.agent
+
+
+def tenant(request: Request) -> str:
+    """The caller's tenant; single-user mode until auth arrives, then it comes from the credentials."""
+    return request.app.state.settings.tenant
+
+
+async def _existing_thread(request: Request, thread_id: str) -> dict[str, Any]:
+    try:
+        return await agent(request).get_thread(thread_id, tenant(request))
+    except ThreadNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _version() -> str:
+    try:
+        return version("etl-assistant")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@router.get("/info")
+async def info(request: Request) -> dict[str, Any]:
+    return {
+        "name": "etl-assistant",
+        "version": _version(),
+        "assistant_id": ASSISTANT_ID,
+        "model": agent(request).model_name,
+        "flags": {"assistants": False, "crons": False, "langsmith": False},
+    }
+
+
+@router.post("/threads")
+async def create_thread(request: Request) -> dict[str, Any]:
+    body = await read_body(request, ThreadCreate)
+    try:
+        return await agent(request).create_thread(
+            tenant(request), thread_id=body.thread_id, metadata=body.metadata, if_exists=body.if_exists
+        )
+    except ThreadExists as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.post("/threads/search")
+async def search_threads(request: Request) -> list[dict[str, Any]]:
+    body = await read_body(request, ThreadSearch)
+    if body.values:
+        raise HTTPException(
+            422, "Searching threads by values is not supported; filter by metadata or status."
+        )
+    return await agent(request).search_threads(
+        tenant(request),
+        metadata=body.metadata,
+        status=body.status,
+        ids=body.ids,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
+
+
+@router.get("/threads/{thread_id}")
+async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
+    return await _existing_thread(request, thread_id)
+
+
+@router.get("/threads/{thread_id}/state")
+async def get_state(thread_id: str, request: Request) -> dict[str, Any]:
+    await _existing_thread(request, thread_id)
+    return await agent(request).get_state(thread_id, tenant(request))
+
+
+@router.post("/threads/{thread_id}/history")
+async def get_history(thread_id: str, request: Request) -> list[dict[str, Any]]:
+    body = await read_body(request, HistoryRequest)
+    await _existing_thread(request, thread_id)
+    return await agent(request).get_history(thread_id, tenant(request), limit=body.limit, before=body.before)
+
+
+async def _prepare_run(request: Request, thread_id: str) -> tuple[RunCreate, str, dict[str, str]]:
+    body = await read_body(request, RunCreate)
+    body.run_kwargs()  # refuse an empty or unsupported request before anything starts
+    if body.if_not_exists == "reject":
+        await _existing_thread(request, thread_id)
+    if agent(request).is_busy(thread_id):
+        raise HTTPException(409, f"Thread {thread_id} is already running; wait for its run to end.")
+    run_id = str(uuid.uuid4())
+    return body, run_id, {"Content-Location": f"/threads/{thread_id}/runs/{run_id}"}
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream_run(thread_id: str, request: Request) -> Any:
+    body, run_id, headers = await _prepare_run(request, thread_id)
+    events = agent(request).stream(thread_id, tenant=tenant(request), run_id=run_id, **body.run_kwargs())
+    return sse_response(encode_run(events, set(body.stream_mode)), headers=headers)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(thread_id: str, request: Request) -> JSONResponse:
+    body, run_id, headers = await _prepare_run(request, thread_id)
+    values = await agent(request).wait(thread_id, tenant=tenant(request), run_id=run_id, **body.run_kwargs())
+    return JSONResponse(values, headers=headers)
+
+
+class MessagesTupleEncoder:
+    """RunEvents -> LangGraph's messages-tuple parts `[message_chunk, metadata]`.
+
+    Streamed text goes out as AIMessageChunk deltas; a finished message is sent whole only when none of it
+    was streamed (tool results, tool-call-only AI messages, failure reports), so clients never see it twice.
+    """
+
+    def __init__(self) -> None:
+        self._streamed: set[str] = set()
+
+    def encode(self, event: RunEvent) -> list[Any] | None:
+        data = event.data
+        if event.type == "text_delta":
+            self._streamed.add(str(data.get("id")))
+            chunk = {
+                "type": "AIMessageChunk",
+                "id": data.get("id"),
+                "content": data.get("delta", ""),
+                "additional_kwargs": {},
+                "response_metadata": {},
+                "tool_calls": [],
+                "tool_call_chunks": [],
+                "invalid_tool_calls": [],
+                "name": None,
+            }
+            return [chunk, data.get("metadata", {})]
+        if event.type == "message" and str(data.get("id")) not in self._streamed:
+            message = {k: v for k, v in data.items() if k != "metadata"}
+            return [message, data.get("metadata", {})]
+        return None
+
+
+async def encode_run(events: AsyncIterator[RunEvent], modes: set[str]) -> AsyncIterator[ServerSentEvent]:
+    """The run's RunEvents as Agent Protocol SSE events, numbered for `Last-Event-ID`."""
+    messages = MessagesTupleEncoder() if modes & {"messages", "messages-tuple"} else None
+    seq = 0
+    run_id = None
+    async for event in events:
+        out: tuple[str, Any] | None = None
+        if event.type == "metadata":
+            run_id = event.data.get("run_id")
+            out = ("metadata", event.data)
+        elif event.type in ("values", "updates") and event.type in modes:
+            out = (event.type, event.data)
+        elif event.type in ("text_delta", "message") and messages is not None:
+            part = messages.encode(event)
+            out = ("messages", part) if part is not None else None
+        elif event.type == "progress" and "custom" in modes:
+            out = ("custom", {"type": "progress", **event.data})
+        elif event.type == "error":
+            out = ("error", event.data)
+        elif event.type == "end":
+            out = ("end", {"run_id": run_id, **event.data})
+        if out is not None:
+            seq += 1
+            yield sse_event(out[0], out[1], seq)

@@ -1,0 +1,62 @@
+"""Composition root: builds the FastAPI app from settings, mounts every channel, owns the lifespan.
+
+The lifespan opens one AgentService (checkpointer, thread registry, compiled graph, shared connections)
+on `app.state.agent` and closes it on shutdown. Channels are plain routers that read `app.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from langchain_core.language_models import BaseChatModel
+from prometheus_client import CollectorRegistry
+
+from etl_assistant.agent.metrics import RunMetrics
+from etl_assistant.agent.runner import AgentService
+from etl_assistant.channels import agent_protocol, ai_sdk
+from etl_assistant.channels.mcp import mount_mcp
+from etl_assistant.channels.ops import install_ops
+from etl_assistant.config import Settings, get_settings
+from etl_assistant.tools.base import Tool
+
+# Extra things a channel needs running while the app serves (e.g. the MCP session manager).
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[object]]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model: BaseChatModel | None = None,
+    tools: Sequence[Tool] | None = None,
+) -> FastAPI:
+    """The whole server. `model`/`tools` replace the configured chat model and the tool registry (tests)."""
+    settings = settings or get_settings()
+    registry = CollectorRegistry()
+    hooks: list[LifespanHook] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.agent = await AgentService.create(
+                settings, model=model, tools=tools, metrics=RunMetrics(registry)
+            )
+            stack.push_async_callback(app.state.agent.aclose)
+            for hook in hooks:
+                await stack.enter_async_context(hook(app))
+            yield
+
+    app = FastAPI(title="etl-assistant", lifespan=lifespan)
+    app.state.settings = settings
+    install_ops(app, registry)
+    include_channels(app, settings, hooks)
+    return app
+
+
+def include_channels(app: FastAPI, settings: Settings, hooks: list[LifespanHook]) -> None:
+    """Every channel, one line each. A channel that needs something running during serving appends a
+    lifespan hook (an async context manager factory taking the app) to `hooks`."""
+    app.include_router(agent_protocol.router)
+    app.include_router(ai_sdk.router)
+    hooks.append(mount_mcp(app, settings))
