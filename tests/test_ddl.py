@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlglot
 from psycopg import sql as pgsql
 from sqlglot import exp
 
@@ -202,6 +203,9 @@ def test_generated_ddl(name: str, dialect: str) -> None:
     for fragment in case.fragments.get(dialect, []):
         assert fragment in result.ddl, f"missing {fragment!r} in\n{result.ddl}"
     assert result.explanation and all(s.endswith(".") for s in result.explanation)
+    for statement in result.statements:  # every statement reads back as itself, never as an opaque Command
+        parsed = sqlglot.parse_one(statement, read=dialect)
+        assert not parsed.find(exp.Command) and parsed.sql(dialect=dialect) == statement
 
 
 # --- the engines ------------------------------------------------------------------------------------------
