@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from etl_assistant.config import Settings
 from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.evals.sample_data import write_retail
 from etl_assistant.tools import ToolContext, get_tool
 from etl_assistant.warehouse import Warehouse
 from etl_assistant.warehouse.catalog import Catalog
@@ -113,3 +115,23 @@ def test_list_datasets(ctx: ToolContext, tmp_path: Path) -> None:
     assert out.datasets[0].columns == ["order_id", "customer_id", "amount", "ordered_on", "paid", "note"]
     other = ToolContext(settings=ctx.settings, tenant="other", _overrides=ctx._overrides)
     assert get_tool("list_datasets").run(other, {}).datasets == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "ndjson"])
+def test_load_path_infers_registers_and_matches_source(ctx: ToolContext, tmp_path: Path, fmt: str) -> None:
+    """The whole path: a generated retail file -> infer_schema -> DDL -> staged load -> swap -> catalog."""
+    files = write_retail(tmp_path / "src", 2_000, fmt=fmt)
+    out = load(ctx, path=str(files["orders"]), table="orders")
+    assert out.rows == 2_000
+    with duckdb.connect() as db:
+        reader = "read_parquet" if fmt == "parquet" else "read_json_auto" if fmt == "ndjson" else "read_csv"
+        expected = db.execute("SELECT COUNT(*), SUM(CAST(amount AS DECIMAL(18, 2))), "
+                              f"COUNT(DISTINCT order_id), COUNT(discount) FROM {reader}(?)",
+                              [str(files["orders"])]).fetchone()
+    got = ctx.warehouse.query('SELECT COUNT(*), SUM(amount), COUNT(DISTINCT order_id), COUNT(discount) '
+                              'FROM "orders"').rows[0]
+    assert (int(got[0]), round(float(got[1]), 2), int(got[2]), int(got[3])) == (
+        expected[0], round(float(expected[1]), 2), expected[2], expected[3])
+    dataset = ctx.catalog.get_dataset("acme", "orders")
+    assert dataset is not None and dataset.source == str(files["orders"].resolve())
+    assert ctx.catalog.get_table("acme", "orders").dataset == "orders"
