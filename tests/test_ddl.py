@@ -386,3 +386,12 @@ def test_only_values_that_repeat_make_a_sort_key_dimension() -> None:
     assert 'ORDER BY ("channel", "sold_at")' in result.ddl
     assert '"customer_email" LowCardinality(String)' in result.ddl  # still under 10k distinct values
     assert "customer_email" not in generate_ddl(sales, None).recommendation.reason
+
+
+def test_integer_widths_from_details_or_the_observed_range() -> None:
+    ints = dataset("ints", 10, col("odd_width", "integer", int_bits=24), col("from_range", "integer", min="1",
+                   max="300"), col("negative", "integer", min="-5", max="100"),
+                   col("beyond_256", "integer", int_bits=512, signed=False))
+    assert generate_ddl(ints, "clickhouse").statements[0].startswith(
+        'CREATE TABLE "ints" ("odd_width" Int32, "from_range" UInt16, "negative" Int8, "beyond_256" String)')
+    assert '"beyond_256" DECIMAL(155, 0)' in generate_ddl(ints, "postgres").ddl

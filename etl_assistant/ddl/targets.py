@@ -22,9 +22,9 @@ def integer_range(col: ColumnProfile) -> tuple[int, bool]:
     """(bits, signed) of an integer column: the inferred width, else the width holding min..max."""
     low = _int_or_none(col.min)
     high = _int_or_none(col.max)
-    signed = col.details.signed if col.details.signed is not None else (low is not None and low < 0)
-    if col.details.int_bits:
-        return col.details.int_bits, signed
+    signed = col.details.signed if col.details.signed is not None else (low is None or low < 0)
+    if col.details.int_bits:  # an odd width (24) rounds up to the next one engines have
+        return next((w for w in INTEGER_WIDTHS if w >= col.details.int_bits), col.details.int_bits), signed
     if low is None or high is None:
         return 64, True
     for bits in INTEGER_WIDTHS:
@@ -135,7 +135,7 @@ class ClickHouseTarget(Target):
              "json": "String", "time": "String", "datetime": "DateTime"}
     INTEGER_TYPES = {(bits, signed): f"{'' if signed else 'U'}Int{bits}"
                      for bits in INTEGER_WIDTHS for signed in (True, False)}
-    HUGE_INTEGER = "String"  # unreachable: every width up to 256 bits has a native type
+    HUGE_INTEGER = "String"  # only beyond Int256: text keeps such values exact
     DECIMAL = "Decimal({precision}, {scale})"
     MAX_DECIMAL_PRECISION = 76
     DECIMAL_STORAGE_PRECISIONS = (9, 18, 38, 76)  # Decimal32, Decimal64, Decimal128, Decimal256
