@@ -300,7 +300,9 @@ def test_explanation_cites_the_evidence_for_each_choice() -> None:
     assert "LowCardinality for region (12), status (4)" in text
     assert "Nullable only for note" in text
     small = " ".join(generate_ddl(CUSTOMERS, "clickhouse").explanation)
-    assert "No partitioning: 500 rows" in small
+    assert "No partitioning: 500 rows is below the ~10,000,000" in small
+    short = dataset("short", 20_000_000, col("day", "date", distinct=40, min="2024-01-01", max="2024-02-09"))
+    assert "day spans only 2 month(s)" in " ".join(generate_ddl(short, "clickhouse").explanation)
     pg_text = " ".join(generate_ddl(EVENTS, "postgres").explanation)
     assert "must include the partition column event_time" in pg_text
     assert "reference users.user_id" in pg_text

@@ -103,15 +103,17 @@ def sort_key(schema: DatasetSchema, time_col: ColumnProfile | None) -> Choice:
 def partition_plan(schema: DatasetSchema, time_col: ColumnProfile | None,
                    max_partitions: int) -> Choice | PartitionPlan:
     """Monthly (or yearly) partitions only when volume and time span justify them, else a Choice: why not."""
-    if time_col is None:
+    bounds = span(time_col) if time_col else None
+    if time_col is None or bounds is None:
         return Choice([], "No partitioning: there is no non-null time column to partition by.")
-    first, last = span(time_col) or (None, None)
-    months = (last.year - first.year) * 12 + last.month - first.month + 1 if first and last else 0
-    if schema.row_count < PARTITION_MIN_ROWS or months < PARTITION_MIN_MONTHS:
-        return Choice([], f"No partitioning: {schema.row_count:,} rows over {months} month(s) of "
-                          f"{time_col.identifier} is below ~{PARTITION_MIN_ROWS:,} rows and "
-                          f"{PARTITION_MIN_MONTHS} months; partitions are for data management, not speed.")
-    assert first and last
+    first, last = bounds
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    if schema.row_count < PARTITION_MIN_ROWS:
+        return Choice([], f"No partitioning: {schema.row_count:,} rows is below the ~{PARTITION_MIN_ROWS:,} "
+                          f"where partitions pay off; they are for data management, not speed.")
+    if months < PARTITION_MIN_MONTHS:
+        return Choice([], f"No partitioning: {time_col.identifier} spans only {months} month(s), fewer than "
+                          f"the {PARTITION_MIN_MONTHS} that make dropping old months worthwhile.")
     if months <= max_partitions:
         ranges = [(_month(first, i), _month(first, i + 1)) for i in range(months)]
         grain: Literal["month", "year"] = "month"
