@@ -198,6 +198,17 @@ async def test_model_fixable_errors_come_back_as_is_error_sentences(request, tra
             await client.read_resource("datasets://ghost/schema")
 
 
+async def test_unreachable_warehouse_is_a_clear_server_side_error(tmp_path: Path, files: Path):
+    """A real refused connection (nothing listens on port 1): the sentence names the cause and the setting."""
+    env = _server_env(tmp_path, files) | {"ETLA_WAREHOUSE_URL": "postgresql://postgres@127.0.0.1:1/test"}
+    params = StdioServerParameters(command=str(BIN / "etl-assistant"), args=["mcp"], env=env,
+                                   cwd=str(tmp_path))
+    async with Client(params, mode="legacy", read_timeout_seconds=60) as client:
+        text = error_text(await client.call_tool("run_query", {"sql": "SELECT 1"}))
+    assert "Cannot reach PostgreSQL at 127.0.0.1:1" in text and "ETLA_WAREHOUSE_URL" in text
+    assert "a server-side problem" in text and "Traceback" not in text
+
+
 async def test_infer_schema_reports_progress(request, transport, files: Path):
     updates: list[tuple[float, float | None, str | None]] = []
 
