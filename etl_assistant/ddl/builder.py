@@ -19,7 +19,7 @@ from etl_assistant.ddl import layout
 from etl_assistant.ddl.notes import Notes
 from etl_assistant.ddl.targets import Target
 from etl_assistant.errors import EtlError
-from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.schema.model import ColumnProfile, DatasetSchema
 
 
 def table_name(requested: str, max_length: int) -> str:
@@ -46,6 +46,28 @@ def _bounded_name(base: str, suffix: str, max_length: int) -> str:
 def build(schema: DatasetSchema, target: Target, table: str, notes: Notes) -> list[exp.Expression]:
     """The statements creating `table` for `schema` on `target`, in execution order."""
     time_col = layout.main_time_column(schema)
+    column_defs = _column_defs(schema, target, notes)
+    partition = _partition(schema, target, time_col, notes)
+    properties: list[exp.Expression] = []
+    if target.engine:
+        properties = _engine_properties(schema, target, time_col, partition, notes)
+    elif partition:
+        properties = [exp.PartitionedByProperty(
+            this=exp.Anonymous(this="RANGE", expressions=_columns([partition.column])))]
+    if target.supports_primary_key:
+        column_defs += _primary_key(schema, partition, notes)
+
+    statements: list[exp.Expression] = [exp.Create(
+        this=exp.Schema(this=exp.Table(this=_ident(table)), expressions=column_defs), kind="TABLE",
+        properties=exp.Properties(expressions=properties) if properties else None)]
+    if partition and target.partition_style == "range":
+        statements += _range_partitions(table, partition, target.max_identifier_length)
+    if target.index_style == "create_index":
+        statements += _foreign_key_indexes(schema, table, target, notes)
+    return statements
+
+
+def _column_defs(schema: DatasetSchema, target: Target, notes: Notes) -> list[exp.Expression]:
     column_defs: list[exp.Expression] = []
     for col in schema.columns:
         constraints = []
@@ -56,55 +78,52 @@ def build(schema: DatasetSchema, target: Target, table: str, notes: Notes) -> li
             exp.ColumnDef(this=_ident(col.identifier), kind=kind, constraints=constraints or None))
     if not target.nullable_wrapper:
         _explain_nullability(schema, notes)
+    return column_defs
 
-    properties: list[exp.Expression] = []
-    partition = (layout.partition_plan(schema, time_col, target.max_partitions)
-                 if target.partition_style else None)
-    if isinstance(partition, layout.Choice):
-        notes.say(partition.reason)
-        partition = None
-    elif partition:
-        notes.say(partition.reason)
 
-    if target.engine:
-        properties.append(exp.EngineProperty(this=exp.var(target.engine)))
-        if partition:
-            bucket = "toYYYYMM" if partition.grain == "month" else "toYear"
-            properties.append(exp.PartitionedByProperty(
-                this=exp.func(bucket, exp.column(_ident(partition.column)), dialect=target.name)))
-        key = layout.sort_key(schema, time_col)
-        notes.say(key.reason)
-        if not key.columns:
-            order: exp.Expression = exp.Struct()  # renders tuple(): no sort key
-        elif len(key.columns) == 1:
-            order = _columns(key.columns)[0]
-        else:
-            order = exp.Tuple(expressions=_columns(key.columns))
-        properties.append(exp.Order(expressions=[exp.Ordered(this=order)]))
-    elif partition:
+def _partition(schema: DatasetSchema, target: Target, time_col: ColumnProfile | None,
+               notes: Notes) -> layout.PartitionPlan | None:
+    if not target.partition_style:
+        return None
+    plan = layout.partition_plan(schema, time_col, target.max_partitions)
+    notes.say(plan.reason)
+    return plan if isinstance(plan, layout.PartitionPlan) else None
+
+
+def _engine_properties(schema: DatasetSchema, target: Target, time_col: ColumnProfile | None,
+                       partition: layout.PartitionPlan | None, notes: Notes) -> list[exp.Expression]:
+    """ENGINE, PARTITION BY (an expression of the time column) and ORDER BY, the ClickHouse way."""
+    properties: list[exp.Expression] = [exp.EngineProperty(this=exp.var(target.engine))]
+    if partition:
+        bucket = "toYYYYMM" if partition.grain == "month" else "toYear"
         properties.append(exp.PartitionedByProperty(
-            this=exp.Anonymous(this="RANGE", expressions=_columns([partition.column]))))
+            this=exp.func(bucket, exp.column(_ident(partition.column)), dialect=target.name)))
+    key = layout.sort_key(schema, time_col)
+    notes.say(key.reason)
+    if not key.columns:
+        order: exp.Expression = exp.Struct()  # renders tuple(): no sort key
+    elif len(key.columns) == 1:
+        order = _columns(key.columns)[0]
+    else:
+        order = exp.Tuple(expressions=_columns(key.columns))
+    properties.append(exp.Order(expressions=[exp.Ordered(this=order)]))
+    return properties
 
-    if target.supports_primary_key:
-        key = layout.primary_key(schema)
-        key_columns = key.columns
-        if key_columns and partition and partition.column not in key_columns:
-            key_columns = [*key_columns, partition.column]
-            notes.say(f"PRIMARY KEY ({', '.join(key_columns)}): {key.columns[0]} is unique, and a key on a "
-                      f"partitioned table must include the partition column {partition.column}.")
-        else:
-            notes.say(key.reason)
-        if key_columns:
-            column_defs.append(exp.PrimaryKey(expressions=[_ident(c) for c in key_columns]))
 
-    statements: list[exp.Expression] = [exp.Create(
-        this=exp.Schema(this=exp.Table(this=_ident(table)), expressions=column_defs), kind="TABLE",
-        properties=exp.Properties(expressions=properties) if properties else None)]
-    if partition and target.partition_style == "range":
-        statements += _range_partitions(table, partition, target.max_identifier_length)
-    if target.index_style == "create_index":
-        statements += _foreign_key_indexes(schema, table, target, notes)
-    return statements
+def _primary_key(schema: DatasetSchema, partition: layout.PartitionPlan | None,
+                 notes: Notes) -> list[exp.Expression]:
+    key = layout.primary_key(schema)
+    if not key.columns:
+        notes.say(key.reason)
+        return []
+    columns = key.columns
+    if partition and partition.column not in columns:
+        columns = [*columns, partition.column]
+        notes.say(f"PRIMARY KEY ({', '.join(columns)}): {key.columns[0]} is unique, and a key on a "
+                  f"partitioned table must include the partition column {partition.column}.")
+    else:
+        notes.say(key.reason)
+    return [exp.PrimaryKey(expressions=[_ident(c) for c in columns])]
 
 
 def _explain_nullability(schema: DatasetSchema, notes: Notes) -> None:
