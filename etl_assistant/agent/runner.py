@@ -340,7 +340,7 @@ def _thread_config(thread_id: str) -> RunnableConfig:
 
 def _run_config(thread_id: str, run_id: str, tenant: str) -> RunnableConfig:
     config: RunnableConfig = {
-        **_thread_config(thread_id),
+        "configurable": {"thread_id": thread_id, "tenant": tenant},
         "recursion_limit": RECURSION_LIMIT,
         "metadata": {"tenant": tenant, "run_id": run_id},
     }
