@@ -6,6 +6,8 @@ still verified exactly, up to 64-bit hash collisions), and a K-minimum-values sk
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,10 +57,24 @@ def hash_strings(values: pa.Array) -> np.ndarray:
     return _mix(sums ^ (lengths * _GOLDEN))
 
 
-class DistinctCounter:
-    """Counts distinct non-null values of one column across batches and notices duplicates."""
+KeyFunction = Callable[[pa.Array], "np.ndarray | None"]
 
-    def __init__(self) -> None:
+
+def _numeric_keys(keys: np.ndarray | None) -> bool:
+    return keys is not None and keys.dtype in (np.int64, np.float64)
+
+
+class DistinctCounter:
+    """Counts distinct non-null values of one column across batches and notices duplicates.
+
+    Past the exact bound, numbers, dates and timestamps are hashed from their parsed values (`keys`, cheap)
+    rather than their text; `key_function` gives the keys of the exact set at that moment.
+    """
+
+    def __init__(self, key_function: KeyFunction | None = None) -> None:
+        self.key_function = key_function
+        self.by_keys = False  # hashes come from numeric keys instead of text
+        self.inexact = False  # the kind of key changed after hashing started: only an estimate remains
         self.exact: pa.Array = pa.array([], type=pa.string())
         self.pending: list[pa.Array] = []
         self.pending_rows = 0
@@ -68,15 +84,15 @@ class DistinctCounter:
         self.hash_rows = 0
         self.checked_rows = 0
 
-    def add(self, values: pa.Array) -> None:
-        """Add non-null text values."""
-        if not len(values):
+    def add(self, uniques: pa.Array, had_duplicates: bool, keys: np.ndarray | None = None) -> None:
+        """Add the distinct non-null values of one batch (and whether the batch repeated any); `keys` are
+        their parsed values when the column's type has them."""
+        self.duplicate |= had_duplicates
+        if not len(uniques):
             return
         if self.kmv is not None:
-            self._add_hashes(hash_strings(values))
+            self._add_hashes(self._hash(uniques, keys))
             return
-        uniques = pc.unique(values)
-        self.duplicate |= len(uniques) < len(values)
         self.pending.append(uniques)
         self.pending_rows += len(uniques)
         if self.pending_rows >= EXACT_LIMIT // 4:
@@ -91,7 +107,23 @@ class DistinctCounter:
             self.kmv = np.empty(0, dtype=np.uint64)
             self.hashes = None if self.duplicate else []
             self.exact = pa.array([], type=pa.string())
-            self._add_hashes(hash_strings(merged))
+            keys = self.key_function(merged) if self.key_function else None
+            self.by_keys = _numeric_keys(keys)
+            self.key_dtype = keys.dtype if keys is not None else None
+            self._add_hashes(self._hash(merged, keys))
+
+    def key_kind_changed(self) -> None:
+        """The column's type widened: keys hashed from now on are not comparable with earlier ones."""
+        if self.by_keys:
+            self.inexact, self.hashes = True, None
+
+    def _hash(self, uniques: pa.Array, keys: np.ndarray | None) -> np.ndarray:
+        if not self.by_keys:
+            return hash_strings(uniques)
+        if _numeric_keys(keys) and keys.dtype == self.key_dtype:  # type: ignore[union-attr]
+            return _mix(np.ascontiguousarray(keys).view(np.uint64))
+        self.inexact, self.hashes = True, None
+        return hash_strings(uniques)
 
     def _add_hashes(self, hashes: np.ndarray) -> None:
         assert self.kmv is not None
@@ -126,7 +158,7 @@ class DistinctCounter:
             self._merge()
         if self.kmv is None:
             return len(self.exact), False
-        if self.hashes is not None:
+        if self.hashes is not None and not self.inexact:
             return self._check_hash_duplicates(keep=True), False
         fraction = float(self.kmv[-1]) / 2.0**64
         return int(round((len(self.kmv) - 1) / fraction)), True

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl_assistant.errors import InputError
@@ -37,7 +38,7 @@ def _sample_types(layout: Layout, rows: list[list[str]]) -> dict[str, types.Evid
         values = [row[index].strip() if index < len(row) else "" for row in rows]
         array = pa.array([v for v in values if v not in types.NULL_TOKENS], type=pa.string())
         if len(array):
-            sample[identifier] = types.classify(array)
+            sample[identifier] = types.classify(pc.unique(array))
     return sample
 
 

@@ -50,8 +50,18 @@ class ColumnStats:
     has_zone: bool = False
     max_length: int = 0
     samples: list[str] = field(default_factory=list)
-    distinct: DistinctCounter = field(default_factory=DistinctCounter)
+    distinct: DistinctCounter = field(init=False)
     text_stats_stale: bool = False  # widened to string after some batches: min/max need a rescan
+
+    def __post_init__(self) -> None:
+        self.distinct = DistinctCounter(self._keys_of)
+
+    def _keys_of(self, values: pa.Array) -> np.ndarray | None:
+        """Parsed values of text in the column's current type (for hashing), None for text types."""
+        if self.kind in (None, "string", "uuid", "json", "boolean"):
+            return None
+        evidence = types.check(values, self.kind, self.formats)
+        return evidence.keys if evidence is not None else None
 
     def add(self, raw: pa.Array) -> None:
         """Account for one batch of the column's text values (nulls already normalised)."""
@@ -64,20 +74,23 @@ class ColumnStats:
         self.nulls += len(raw) - len(values)
         if not len(values):
             return
-        self.distinct.add(values)
+        uniques = pc.unique(values)  # types and ranges only depend on the distinct values
         if len(self.samples) < SAMPLE_VALUES:
-            for value in pc.unique(values.slice(0, 1000)).to_pylist():
+            for value in uniques.slice(0, 2 * SAMPLE_VALUES).to_pylist():
                 if len(self.samples) < SAMPLE_VALUES and value not in self.samples:
                     self.samples.append(value)
         if self.kind is None:
-            evidence = types.classify(values)
+            evidence = types.classify(uniques)
         elif self.kind == "string":
-            evidence = types.string_evidence(values)
+            evidence = types.string_evidence(uniques)
         else:
-            evidence = types.check(values, self.kind, self.formats) or types.widen(
-                values, self.kind, self.formats
+            evidence = types.check(uniques, self.kind, self.formats) or types.widen(
+                uniques, self.kind, self.formats
             )
-        self._merge(evidence, values, earlier)
+        if self.kind is not None and evidence.kind != self.kind:
+            self.distinct.key_kind_changed()
+        self._merge(evidence, uniques, earlier)
+        self.distinct.add(uniques, had_duplicates=len(uniques) < len(values), keys=evidence.keys)
 
     def _merge(self, evidence: types.Evidence, values: pa.Array, earlier: int) -> None:
         if self.kind is not None and evidence.kind != self.kind and earlier:

@@ -135,38 +135,118 @@ def _zone_offset_us(zone: pa.Array) -> np.ndarray:
     return sign * (hours * 3600 + minutes * 60) * 1_000_000
 
 
-def parse(values: pa.Array, fmt: str, kind: TemporalKind) -> Parsed:
-    """Parse strings strictly; rows that do not match or are out of range come back invalid."""
+@dataclass
+class _Fields:
+    """Numeric parts of each value, before range checks."""
+
+    matched: np.ndarray
+    parts: dict[str, np.ndarray]  # Y m d H M S (absent parts are missing from the dict)
+    micros: np.ndarray
+    zone_us: np.ndarray
+    fraction_digits: int = 0
+    has_zone: bool = False
+    has_time: bool = False
+
+
+_FIXED_WIDTHS = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}
+
+
+def _fixed_fields(values: pa.Array, fmt: str) -> _Fields | None:
+    """Fast path for zero-padded layouts (2024-01-05 10:11:12): read the digits straight from the Arrow
+    buffer with numpy. None when any value differs in length or shape: the regex path then decides."""
+    if "%f" in fmt or "%z" in fmt or not len(values) or pa.types.is_large_string(values.type):
+        return None
+    layout: list[tuple[str, int, int]] = []  # (token or literal, start, width)
+    i = position = 0
+    while i < len(fmt):
+        token = fmt[i : i + 2]
+        width = _FIXED_WIDTHS.get(token, 0)
+        if width:
+            layout.append((token[1], position, width))
+            i += 2
+        else:
+            layout.append((fmt[i], position, 1))
+            i += 1
+            width = 1
+        position += width
+    present = pc.is_valid(values).to_numpy(zero_copy_only=False)
+    if not present.any():
+        return None
+    offsets = np.frombuffer(
+        values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=values.offset * 4
+    )
+    if not np.all(np.diff(offsets)[present] == position):
+        return None
+    starts = offsets[:-1].astype(np.int64)
+    starts[~present] = starts[present][0]
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
+    grid = data[starts[:, None] + np.arange(position)][present]
+    parts: dict[str, np.ndarray] = {}
+    for name, start, width in layout:
+        column = grid[:, start : start + width]
+        if width == 1 and name not in "YmdHMS":
+            if not np.all(column[:, 0] == ord(name)):
+                return None
+            continue
+        digits = column.astype(np.int64) - 48
+        if np.any((digits < 0) | (digits > 9)):
+            return None
+        number = np.zeros(len(values), dtype=np.int64)
+        number[present] = digits @ (10 ** np.arange(width - 1, -1, -1))
+        parts[name] = number
+    zeros = np.zeros(len(values), dtype=np.int64)
+    return _Fields(present, parts, zeros, zeros, has_time="H" in parts)
+
+
+def _regex_fields(values: pa.Array, fmt: str, kind: TemporalKind) -> _Fields:
     struct = pc.extract_regex(values, pattern_for(fmt, kind))
     matched = pc.is_valid(struct).to_numpy(zero_copy_only=False)
-    names = {struct.type.field(i).name for i in range(struct.type.num_fields)}
-    struct = pc.if_else(matched, struct, pa.scalar({n: "" for n in names}, type=struct.type))
+    names = [struct.type.field(i).name for i in range(struct.type.num_fields)]
+    struct = pc.if_else(matched, struct, pa.scalar(dict.fromkeys(names, ""), type=struct.type))
     struct = struct.combine_chunks() if isinstance(struct, pa.ChunkedArray) else struct
-    valid = matched.copy()
-    result = np.zeros(len(values), dtype=np.int64)
-    fraction_digits, has_zone, has_time = 0, False, False
-    if "Y" in names:
-        y, m, d = _field(struct, "Y"), _field(struct, "m", "1"), _field(struct, "d", "1")
+    defaults = {"m": "1", "d": "1"}
+    parts = {name: _field(struct, name, defaults.get(name, "0")) for name in names if name in "YmdHMS"}
+    fields = _Fields(
+        matched, parts, np.zeros(len(values), dtype=np.int64), np.zeros(len(values), dtype=np.int64)
+    )
+    if kind == "date":
+        return fields
+    fraction = _text_field(struct, "f")
+    digits = pc.utf8_length(fraction).to_numpy(zero_copy_only=False)
+    fields.fraction_digits = int(digits[matched].max()) if matched.any() else 0
+    fields.micros = pc.cast(
+        pc.utf8_slice_codeunits(pc.utf8_rpad(fraction, 6, "0"), 0, 6), pa.int64()
+    ).to_numpy(zero_copy_only=False)
+    zone = _text_field(struct, "z")
+    fields.has_zone = bool(pc.any(pc.not_equal(pc.filter(zone, pa.array(matched)), "")).as_py() or False)
+    if fields.has_zone:
+        fields.zone_us = _zone_offset_us(zone)
+    hours = _text_field(struct, "H")
+    fields.has_time = bool(pc.any(pc.not_equal(pc.filter(hours, pa.array(matched)), "")).as_py() or False)
+    return fields
+
+
+def parse(values: pa.Array, fmt: str, kind: TemporalKind) -> Parsed:
+    """Parse strings strictly; rows that do not match or are out of range come back invalid."""
+    fields = _fixed_fields(values, base_format(fmt)) if base_format(fmt) == fmt else None
+    if fields is None or (kind == "datetime" and not fields.has_time):
+        fields = _regex_fields(values, fmt, kind)
+    parts, valid = fields.parts, fields.matched.copy()
+    zeros = np.zeros(len(values), dtype=np.int64)
+    result = zeros
+    if "Y" in parts:
+        y, m, d = parts["Y"], parts.get("m", zeros + 1), parts.get("d", zeros + 1)
         valid &= (m >= 1) & (m <= 12) & (d >= 1) & (d <= _days_in_month(y, m))
         result = _days_from_civil(y, m, d)
     if kind == "date":
         return Parsed(result, valid, 0, False, False)
-    hours, minutes, seconds = _field(struct, "H"), _field(struct, "M"), _field(struct, "S")
+    hours, minutes, seconds = (parts.get(name, zeros) for name in "HMS")
     valid &= (hours <= 23) & (minutes <= 59) & (seconds <= 59)
-    fraction = _text_field(struct, "f")
-    digits = pc.utf8_length(fraction).to_numpy(zero_copy_only=False)
-    fraction_digits = int(digits[valid].max()) if valid.any() else 0
-    micros = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(fraction, 6, "0"), 0, 6), pa.int64())
-    clock_us = (hours * 3600 + minutes * 60 + seconds) * 1_000_000 + micros.to_numpy(zero_copy_only=False)
-    zone = _text_field(struct, "z")
-    has_zone = bool(pc.any(pc.not_equal(pc.filter(zone, pa.array(valid)), "")).as_py() or False)
+    clock_us = (hours * 3600 + minutes * 60 + seconds) * 1_000_000 + fields.micros
     if kind == "time":
-        return Parsed(clock_us, valid, fraction_digits, has_zone, True)
-    has_time = bool(
-        pc.any(pc.not_equal(pc.filter(_text_field(struct, "H"), pa.array(valid)), "")).as_py() or False
-    )
-    stamp = result * _US_PER_DAY + clock_us - _zone_offset_us(zone)
-    return Parsed(stamp, valid, fraction_digits, has_zone, has_time)
+        return Parsed(clock_us, valid, fields.fraction_digits, fields.has_zone, True)
+    stamp = result * _US_PER_DAY + clock_us - fields.zone_us
+    return Parsed(stamp, valid, fields.fraction_digits, fields.has_zone, fields.has_time)
 
 
 def timestamp_unit(fraction_digits: int) -> Literal["s", "ms", "us"]:

@@ -10,8 +10,10 @@ stays a string.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -29,7 +31,7 @@ TRUE_SPELLINGS = ["true", "t", "yes", "y"]
 FALSE_SPELLINGS = ["false", "f", "no", "n"]
 
 INTEGER_RE = r"^-?(0|[1-9][0-9]*)$"
-DECIMAL_RE = r"^-?(0|[1-9][0-9]*)?(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+DECIMAL_RE = r"^-?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 UUID_RE = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 JSON_SHAPE_RE = r"(?s)^(\{.*\}|\[.*\])$"
 MAX_INTEGER_DIGITS = 76  # Int256 / decimal256(76, 0); longer digit runs are strings
@@ -130,23 +132,28 @@ def _check_integer(values: pa.Array) -> Evidence | None:
 
 
 def _check_decimal(values: pa.Array) -> Evidence | None:
-    if not _all(pc.match_substring_regex(values, DECIMAL_RE)) or not _all(
-        pc.match_substring_regex(values, "[0-9]")
-    ):
+    if not _all(pc.match_substring_regex(values, DECIMAL_RE)):
         return None
-    exponent = bool(pc.any(pc.match_substring_regex(values, "[eE]")).as_py())
-    unsigned = pc.replace_substring(values, "-", "")
-    fraction = pc.utf8_length(pc.extract_regex(unsigned, r"\.(?P<f>[0-9]*)").field("f"))
-    whole = pc.utf8_length(pc.extract_regex(unsigned, r"^(?P<w>[0-9]*)").field("w"))
-    scales = Counter(dict(zip(*np.unique(_numpy(fraction), return_counts=True), strict=True)))
+    exponent = bool(pc.any(pc.match_substring(values, "e", ignore_case=True)).as_py())
+    lengths = pc.utf8_length(values).to_numpy(zero_copy_only=False)
+    dots = pc.find_substring(values, ".").to_numpy(zero_copy_only=False)
+    signs = pc.starts_with(values, "-").to_numpy(zero_copy_only=False)
+    fraction = np.where(dots >= 0, lengths - dots - 1, 0)
+    whole = np.where(dots >= 0, dots, lengths) - signs
+    scale_values, scale_counts = np.unique(fraction, return_counts=True)
     return Evidence(
         "decimal",
         keys=_numpy(pc.cast(values, pa.float64())),
         texts=values,
-        scales=Counter({int(k): int(v) for k, v in scales.items()}),
-        int_digits=int(pc.max(whole).as_py() or 0),
+        scales=Counter({int(k): int(v) for k, v in zip(scale_values, scale_counts, strict=True)}),
+        int_digits=int(whole.max()),
         exponent=exponent,
     )
+
+
+@lru_cache(maxsize=256)
+def _python_pattern(fmt: str, kind: str) -> re.Pattern[str]:
+    return re.compile(temporal.pattern_for(fmt, kind))  # type: ignore[arg-type]
 
 
 def _check_temporal(
@@ -154,7 +161,11 @@ def _check_temporal(
 ) -> Evidence | None:
     alive: list[str] = []
     first: temporal.Parsed | None = None
+    head = values.slice(0, 16).to_pylist()
     for fmt in formats:
+        pattern = _python_pattern(fmt, kind)
+        if not all(pattern.match(value) for value in head):
+            continue  # cheap rejection before the vectorised parse
         parsed = temporal.parse(values, fmt, kind)
         if parsed.valid.all():
             alive.append(fmt)

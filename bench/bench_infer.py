@@ -1,0 +1,98 @@
+"""Benchmark: our schema inference against DuckDB on the same generated orders CSV, in the same run.
+
+    .venv/bin/python bench/bench_infer.py --rows 1250000      # ~110 MB
+    .venv/bin/python bench/bench_infer.py                     # ~10M rows, ~1 GB
+
+Baselines: DuckDB `sniff_csv` + `read_csv` into a table (dialect + types + a full typed parse) and DuckDB
+`SUMMARIZE` over `read_csv` (a full pass with per-column statistics, the closest to what we compute).
+Prints the median of --runs runs, MB/s and our time as a ratio of each baseline. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from etl_assistant.config import Settings
+from etl_assistant.evals.sample_data import write_retail
+from etl_assistant.schema.infer import infer_file
+
+
+def _orders_file(directory: Path, rows: int) -> Path:
+    target = directory / f"orders_{rows}"
+    path = target / "orders.csv"
+    if not path.exists():
+        started = time.perf_counter()
+        write_retail(target, orders=rows, seed=7)
+        print(
+            f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f}s"
+        )
+    return path
+
+
+def _median_seconds(run: Callable[[], object], runs: int) -> tuple[float, object]:
+    timings, result = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = run()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings), result
+
+
+def _duckdb_sniff_and_read(path: Path) -> list[tuple[str, str]]:
+    con = duckdb.connect()
+    con.execute("SELECT * FROM sniff_csv(?)", [str(path)]).fetchall()
+    con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [str(path)])
+    columns = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'"
+    )
+    result = columns.fetchall()
+    con.close()
+    return result
+
+
+def _duckdb_summarize(path: Path) -> int:
+    con = duckdb.connect()
+    rows = con.execute("SUMMARIZE SELECT * FROM read_csv(?)", [str(path)]).fetchall()
+    con.close()
+    return len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=10_000_000, help="orders rows (~88 bytes each)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "etla-bench")
+    args = parser.parse_args()
+    path = _orders_file(args.dir, args.rows)
+    megabytes = path.stat().st_size / 1e6
+    settings = Settings(allowed_roots=[path.parent], data_dir=path.parent / "data", _env_file=None)
+
+    ours, schema = _median_seconds(lambda: infer_file(path, settings), args.runs)
+    duck_read, duck_types = _median_seconds(lambda: _duckdb_sniff_and_read(path), args.runs)
+    duck_summary, _ = _median_seconds(lambda: _duckdb_summarize(path), args.runs)
+
+    print(f"\nfile: {path} ({megabytes:.0f} MB, {schema.row_count:,} rows), median of {args.runs} runs")  # type: ignore[union-attr]
+    print(f"{'what':<42}{'seconds':>9}{'MB/s':>9}{'ours / it':>11}")
+    for label, seconds in [
+        ("etl-assistant infer_file (types + profile)", ours),
+        ("duckdb sniff_csv + read_csv into a table", duck_read),
+        ("duckdb SUMMARIZE read_csv", duck_summary),
+    ]:
+        print(f"{label:<42}{seconds:>9.2f}{megabytes / seconds:>9.0f}{ours / seconds:>10.2f}x")
+    print("\ncolumn types (ours vs duckdb):")
+    for column, (_, duck_type) in zip(schema.columns, duck_types, strict=True):  # type: ignore[union-attr]
+        detail = column.details.model_dump(exclude_none=True)
+        print(f"  {column.identifier:<12} {column.type:<9} {str(detail):<70} {duck_type}")
+
+
+if __name__ == "__main__":
+    main()
