@@ -131,5 +131,37 @@ def mcp() -> None:
     run_stdio(get_settings())
 
 
+@app.command("eval")
+def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: routing.")],
+               as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+               output: Annotated[str | None, typer.Option("--out", help="Also write the JSON here.")] = None,
+               ) -> None:
+    """Run an eval set and print accuracy per tool and overall (offline: the planner alone, no tools run)."""
+    if suite != "routing":
+        err.print(f"[red]error:[/red] Unknown eval suite {suite!r}; use one of: routing.")
+        raise typer.Exit(2)
+    from etl_assistant.evals.routing import run as run_routing
+
+    report = run_routing()
+    payload = report.to_json()
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    table = Table("expected", "items", "correct", "accuracy", title="routing eval (offline planner)")
+    for tool, figures in payload["per_tool"].items():
+        table.add_row(tool, str(figures["items"]), str(figures["correct"]), f"{figures['accuracy']:.1%}")
+    table.add_row("[bold]overall[/bold]", str(report.items), str(report.correct),
+                  f"[bold]{report.accuracy:.1%}[/bold]")
+    out.print(table)
+    for split, figures in payload["per_split"].items():
+        out.print(f"{split}: {figures['correct']}/{figures['items']} = {figures['accuracy']:.1%}")
+    for failure in report.failures:
+        out.print(f"[yellow]miss[/yellow] {failure.id} {failure.text!r}: expected {failure.expected_tool} "
+                  f"{failure.expected_args}, got {failure.got_tool} {failure.got_args}", highlight=False)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,59 @@
+"""What the planner knows of the tenant's catalog: dataset names, their columns and the warehouse tables."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from etl_assistant.errors import EtlError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    source: str = ""
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    datasets: tuple[DatasetInfo, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    @property
+    def dataset_names(self) -> list[str]:
+        return [d.name for d in self.datasets]
+
+    def dataset(self, name: str) -> DatasetInfo | None:
+        return next((d for d in self.datasets if d.name.lower() == name.lower()), None)
+
+    def datasets_with_columns(self, words: set[str]) -> list[str]:
+        """Datasets ranked by how many of `words` are their column names (for "revenue per region")."""
+        hits = [(sum(1 for c in d.columns if c.lower() in words), d.name) for d in self.datasets]
+        best = max((h for h, _ in hits), default=0)
+        return [name for h, name in hits if h == best and best > 0]
+
+
+@lru_cache(maxsize=8)
+def _catalog(url: str):  # noqa: ANN202 - Catalog is imported lazily to keep the planner importable alone
+    from etl_assistant.warehouse.catalog import Catalog
+
+    return Catalog(url)
+
+
+def read_catalog(url: str, tenant: str) -> CatalogView:
+    """The tenant's datasets and tables; an unreachable catalog reads as empty (the planner then asks)."""
+    try:
+        catalog = _catalog(url)
+        datasets = tuple(
+            DatasetInfo(name=s.name, source=s.source, columns=tuple(c.identifier for c in s.columns))
+            for s in catalog.list_datasets(tenant)
+        )
+        tables = tuple(t.table for t in catalog.list_tables(tenant))
+    except EtlError as exc:
+        log.warning("planner could not read the catalog: %s", exc)
+        return CatalogView()
+    return CatalogView(datasets=datasets, tables=tables)

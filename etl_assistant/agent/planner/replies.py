@@ -1,0 +1,194 @@
+"""The planner's words: final replies written from tool results, help, and unavailable-tool notes.
+
+Replies are short and specific: a markdown table for a schema, a dataset list or query rows; DDL in ```sql.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from etl_assistant.agent.planner.state import ToolStep
+
+MAX_ROWS_SHOWN = 50
+
+HELP = (
+    "I am your data-engineering assistant. I can:\n"
+    "- **inspect a file** (CSV/TSV/JSON/NDJSON/Parquet/XLSX): delimiter, encoding, column types, nulls, keys "
+    "— e.g. `here is data/orders.csv`\n"
+    "- **design warehouse tables**: ClickHouse, PostgreSQL or SQLite DDL with the reasons — "
+    "e.g. `make a ClickHouse table for orders`\n"
+    "- **load data** into the warehouse — e.g. `load orders`\n"
+    "- **run SQL** read-only — e.g. `select count(*) from orders`\n"
+    "- **list your datasets** — e.g. `what datasets do I have?`"
+)
+GREETING = "Hello! " + HELP
+THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
+
+
+def reply_for_results(steps: list[ToolStep]) -> str:
+    """The final reply for this turn's tool steps (errors first: they are what the person must act on)."""
+    failed = [step for step in steps if step.error is not None]
+    if failed:
+        return "\n\n".join(_error(step) for step in failed)
+    return "\n\n".join(_WRITERS.get(step.name, _generic)(step.output or {}) for step in steps[-1:])
+
+
+def unavailable(intent: str, available: list[str]) -> str:
+    names = ", ".join(f"`{name}`" for name in available) or "none"
+    return (
+        f"That needs the `{intent}` capability, which this server does not offer yet. "
+        f"What I can do right now: {names}."
+    )
+
+
+def _error(step: ToolStep) -> str:
+    message = (step.error or "").strip()
+    if message.lower().startswith("error:"):
+        message = message[6:].strip()
+    return f"`{step.name}` could not finish: {message}\n\nFix that and ask again, or tell me what to change."
+
+
+def _schema(out: dict[str, Any]) -> str:
+    columns = out.get("columns") or []
+    head = f"**{out.get('name', 'dataset')}**: {out.get('format', 'data')}"
+    dialect = out.get("dialect") or {}
+    if dialect:
+        head += (
+            f", delimiter `{_printable(dialect.get('delimiter', ','))}`, encoding {dialect.get('encoding')}, "
+            f"header {'yes' if dialect.get('header', True) else 'no'}"
+        )
+    approx = "~" if out.get("row_count_estimated") else ""
+    head += f", {approx}{out.get('row_count', 0):,} rows, {len(columns)} columns."
+    rows = [
+        [
+            f"`{c.get('identifier') or c.get('name')}`",
+            c.get("type", ""),
+            "yes" if c.get("nullable") else "no",
+            str(c.get("distinct_count", "")),
+            "yes" if c.get("unique") else "",
+        ]
+        for c in columns
+    ]
+    parts = [head, _markdown_table(["column", "type", "nullable", "distinct", "unique"], rows)]
+    for rel in out.get("relationships") or []:
+        parts.append(
+            f"Foreign-key candidate: `{rel.get('column')}` → "
+            f"`{rel.get('ref_dataset')}.{rel.get('ref_column')}` "
+            f"({float(rel.get('containment', 0)):.0%} of values found)."
+        )
+    parts += [f"Warning: {w}" for w in out.get("warnings") or []]
+    parts.append("Next: ask me for a table design, e.g. `make a ClickHouse table for it`.")
+    return "\n\n".join(parts)
+
+
+def _ddl(out: dict[str, Any]) -> str:
+    parts = []
+    recommendation = out.get("recommendation")
+    if recommendation:
+        parts.append(f"I recommend **{recommendation.get('dialect')}**: {recommendation.get('reason')}")
+    ddl = out.get("ddl") or ";\n".join(out.get("statements") or [])
+    parts.append(
+        f"{_dialect_name(out.get('dialect'))} DDL for `{out.get('table')}` "
+        f"(dataset `{out.get('dataset')}`):\n\n```sql\n{ddl.strip()}\n```"
+    )
+    explanation = out.get("explanation") or []
+    if explanation:
+        parts.append("Why:\n" + "\n".join(f"- {line}" for line in explanation))
+    parts.append("Say `load it` to create the table and load the data.")
+    return "\n\n".join(parts)
+
+
+def _load(out: dict[str, Any]) -> str:
+    text = (
+        f"Loaded **{out.get('rows', 0):,} rows** into `{out.get('table')}` "
+        f"({_dialect_name(out.get('dialect'))}, {out.get('method')}) "
+        f"in {float(out.get('elapsed_s', 0)):.2f}s."
+    )
+    return text + f"\n\nTry `select count(*) from {out.get('table')}` or ask me to preview it."
+
+
+def _query(out: dict[str, Any]) -> str:
+    columns = [str(c) for c in out.get("columns") or []]
+    rows = out.get("rows") or []
+    shown = rows[:MAX_ROWS_SHOWN]
+    parts = [f"```sql\n{str(out.get('sql', '')).strip()}\n```"]
+    if not rows:
+        parts.append("The query returned no rows.")
+    else:
+        parts.append(_markdown_table(columns, [[_cell(v) for v in row] for row in shown]))
+        if out.get("truncated") or len(rows) > len(shown):
+            parts.append(f"(first {len(shown)} rows shown; more exist)")
+        else:
+            parts.append(f"{len(rows)} row{'s' if len(rows) != 1 else ''}.")
+    return "\n\n".join(parts)
+
+
+def _datasets(out: dict[str, Any]) -> str:
+    datasets = out.get("datasets") or []
+    if not datasets:
+        return "No datasets yet. Give me a file (e.g. `here is data/orders.csv`) to inspect and register."
+    rows = [
+        [
+            f"`{d.get('name')}`",
+            str(d.get("format", "")),
+            f"{d.get('row_count', 0):,}",
+            ", ".join(d.get("columns") or []),
+        ]
+        for d in datasets
+    ]
+    return f"{len(datasets)} dataset{'s' if len(datasets) != 1 else ''}:\n\n" + _markdown_table(
+        ["dataset", "format", "rows", "columns"], rows
+    )
+
+
+def _generic(out: dict[str, Any]) -> str:
+    """Tools without a dedicated writer: show their SQL/DDL, rows and a summary line when present."""
+    parts = []
+    for key in ("answer", "summary", "message", "text"):
+        if isinstance(out.get(key), str):
+            parts.append(out[key])
+    for key in ("sql", "ddl"):
+        if isinstance(out.get(key), str):
+            parts.append(f"```sql\n{out[key].strip()}\n```")
+    if out.get("columns") and isinstance(out.get("rows"), list):
+        parts.append(
+            _markdown_table(
+                [str(c) for c in out["columns"]],
+                [[_cell(v) for v in row] for row in out["rows"][:MAX_ROWS_SHOWN]],
+            )
+        )
+    return "\n\n".join(parts) or "Done."
+
+
+_WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "infer_schema": _schema,
+    "generate_ddl": _ddl,
+    "load_table": _load,
+    "run_query": _query,
+    "list_datasets": _datasets,
+}
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_escape(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _escape(value: str) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _printable(delimiter: str) -> str:
+    return {"\t": "\\t", " ": "space"}.get(delimiter, delimiter)
+
+
+def _dialect_name(dialect: str | None) -> str:
+    return {"clickhouse": "ClickHouse", "postgres": "PostgreSQL", "sqlite": "SQLite"}.get(
+        dialect or "", dialect or ""
+    )

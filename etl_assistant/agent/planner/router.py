@@ -1,0 +1,81 @@
+"""Intent routing: cosine similarity to exemplar utterances plus keyword cues, with a confidence margin."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from etl_assistant.agent.planner.embedder import embed
+from etl_assistant.agent.planner.exemplars import CUES, EXEMPLARS
+
+
+@dataclass(frozen=True)
+class Route:
+    scores: tuple[tuple[str, float], ...]  # (intent, score), best first
+
+    @property
+    def intent(self) -> str:
+        return self.scores[0][0]
+
+    @property
+    def score(self) -> float:
+        return self.scores[0][1]
+
+    @property
+    def margin(self) -> float:
+        return self.scores[0][1] - self.scores[1][1] if len(self.scores) > 1 else self.score
+
+    def rank(self, intents: set[str]) -> list[tuple[str, float]]:
+        return [(i, s) for i, s in self.scores if i in intents]
+
+
+class Router:
+    """Scores every intent for a normalised message. The exemplar matrix is embedded once per process."""
+
+    TOP_K = (
+        3  # an intent's similarity = mean of its best 3 exemplar matches (one lucky exemplar is not enough)
+    )
+
+    def __init__(
+        self,
+        exemplars: dict[str, tuple[str, ...]] = EXEMPLARS,
+        cues: dict[str, tuple[tuple[str, float], ...]] = CUES,
+    ) -> None:
+        self.intents = list(exemplars)
+        self._texts = [text for intent in self.intents for text in exemplars[intent]]
+        self._owner = np.array([i for i, intent in enumerate(self.intents) for _ in exemplars[intent]])
+        self._cues = {intent: [(re.compile(p), w) for p, w in rules] for intent, rules in cues.items()}
+        self._matrix: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def _exemplar_matrix(self) -> np.ndarray:
+        with self._lock:
+            if self._matrix is None:
+                self._matrix = embed(self._texts)
+            return self._matrix
+
+    def route(self, normalized: str) -> Route:
+        vector = embed([normalized])[0]
+        similarity = self._exemplar_matrix() @ vector
+        scores: dict[str, float] = {}
+        for index, intent in enumerate(self.intents):
+            own = np.sort(similarity[self._owner == index])[::-1][: self.TOP_K]
+            bonus = sum(w for pattern, w in self._cues.get(intent, ()) if pattern.search(normalized))
+            scores[intent] = float(own.mean()) + bonus
+        return Route(tuple(sorted(scores.items(), key=lambda kv: -kv[1])))
+
+
+_shared: Router | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_router() -> Router:
+    """One router per process (its exemplar embeddings are computed on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Router()
+        return _shared

@@ -1,0 +1,115 @@
+"""The conversation state the planner needs, derived from the message history alone (no hidden memory).
+
+Previous tool calls (AIMessage.tool_calls) and their results (ToolMessage JSON) say which dataset, table, file
+and dialect were talked about last, so follow-ups such as "now for postgres" resolve.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+
+@dataclass
+class ToolStep:
+    """One tool call of the conversation and, once it ran, its result."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.output is not None or self.error is not None
+
+
+@dataclass
+class ConversationState:
+    last_intent: str | None = None  # name of the last tool called
+    last_args: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    table: str | None = None
+    path: str | None = None
+    dialect: str | None = None
+    names: list[str] = field(default_factory=list)  # datasets/tables seen in this thread, newest last
+
+    def remember(self, name: str | None) -> None:
+        if name:
+            if name in self.names:
+                self.names.remove(name)
+            self.names.append(name)
+
+
+def tool_steps(messages: list[BaseMessage]) -> list[ToolStep]:
+    """Every tool call in order, paired with its ToolMessage result when there is one."""
+    steps: dict[str, ToolStep] = {}
+    for message in messages:
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                call_id = call.get("id") or f"call_{len(steps)}"
+                steps[call_id] = ToolStep(id=call_id, name=call["name"], args=dict(call.get("args") or {}))
+        elif isinstance(message, ToolMessage) and message.tool_call_id in steps:
+            step = steps[message.tool_call_id]
+            text = message.content if isinstance(message.content, str) else json.dumps(message.content)
+            if message.status == "error":
+                step.error = text
+            else:
+                step.output = _as_dict(text)
+    return list(steps.values())
+
+
+def derive_state(messages: list[BaseMessage]) -> ConversationState:
+    state = ConversationState()
+    for step in tool_steps(messages):
+        state.last_intent = step.name
+        state.last_args = step.args
+        if step.error is not None:
+            continue
+        _apply(state, step.name, step.args, step.output or {})
+    return state
+
+
+def last_human_index(messages: list[BaseMessage]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return index
+    return None
+
+
+def message_text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+
+
+def _apply(state: ConversationState, name: str, args: dict[str, Any], output: dict[str, Any]) -> None:
+    dataset = output.get("dataset") if name != "infer_schema" else output.get("name")
+    dataset = dataset or args.get("dataset") or args.get("name")
+    if name == "infer_schema" and args.get("table"):
+        state.table = args["table"]
+    if dataset:
+        state.dataset = dataset
+        state.remember(dataset)
+    if args.get("path"):
+        state.path = args["path"]
+    if output.get("dialect") or args.get("dialect"):
+        state.dialect = output.get("dialect") or args.get("dialect")
+    if name in ("load_table", "deploy") and output.get("table"):
+        state.table = output["table"]
+        state.remember(output["table"])
+    elif name == "generate_ddl" and output.get("table"):
+        state.remember(output["table"])
+
+
+def _as_dict(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {"text": text}
+    return value if isinstance(value, dict) else {"value": value}
