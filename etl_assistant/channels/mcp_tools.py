@@ -10,10 +10,11 @@ server (logged) and the client reads only "Error executing tool <name>".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-import anyio
+import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context
@@ -30,6 +31,8 @@ from etl_assistant.tools.base import ProgressCallback, Tool, ToolContext
 ContextFactory = Callable[[ProgressCallback], ToolContext]
 
 _CONTEXT_KWARG = "mcp_context"
+
+log = logging.getLogger(__name__)
 
 
 class PassThroughArguments(ArgModelBase):
@@ -71,11 +74,15 @@ def annotations_for(tool: Tool) -> ToolAnnotations:
 def _progress_to_client(mcp_context: Context, token: anyio.lowlevel.EventLoopToken) -> ProgressCallback:
     """A sync progress callback for the tool's worker thread that sends MCP progress notifications.
 
-    The SDK sends nothing when the client gave no progressToken, so tools may report unconditionally.
+    The SDK sends nothing when the client gave no progressToken, so tools may report unconditionally. A
+    notification that cannot be delivered (the client went away) must not abort the work half-way.
     """
 
     def report(done: float, total: float | None, message: str) -> None:
-        anyio.from_thread.run(mcp_context.report_progress, done, total, message or None, token=token)
+        try:
+            anyio.from_thread.run(mcp_context.report_progress, done, total, message or None, token=token)
+        except Exception as exc:  # noqa: BLE001 - progress is best effort, the tool's result is not
+            log.debug("progress notification not delivered: %s", exc)
 
     return report
 
@@ -96,14 +103,15 @@ def to_mcp_tool(tool: Tool, make_context: ContextFactory) -> McpTool:
         except EtlError as exc:
             raise McpToolError(f"{exc} (a server-side problem: other arguments will not help)") from exc
 
+    annotations = annotations_for(tool)
     return McpTool(
         fn=call,
         name=tool.name,
-        title=annotations_for(tool).title,
+        title=annotations.title,
         description=tool.description,
         parameters=tool.input_model.model_json_schema(),
         fn_metadata=FuncMetadata(arg_model=PassThroughArguments, output_model=tool.output_model),
         is_async=True,
         context_kwarg=_CONTEXT_KWARG,
-        annotations=annotations_for(tool),
+        annotations=annotations,
     )
