@@ -66,25 +66,36 @@ def _first_failure(raw: pa.Array, typed: pa.Array) -> str | None:
     return str(pc.filter(raw, failed)[0].as_py())
 
 
+def _first_uncastable(values: pa.Array, target: pa.DataType) -> str | None:
+    """The first value a cast rejects (the error path only: one value at a time)."""
+    for value in values.drop_null():
+        try:
+            pc.cast(pa.array([value.as_py()], pa.string()), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return str(value.as_py())
+    return None
+
+
 def to_arrow(raw: pa.Array, col: ColumnProfile) -> pa.Array:
     """`raw` (strings, nulls already normalised) as the column's Arrow type; a value that does not fit the
     inferred type raises InputError, since loading it would silently lose data."""
     if col.type in ("string", "uuid", "json"):
         return raw
     values = pc.utf8_trim_whitespace(raw)
-    try:
-        if col.type == "boolean":
-            typed = _boolean(values, col)
-        elif col.type in ("date", "datetime", "time"):
-            typed = _temporal(values, col)
-        else:
-            typed = pc.cast(values, arrow_type(col))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        typed = pa.nulls(len(values), arrow_type(col))
-    bad = _first_failure(raw, typed)
+    values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+    if col.type == "boolean":
+        bad = _first_failure(values, typed := _boolean(values, col))
+    elif col.type in ("date", "datetime", "time"):
+        bad = _first_failure(values, typed := _temporal(values, col))
+    else:
+        try:
+            typed, bad = pc.cast(values, arrow_type(col)), None
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            bad = _first_uncastable(values, arrow_type(col)) or "?"
     if bad is not None:
+        article = "an" if col.type[0] in "aeiou" else "a"
         raise InputError(
-            f"Column {col.name!r} holds {bad!r}, which is not a {col.type} as inferred; the file "
+            f"Column {col.name!r} holds {bad!r}, which is not {article} {col.type} as inferred; the file "
             "changed since it was inferred, so run infer_schema on it again."
         )
     return typed
