@@ -198,6 +198,43 @@ async def test_model_fixable_errors_come_back_as_is_error_sentences(request, tra
             await client.read_resource("datasets://ghost/schema")
 
 
+def test_stdio_stdout_carries_only_json_rpc(tmp_path: Path, files: Path):
+    """Raw wire check: whatever the engines print, every stdout line is one JSON-RPC message."""
+    proc = subprocess.Popen([str(BIN / "etl-assistant"), "mcp"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=_server_env(tmp_path, files), cwd=tmp_path)
+    lines: list[str] = []
+
+    def send(message: dict) -> dict | None:
+        """Write one message; for a request, read lines until its reply (all lines are kept)."""
+        proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+        while "id" in message:
+            lines.append(proc.stdout.readline())
+            reply = json.loads(lines[-1])  # fails on any stray line
+            if reply.get("id") == message["id"]:
+                return reply
+        return None
+
+    try:
+        hello = send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}})
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        inferred = send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "infer_schema", "arguments": {"path": str(files / "orders.csv")}}})
+        loaded = send({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "load_table", "arguments": {"dataset": "orders"}}})
+    finally:
+        proc.stdin.close()
+        lines += proc.stdout.readlines()
+        proc.wait(timeout=30)
+    assert all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)
+    assert hello["result"]["serverInfo"]["name"] == "etl-assistant"
+    assert inferred["result"]["isError"] is False
+    assert loaded["result"]["structuredContent"]["rows"] == ORDERS_ROWS
+
+
 async def test_unreachable_warehouse_is_a_clear_server_side_error(tmp_path: Path, files: Path):
     """A real refused connection (nothing listens on port 1): the sentence names the cause and the setting."""
     env = _server_env(tmp_path, files) | {"ETLA_WAREHOUSE_URL": "postgresql://postgres@127.0.0.1:1/test"}
