@@ -8,6 +8,7 @@ on this machine, not the server's, so loads stream the typed Arrow batches with 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from urllib.parse import parse_qsl, unquote, urlparse
 
@@ -29,6 +30,10 @@ from etl_assistant.warehouse.base import (
     timeout_message,
 )
 from etl_assistant.warehouse.typed_batches import typed_batches
+
+# One client per URL: connecting costs round trips (version, settings) and adapters are built per request.
+_CLIENTS: dict[str, Client] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 def _engine_message(exc: BaseException) -> str:
@@ -54,18 +59,20 @@ class ClickHouseWarehouse(Warehouse):
             "database": parsed.path.strip("/") or "default", "secure": secure,
             **dict(parse_qsl(parsed.query)),  # e.g. ?connect_timeout=5&compress=lz4
         }
-        self._client: Client | None = None
 
     @property
     def client(self) -> Client:
-        """Connected on first use, so building the adapter never touches the network."""
-        if self._client is None:
-            try:
-                self._client = clickhouse_connect.get_client(**self._options)
-            except (OperationalError, DatabaseError) as exc:
-                raise WarehouseError(f"Cannot reach ClickHouse at {self._where}: {_engine_message(exc)}; "
-                                     "check ETLA_WAREHOUSE_URL.") from exc
-        return self._client
+        """The shared client of this URL, connected on first use (building the adapter touches no network)."""
+        with _CLIENTS_LOCK:
+            if self.url not in _CLIENTS:
+                try:
+                    # No HTTP session: one client serves concurrent requests (sessions serialize queries).
+                    _CLIENTS[self.url] = clickhouse_connect.get_client(**self._options,
+                                                                       autogenerate_session_id=False)
+                except (OperationalError, DatabaseError) as exc:
+                    raise WarehouseError(f"Cannot reach ClickHouse at {self._where}: {_engine_message(exc)}; "
+                                         "check ETLA_WAREHOUSE_URL.") from exc
+            return _CLIENTS[self.url]
 
     def execute(self, sql: str) -> None:
         try:
@@ -136,6 +143,8 @@ class ClickHouseWarehouse(Warehouse):
             self.execute(statements.clickhouse_rename(staging, table))
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close this URL's shared client; the next use connects again."""
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.pop(self.url, None)
+        if client is not None:
+            client.close()

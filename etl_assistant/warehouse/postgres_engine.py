@@ -12,12 +12,13 @@ import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import IO
 
 import psycopg
 import pyarrow.csv as pa_csv
 import sqlglot
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlglot import exp
@@ -102,7 +103,7 @@ class PostgresWarehouse(Warehouse):
         self.url = url
         parsed = make_url(sqlalchemy_url(url))
         self._where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
-        self.engine = create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        self.engine = _engine(parsed.render_as_string(hide_password=False))
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
@@ -248,7 +249,14 @@ class PostgresWarehouse(Warehouse):
                     f"PostgreSQL could not swap {staging} into {table}: {_first_line(exc)}.") from exc
 
     def close(self) -> None:
+        """Close the pooled connections (the shared pool reopens them if another adapter needs one)."""
         self.engine.dispose()
+
+
+@lru_cache(maxsize=16)
+def _engine(url: str) -> Engine:
+    """One connection pool per URL: adapters are built per request, pools must outlive them."""
+    return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
 
 
 def _is_query(sql: str) -> bool:
