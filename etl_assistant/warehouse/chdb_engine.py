@@ -8,6 +8,7 @@ ClickHouse HTTP fake) can take turns in one process.
 
 from __future__ import annotations
 
+import atexit
 import io
 import tempfile
 import threading
@@ -80,6 +81,9 @@ def close_sessions() -> None:
     """Release chDB's data directory (tests switching directories; process shutdown)."""
     with _Sessions.lock:
         _Sessions.close()
+
+
+atexit.register(close_sessions)  # an embedded server torn down by the interpreter logs shutdown errors
 
 
 def _engine_message(exc: BaseException) -> str:
