@@ -114,7 +114,7 @@ CASES = {
             'ORDER BY ("status", "region", "event_time");')},
         fragments={
             "postgres": ['"event_time" TIMESTAMP(3) NOT NULL', '"user_id" BIGINT NOT NULL',
-                         '"quantity" SMALLINT NOT NULL', '"amount" DECIMAL(12, 2) NOT NULL', '"note" TEXT,',
+                         '"quantity" SMALLINT NOT NULL', '"amount" DECIMAL(18, 2) NOT NULL', '"note" TEXT,',
                          '"payload" JSONB NOT NULL', 'PRIMARY KEY ("event_id", "event_time")',
                          'PARTITION BY RANGE("event_time")',
                          """CREATE TABLE "events_p202301" PARTITION OF "events" """
@@ -130,7 +130,7 @@ CASES = {
             "clickhouse": {"event_time": "DateTime64(3)", "region": "LowCardinality(String)",
                            "note": "Nullable(String)", "user_id": "UInt32", "quantity": "UInt8",
                            "amount": "Decimal(18, 2)", "event_id": "UUID"},
-            "postgres": {"event_time": "timestamp(3) without time zone", "amount": "numeric(12,2)",
+            "postgres": {"event_time": "timestamp(3) without time zone", "amount": "numeric(18,2)",
                          "quantity": "smallint", "payload": "jsonb", "event_id": "uuid"},
             "sqlite": {"event_id": "TEXT", "amount": "REAL", "quantity": "INTEGER"},
         },
@@ -139,22 +139,22 @@ CASES = {
         CUSTOMERS,
         ddl={"postgres": (
             'CREATE TABLE "customers" ("customer_id" INT NOT NULL, "email" TEXT NOT NULL, '
-            '"full_name" TEXT NOT NULL, "country" VARCHAR(2) NOT NULL, "status" VARCHAR(8) NOT NULL, '
+            '"full_name" TEXT NOT NULL, "country" TEXT NOT NULL, "status" TEXT NOT NULL, '
             '"signup_date" DATE NOT NULL, "updated_at" TIMESTAMP(0) NOT NULL, '
-            '"balance" DECIMAL(10, 2) NOT NULL, '
+            '"balance" DECIMAL(18, 2) NOT NULL, '
             '"vip" BOOLEAN NOT NULL, "phone" TEXT, PRIMARY KEY ("customer_id"));')},
         fragments={
-            "clickhouse": ['"customer_id" UInt16', '"country" LowCardinality(String)',
+            "clickhouse": ['"customer_id" UInt32', '"country" LowCardinality(String)',
                            '"updated_at" DateTime,',
                            '"phone" Nullable(String)', 'ORDER BY ("status", "country", "signup_date")'],
             "sqlite": ['"signup_date" TEXT NOT NULL', '"vip" INTEGER NOT NULL',
                        '"phone" TEXT)', '"customer_id" INTEGER NOT NULL PRIMARY KEY'],
         },
         engine_types={
-            "clickhouse": {"customer_id": "UInt16", "updated_at": "DateTime", "signup_date": "Date",
+            "clickhouse": {"customer_id": "UInt32", "updated_at": "DateTime", "signup_date": "Date",
                            "balance": "Decimal(18, 2)",
                            "vip": "Bool", "phone": "Nullable(String)"},
-            "postgres": {"customer_id": "integer", "country": "character varying(2)",
+            "postgres": {"customer_id": "integer", "country": "text",
                          "updated_at": "timestamp(0) without time zone", "vip": "boolean", "email": "text"},
             "sqlite": {"customer_id": "INTEGER", "balance": "REAL"},
         },
@@ -397,3 +397,19 @@ def test_integer_widths_from_details_or_the_observed_range() -> None:
     assert generate_ddl(ints, "clickhouse").statements[0].startswith(
         'CREATE TABLE "ints" ("odd_width" Int32, "from_range" UInt16, "negative" Int8, "beyond_256" String)')
     assert '"beyond_256" DECIMAL(155, 0)' in generate_ddl(ints, "postgres").ddl
+
+
+def test_keys_get_32_bit_headroom_and_postgres_keeps_numeric_and_text_open() -> None:
+    small = dataset("items", 100, col("item_id", "integer", distinct=100, unique=True, min="1", max="100"),
+                    col("shop_id", "integer", distinct=5, min="1", max="5"),
+                    col("qty", "integer", distinct=9, min="1", max="9"),
+                    col("code", "string", distinct=3, max_length=2),
+                    col("price", "decimal", distinct=50, precision=5, scale=2))
+    clickhouse = generate_ddl(small, "clickhouse")
+    assert '"item_id" UInt32' in clickhouse.ddl and '"shop_id" UInt32' in clickhouse.ddl
+    assert '"qty" UInt8' in clickhouse.ddl  # a measure keeps the smallest width
+    assert any("ids grow" in line and "item_id" in line for line in clickhouse.explanation)
+    postgres = generate_ddl(small, "postgres")
+    assert '"item_id" INT NOT NULL' in postgres.ddl and '"shop_id" INT NOT NULL' in postgres.ddl
+    assert '"code" TEXT NOT NULL' in postgres.ddl  # no VARCHAR(2) that the next longer code would break
+    assert '"price" DECIMAL(18, 2) NOT NULL' in postgres.ddl

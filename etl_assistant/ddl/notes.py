@@ -13,6 +13,7 @@ TEMPLATES: dict[str, str] = {
                        "so a dictionary encoding shrinks storage and speeds up filters.",
     "nullable": "Nullable only for {items}, where nulls were seen; every other column is non-nullable "
                 "(ClickHouse's own inference would wrap every column).",
+    "key_headroom": "Key columns get at least 32-bit integers, since ids grow past today's range: {items}.",
     "small_int": "Integers use the smallest width holding the observed range: {items}.",
     "huge_int": "Exact wide numbers for integers beyond 64 bits: {items}.",
     "decimal_headroom": "Decimal precision widened to the largest of the same storage size, so bigger values "
@@ -26,7 +27,8 @@ TEMPLATES: dict[str, str] = {
     "microseconds": "Rounded to microseconds, PostgreSQL's finest precision: {items}.",
     "time_as_text": "Times of day kept as String (HH:MM:SS), ClickHouse having no stable time-of-day type: "
                     "{items}.",
-    "varchar": "Short repeating codes get a bounded length: {items}; free text stays TEXT.",
+    "numeric_headroom": "NUMERIC precision raised so larger values still fit; PostgreSQL stores NUMERIC by "
+                        "value, so the headroom costs nothing: {items}.",
     "decimal_as_real": "REAL for decimals, SQLite having no exact decimal type (use PostgreSQL or ClickHouse "
                        "when cents must add up exactly): {items}.",
     "iso_text": "ISO-8601 TEXT for dates and times, which SQLite's date functions read directly: {items}.",

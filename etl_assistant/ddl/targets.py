@@ -16,6 +16,8 @@ from etl_assistant.schema.model import ColumnProfile, LogicalType
 # ClickHouse recommends LowCardinality(String) below about 10k distinct values.
 LOW_CARDINALITY_MAX_DISTINCT = 10_000
 INTEGER_WIDTHS = (8, 16, 32, 64, 128, 256)
+# Keys grow with the table: an id that fits 16 bits today overflows next month, so keys get at least 32.
+KEY_MIN_BITS = 32
 
 
 def integer_range(col: ColumnProfile) -> tuple[int, bool]:
@@ -32,6 +34,12 @@ def integer_range(col: ColumnProfile) -> tuple[int, bool]:
         if lo <= low and high <= hi:
             return bits, signed
     return 256, signed
+
+
+def is_key_like(col: ColumnProfile) -> bool:
+    """An identifier column (unique, or named id / *_id): its range grows as rows arrive."""
+    name = col.identifier.lower()
+    return col.unique or name == "id" or name.endswith("_id")
 
 
 def integer_digits(bits: int, signed: bool) -> int:
@@ -75,6 +83,7 @@ class Target:
 
     # Flags the builder reads.
     nullable_wrapper: ClassVar[bool] = False  # Nullable(T) instead of NOT NULL constraints
+    has_unsigned_integers: ClassVar[bool] = False
     supports_low_cardinality: ClassVar[bool] = False
     engine: ClassVar[str | None] = None  # table ENGINE clause
     partition_style: ClassVar[Literal["expression", "range"] | None] = None
@@ -97,6 +106,10 @@ class Target:
 
     def integer_type(self, col: ColumnProfile, notes: Notes) -> str:
         bits, signed = integer_range(col)
+        if bits < KEY_MIN_BITS and is_key_like(col):
+            # Headroom, not an exact range: engines without unsigned types take the signed width.
+            bits, signed = KEY_MIN_BITS, signed or not self.has_unsigned_integers
+            notes.add("key_headroom", col.identifier)
         if (bits, signed) in self.INTEGER_TYPES:
             spelled = self.INTEGER_TYPES[(bits, signed)]
             if bits < 64 and len(set(self.INTEGER_TYPES.values())) > 1:
@@ -145,6 +158,7 @@ class ClickHouseTarget(Target):
     DATETIME_RANGE = (date(1970, 1, 1), date(2106, 2, 6))
 
     nullable_wrapper = True
+    has_unsigned_integers = True
     supports_low_cardinality = True
     engine = "MergeTree"
     partition_style = "expression"
@@ -207,9 +221,8 @@ class PostgresTarget(Target):
     DECIMAL = "NUMERIC({precision}, {scale})"
     MAX_DECIMAL_PRECISION = 1000
     MAX_FRACTION_DIGITS = 6
-    # Short repeating codes (country, currency, status) get VARCHAR(n): the length is part of the contract.
-    CODE_MAX_LENGTH = 32
-    CODE_MAX_DISTINCT = 1000
+    # NUMERIC is stored by value, not by declared precision: headroom up to this many digits costs nothing.
+    MIN_DECIMAL_PRECISION = 18
 
     partition_style = "range"
     max_partitions = 120
@@ -223,13 +236,11 @@ class PostgresTarget(Target):
             notes.add("microseconds", col.identifier)
         return f"{base}({min(digits, self.MAX_FRACTION_DIGITS)})"
 
-    def string_type(self, col: ColumnProfile, row_count: int, notes: Notes) -> str:
-        length = col.details.max_length
-        if length and length <= self.CODE_MAX_LENGTH and col.distinct_count <= self.CODE_MAX_DISTINCT \
-                and is_low_cardinality(col, row_count):
-            notes.add("varchar", f"{col.identifier} VARCHAR({length})")
-            return f"VARCHAR({length})"
-        return "TEXT"
+    def decimal_precision(self, col: ColumnProfile, precision: int, notes: Notes) -> int:
+        if precision < self.MIN_DECIMAL_PRECISION:
+            notes.add("numeric_headroom", f"{col.identifier} {precision} -> {self.MIN_DECIMAL_PRECISION}")
+            return self.MIN_DECIMAL_PRECISION
+        return precision
 
 
 class SQLiteTarget(Target):
