@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -135,3 +136,17 @@ def test_load_path_infers_registers_and_matches_source(ctx: ToolContext, tmp_pat
     dataset = ctx.catalog.get_dataset("acme", "orders")
     assert dataset is not None and dataset.source == str(files["orders"].resolve())
     assert ctx.catalog.get_table("acme", "orders").dataset == "orders"
+
+
+def test_load_json_array_goes_through_typed_batches(ctx: ToolContext, tmp_path: Path) -> None:
+    """A JSON array no engine reads as-is: inferred, then loaded from the typed Arrow batches."""
+    records = [{"id": i, "city": ["Oslo", "Lima", None][i % 3], "seen": f"2024-03-{1 + i % 28:02d}",
+                "ok": i % 2 == 0, "price": f"{i * 1.25:.2f}"} for i in range(1, 301)]
+    path = tmp_path / "visits.json"
+    path.write_text(json.dumps(records))
+    out = load(ctx, path=str(path))
+    assert (out.table, out.rows) == ("visits", 300)
+    got = ctx.warehouse.query('SELECT COUNT(*), COUNT(city), SUM(price), MAX(seen), '
+                              'SUM(CASE WHEN ok THEN 1 ELSE 0 END) FROM "visits"').rows[0]
+    assert (int(got[0]), int(got[1]), round(float(got[2]), 2), str(got[3]), int(got[4])) == (
+        300, 200, round(sum(i * 1.25 for i in range(1, 301)), 2), "2024-03-28", 150)

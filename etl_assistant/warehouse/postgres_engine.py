@@ -53,7 +53,7 @@ def _copy_sql(table: str, schema: DatasetSchema, *, raw: bool) -> str:
     if raw and dialect is not None:
         params["HEADER"] = exp.Boolean(this=dialect.header)
         params["DELIMITER"] = exp.Literal.string(dialect.delimiter)
-        params["QUOTE"] = exp.Literal.string(dialect.quote or '"')
+        params["QUOTE"] = exp.Literal.string(dialect.quote or '"')  # raw COPY requires a quote character
         if dialect.escape:
             params["ESCAPE"] = exp.Literal.string(dialect.escape)
     params["NULL"] = exp.Literal.string("")
@@ -69,7 +69,7 @@ def _copy_sql(table: str, schema: DatasetSchema, *, raw: bool) -> str:
 def raw_copy_possible(schema: DatasetSchema) -> bool:
     """Can COPY read the file's bytes as they are (UTF-8 CSV, ISO dates, booleans PostgreSQL spells...)?"""
     dialect = schema.dialect
-    if schema.format != "csv" or dialect is None or schema.ragged_rows:
+    if schema.format != "csv" or dialect is None or dialect.quote is None or schema.ragged_rows:
         return False
     if (dialect.encoding.lower() not in ("utf-8", "utf8", "ascii") or dialect.skip_rows
             or len(dialect.delimiter) != 1 or dialect.line_terminator == "\r"
