@@ -319,7 +319,7 @@ CASES = [
             "id": {"type": "integer"},
             "code": {"type": "string", "nullable": True},
             "ts": {"type": "datetime"},
-            "price": {"type": "decimal"},
+            "price": {"type": "float"},
         },
         file_name="data.parquet",
         schema={"format": "parquet", "row_count": 3},

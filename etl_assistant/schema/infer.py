@@ -46,7 +46,7 @@ def infer_file(
         if progress:
             progress(done, total, label)
 
-    result = run_profile(layout, sniffed.sample, report)
+    result = run_profile(layout, sniffed.sample, report, native_floats=sniffed.native_floats)
     if result.row_count == 0:
         raise InputError(f"{source.path.name} has a header but no data rows; export it again with the data.")
     warnings = []

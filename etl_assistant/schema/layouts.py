@@ -25,6 +25,7 @@ XLSX_SNIFF_ROWS = 200
 class Sniffed:
     layout: Layout
     sample: dict[str, types.Evidence] = field(default_factory=dict)  # identifier -> type of the sample
+    native_floats: frozenset[str] = frozenset()  # identifiers of binary floating-point source columns
 
 
 def _layout(source: SourceFile, fmt: str, dialect: Dialect | None, names: list[str]) -> Layout:
@@ -114,12 +115,18 @@ def sniff_json_layout(source: SourceFile) -> Sniffed:
 
 def sniff_parquet_layout(source: SourceFile) -> Sniffed:
     try:
-        names = pq.ParquetFile(source.path).schema_arrow.names
+        arrow_schema = pq.ParquetFile(source.path).schema_arrow
     except (pa.ArrowInvalid, OSError):
         raise InputError(
             f"{source.path.name} is not a readable Parquet file; check it is complete."
         ) from None
-    return Sniffed(_layout(source, "parquet", None, names))
+    layout = _layout(source, "parquet", None, arrow_schema.names)
+    floats = frozenset(
+        ident
+        for ident, fld in zip(layout.identifiers, arrow_schema, strict=True)
+        if pa.types.is_floating(fld.type)
+    )
+    return Sniffed(layout, native_floats=floats)
 
 
 def sniff_xlsx_layout(source: SourceFile) -> Sniffed:

@@ -52,6 +52,7 @@ class ColumnStats:
     samples: list[str] = field(default_factory=list)
     distinct: DistinctCounter = field(init=False)
     text_stats_stale: bool = False  # widened to string after some batches: min/max need a rescan
+    native_float: bool = False  # the source stores binary floats (Parquet): never an exact decimal
 
     def __post_init__(self) -> None:
         self.distinct = DistinctCounter(self._keys_of)
@@ -168,7 +169,10 @@ class ColumnStats:
         if kind == "integer":
             return "integer", integer_details(self.min_key, self.max_key), low, high
         if kind == "decimal":
-            if types.numeric_kind(self.scales, self.int_digits, self.exponent) == "float":
+            if (
+                self.native_float
+                or types.numeric_kind(self.scales, self.int_digits, self.exponent) == "float"
+            ):
                 return "float", TypeDetails(), low, high
             scale = max(self.scales or {0: 0})
             return (
@@ -229,9 +233,13 @@ def profile_source(
     initial: dict[str, types.Evidence] | None = None,
     progress: ProgressFn | None = None,
     batch_rows: int = 65536,
+    native_floats: frozenset[str] = frozenset(),
 ) -> PassResult:
     """One streaming pass over the whole source (plus a rescan of columns that widened to text)."""
-    stats = [ColumnStats(name, ident) for name, ident in zip(layout.names, layout.identifiers, strict=True)]
+    stats = [
+        ColumnStats(name, ident, native_float=ident in native_floats)
+        for name, ident in zip(layout.names, layout.identifiers, strict=True)
+    ]
     for column in stats:
         seed = (initial or {}).get(column.identifier)
         if seed is not None:
