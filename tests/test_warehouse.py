@@ -177,6 +177,14 @@ def test_clickhouse_queries_carry_read_only_settings(clickhouse_fake, tmp_path: 
     wh.close()
 
 
+def test_unusable_chdb_directory(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    expected = r"Cannot open the chDB warehouse at .*a_file/wh: .*ETLA_WAREHOUSE_URL"
+    with pytest.raises(WarehouseError, match=expected):
+        connect(f"chdb://{blocker / 'wh'}").tables()
+
+
 def test_unknown_scheme() -> None:
     with pytest.raises(WarehouseError, match="ETLA_WAREHOUSE_URL"):
         connect("mysql://localhost/db")

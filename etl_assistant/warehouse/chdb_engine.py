@@ -54,11 +54,11 @@ class _Sessions:
         with cls.lock:
             if cls.path != path:
                 cls.close()
-                Path(path).mkdir(parents=True, exist_ok=True)
                 try:
+                    Path(path).mkdir(parents=True, exist_ok=True)
                     cls.writer = chdb.session.Session(path)
                     cls.reader = chdb.session.Session(f"{path}?readonly=2")
-                except Exception as exc:  # chDB raises RuntimeError or its own ChdbError
+                except Exception as exc:  # OSError, or chDB's RuntimeError / ChdbError
                     cls.close()
                     raise WarehouseError(
                         f"Cannot open the chDB warehouse at {path}: {_engine_message(exc)}; "
