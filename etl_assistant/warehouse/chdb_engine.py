@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import chdb.session
@@ -77,6 +77,11 @@ class _Sessions:
         cls.path, cls.writer, cls.reader = None, None, None
 
 
+def shared_session(path: str, *, read_only: bool = False) -> AbstractContextManager[chdb.session.Session]:
+    """The process-wide chDB session of `path`, held under the lock for the duration of the block."""
+    return _Sessions.use(path, read_only=read_only)
+
+
 def close_sessions() -> None:
     """Release chDB's data directory (tests switching directories; process shutdown)."""
     with _Sessions.lock:
@@ -123,7 +128,7 @@ class ChdbWarehouse(Warehouse):
         self.path = str(Path(url.removeprefix("chdb://")).resolve())
 
     def _run(self, sql: str, *, read_only: bool = False, fmt: str = "CSV"):  # noqa: ANN202 - chDB result
-        with _Sessions.use(self.path, read_only=read_only) as session:
+        with shared_session(self.path, read_only=read_only) as session:
             return session.query(sql, fmt)
 
     def execute(self, sql: str) -> None:
@@ -152,7 +157,7 @@ class ChdbWarehouse(Warehouse):
             if "TIMEOUT_EXCEEDED" in str(exc):
                 raise ToolError(timeout_message(timeout_s)) from exc
             raise ToolError(f"ClickHouse rejected the query: {_engine_message(exc)}.") from exc
-        return arrow_result(result, limit, started)
+        return _result_rows(result, limit, started)
 
     def load_file(self, table: str, schema: DatasetSchema, *,
                   progress: ProgressCallback | None = None) -> LoadResult:
@@ -205,7 +210,7 @@ class ChdbWarehouse(Warehouse):
             self.execute(statements.clickhouse_rename(staging, table))
 
 
-def arrow_result(table: pa.Table, limit: int | None, started: float) -> QueryResult:
+def _result_rows(table: pa.Table, limit: int | None, started: float) -> QueryResult:
     """Rows of an Arrow result, cut at `limit` (the engine may return a block more)."""
     truncated = limit is not None and table.num_rows > limit
     if truncated:

@@ -9,7 +9,7 @@ with ClickHouse's `Code: N. DB::Exception: ...` text plus `X-ClickHouse-Exceptio
 `ETLA_WAREHOUSE_URL` at a real ClickHouse server; nothing here is used outside tests.
 
 chDB allows one data directory per process, so the handler shares the adapter's session registry
-(`chdb_engine._Sessions`), taking turns with any chDB warehouse open in the same test process.
+(`chdb_engine.shared_session`), taking turns with any chDB warehouse open in the same test process.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import lz4.frame
 import zstandard
 
 from etl_assistant.errors import ToolError
-from etl_assistant.warehouse.chdb_engine import _Sessions, with_query_settings
+from etl_assistant.warehouse.chdb_engine import shared_session, with_query_settings
 
 # URL parameters that are protocol options, not query settings.
 _NOT_SETTINGS = {
@@ -157,7 +157,7 @@ class ClickHouseHTTPFake(ThreadingHTTPServer):
 
     @contextmanager
     def session(self, read_only: bool) -> Iterator[object]:
-        with _Sessions.use(self.path, read_only=read_only) as session:
+        with shared_session(self.path, read_only=read_only) as session:
             yield session
 
     def __enter__(self) -> ClickHouseHTTPFake:
