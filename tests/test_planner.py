@@ -229,3 +229,16 @@ async def test_async_path_matches_sync(workspace):
     assert sync["name"] == async_call["name"] == "load_table"
     assert sync["args"] == async_call["args"] == {"path": str(csv_path), "table": "stg_orders"}
     assert chunks[0].tool_call_chunks[0]["name"] == "load_table"
+
+
+def test_a_file_named_after_an_upload_is_the_registered_source(workspace):
+    settings, csv_path = workspace
+    upload = settings.uploads_dir / "default" / "sales_upload.csv"
+    upload.parent.mkdir(parents=True)
+    write_orders_csv(upload, 5)
+    Catalog(settings.resolved_catalog_url).save_dataset("default", orders_schema(upload, name="sales_upload"))
+    model = model_for(settings)
+    call = only_call(model.invoke([HumanMessage("here is sales_upload.csv")]))
+    assert call["args"] == {"path": str(upload)}
+    kept = only_call(model.invoke([HumanMessage("here is other_file.csv")]))
+    assert kept["args"] == {"path": "other_file.csv"}

@@ -10,11 +10,13 @@ from typer.testing import CliRunner
 from etl_assistant.cli import app
 from etl_assistant.evals.routing import DATA_PATH, load_items, run
 
-# Measured 2026-11-27 (see the planner report): dev 99.5 %, holdout 88 % before any change made for it.
-# Floors sit a little under the measurements so a real regression fails and noise does not.
+# Measured 2026-11-27 (see the planner report). dev: 99.5 % (tuned on). holdout: 88 % blind, 98 % after
+# fixing the generic bugs it exposed. blind: 96.7 % on first run. Floors sit a little under the measurements
+# so a real regression fails and one noisy item does not.
 DEV_FLOOR = 0.97
-HOLDOUT_FLOOR = 0.86
-OVERALL_FLOOR = 0.95
+HOLDOUT_FLOOR = 0.94
+BLIND_FLOOR = 0.93
+OVERALL_FLOOR = 0.96
 
 
 def test_cli_eval_routing_reports_per_tool_and_overall(tmp_path: Path):
@@ -32,6 +34,7 @@ def test_cli_eval_routing_reports_per_tool_and_overall(tmp_path: Path):
     assert report["accuracy"] >= OVERALL_FLOOR
     assert report["per_split"]["dev"]["accuracy"] >= DEV_FLOOR
     assert report["per_split"]["holdout"]["accuracy"] >= HOLDOUT_FLOOR
+    assert report["per_split"]["blind"]["accuracy"] >= BLIND_FLOOR
 
 
 def test_scoring_counts_wrong_tools_and_wrong_arguments_as_misses():
@@ -59,7 +62,7 @@ def test_eval_set_shape():
     items = load_items(DATA_PATH)
     assert len({item["id"] for item in items}) == len(items)
     assert sum(1 for item in items if item.get("history")) >= 40
-    assert {item.get("split", "dev") for item in items} == {"dev", "holdout"}
+    assert {item.get("split", "dev") for item in items} == {"dev", "holdout", "blind"}
 
 
 def test_unknown_suite_is_a_clear_error():

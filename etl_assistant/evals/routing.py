@@ -1,9 +1,10 @@
 """Routing eval: does the offline planner pick the right tool (or chat/clarify) with the right key arguments?
 
 Runs `evals/data/routing.jsonl` through the planner alone (no graph, no tools run) against a fixed catalog.
-Items carry a split: "dev" (the first 204, written before the planner and used while tuning it) or "holdout"
-(written later, not tuned on); the report gives both. An item is correct when the intent matches and every
-expected argument equals the planner's (paths exactly, SQL after sqlglot normalisation, names ignoring case).
+Items carry a split: "dev" (the first 204, written before the planner, used while tuning it), "holdout"
+(written after the first tuning pass) or "blind" (written last); the report gives each. An item is correct
+when the intent matches and every expected argument equals the planner's (paths exactly, SQL after sqlglot
+normalisation, names ignoring case).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -75,7 +76,7 @@ class OfflinePlanner(BaseChatModel):
         catalog = (self.catalog_reader or self._read_catalog)(tenant)
         planner = Planner(warehouse_dialect=_warehouse_dialect(self.settings.resolved_warehouse_url))
         decision = planner.decide(messages, catalog, list(parameters) if tools is not None else None)
-        return _to_message(decision, parameters)
+        return _to_message(decision, parameters, catalog)
 
     def _read_catalog(self, tenant: str) -> CatalogView:
         return read_catalog(self.settings.resolved_catalog_url, tenant)
@@ -135,19 +136,39 @@ class OfflinePlanner(BaseChatModel):
             yield chunk
 
 
-def _to_message(decision: Decision, parameters: dict[str, dict[str, Any]]) -> AIMessage:
+def _to_message(decision: Decision, parameters: dict[str, dict[str, Any]], catalog: CatalogView) -> AIMessage:
     if not decision.calls:
         return AIMessage(content=decision.text)
     calls = [
         {
             "id": f"call_{uuid.uuid4().hex[:24]}",
             "name": step.tool,
-            "args": _adapt(step.args, parameters.get(step.tool)),
+            "args": _adapt(_locate(step.args, catalog), parameters.get(step.tool)),
             "type": "tool_call",
         }
         for step in decision.calls
     ]
     return AIMessage(content="", tool_calls=calls)
+
+
+def _locate(args: dict[str, Any], catalog: CatalogView) -> dict[str, Any]:
+    """A file typed by name after an upload ("here is orders.csv") is the registered source of that name.
+
+    Uploads live under the data dir, not the server's working directory the tools resolve relative paths
+    against; a path that exists as typed, is absolute, or matches no single source is kept as typed.
+    """
+    typed = args.get("path")
+    if not typed:
+        return args
+    candidate = Path(typed).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return args
+    sources = {
+        d.source
+        for d in catalog.datasets
+        if d.source and Path(d.source).parts[-len(candidate.parts) :] == candidate.parts
+    }
+    return {**args, "path": sources.pop()} if len(sources) == 1 else args
 
 
 def _adapt(args: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from etl_assistant.agent.planner.state import ConversationState
 
 PREVIEW_ROWS = 10
 _COUNT = re.compile(
-    r"\b(how many|count|number of) (rows|records|lines)\b|\bhow many\b.*\b(load|in it|there)\b"
+    r"\b(how many|count|number of) (the )?(rows|records|lines)\b|\bhow many\b.*\b(load|in it|there)\b"
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
 
@@ -87,9 +87,9 @@ def _fill_ddl(
     ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
 ) -> Filled | Missing:
     options: dict[str, Any] = {}
-    target_dialect = ents.dialect or (
-        state.dialect if follow_up and state.last_intent == "generate_ddl" else None
-    )
+    # A change to the last DDL ("now do it for customers", "name the table X") keeps its dialect.
+    revising = state.last_intent == "generate_ddl" and (follow_up or not ents.mentions and not ents.paths)
+    target_dialect = ents.dialect or (state.dialect if revising else None)
     if target_dialect:
         options["dialect"] = target_dialect
     if ents.target:

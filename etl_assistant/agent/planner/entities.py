@@ -41,7 +41,8 @@ _SQL_START = re.compile(r"\b(select|with)\b", re.IGNORECASE)
 _SQL_LEAD = re.compile(r"(^|[:?.!\n]|\b(run|execute|exec|query|sql|this|the query)\b)\s*$", re.IGNORECASE)
 
 _TARGET = re.compile(
-    r"\b(?:into(?:\s+(?:a|the|new))?(?:\s+table)?(?:\s+(?:named|called))?|as|named|called|call(?:ed)?\s+(?:it|the\s+table|the\s+dataset)|name(?:d)?(?:\s+it)?"
+    r"\b(?:into(?:\s+(?:a|the|new))?(?:\s+table)?(?:\s+(?:named|called))?|as|named|called"
+    r"|call(?:ed)?\s+(?:it|the\s+table|the\s+dataset)|name(?:d)?(?:\s+(?:it|the\s+table|the\s+dataset))?"
     r"|table\s+name(?:\s+is)?|rename(?:\s+it)?\s+to|register(?:\s+it)?\s+as)\s+[`\"']?([A-Za-z_]\w*)",
     re.IGNORECASE,
 )

@@ -280,7 +280,10 @@ CUES: dict[str, tuple[tuple[str, float], ...]] = {
         (r"\b(design|model|propose|make|generate|write)\b.*\btable\b", 0.08),
     ),
     "load_table": (
-        (r"\b(load\w*|lod|ingest\w*|import\w*|bulk|insert|populate|overwrite|replac\w*|push|copy)\b", 0.18),
+        (
+            r"\b(load|loads|loading|re-?load\w*|lod|ingest\w*|import\w*|bulk|insert|populate|overwrite|replac\w*|push|copy)\b",
+            0.18,
+        ),
         (r"\bupload .* to the (db|database|warehouse)\b", 0.18),
         (r"\b(real|physical) table\b|\bmateriali[sz]e\b", 0.1),
     ),
@@ -303,7 +306,7 @@ CUES: dict[str, tuple[tuple[str, float], ...]] = {
             0.25,
         ),
     ),
-    "deploy": ((r"\b(deploy\w*|ship|go live|roll out|release|production|prod)\b", 0.25),),
+    "deploy": ((r"\b(deploy\w*|ship|go live|live on|roll out|release|production|prod)\b", 0.25),),
     "repeat": (
         (
             r"^\s*(and|now|same|what about|how about|ok now|also|again|instead)\b|\b(same|instead|again)\b",
@@ -312,8 +315,10 @@ CUES: dict[str, tuple[tuple[str, float], ...]] = {
         (r"\b(the same|same thing|instead)\b", 0.12),
     ),
     "greeting": ((r"^\s*(hi|hello|hey|yo|good (morning|afternoon|evening))\b", 0.15),),
-    "help": ((r"\b(help|what can you do|capabilit\w+|how do i use)\b", 0.15),),
-    "thanks": ((r"^\s*(thanks?|thank you|ty|cheers|ok cool|cool|great|perfect)\b", 0.15),),
+    "help": (
+        (r"\b(help|what can you do|capabilit\w+|how do i use|what is this (tool|app|thing)? ?for)\b", 0.15),
+    ),
+    "thanks": ((r"^\s*(thanks?|thank you|thx|ty|cheers|ok cool|cool|great|perfect)\b", 0.15),),
 }
 
 CHAT_INTENTS = frozenset({"greeting", "help", "thanks"})

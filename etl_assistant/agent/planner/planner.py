@@ -157,7 +157,6 @@ class Planner:
         elif ents.mentions and not ents.paths and ents.content_words == 0:
             return Decision(
                 "clarify",
-                pending=None,
                 text=(
                     f"What should I do with {ents.mentions[0]}: "
                     + ", ".join(_DESCRIPTIONS[t] for t in tools[:4] if t in _DESCRIPTIONS)

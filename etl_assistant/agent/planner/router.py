@@ -1,4 +1,4 @@
-"""Intent routing: cosine similarity to exemplar utterances plus keyword cues, with a confidence margin."""
+"""Intent routing: cosine similarity to exemplar utterances plus keyword cues."""
 
 from __future__ import annotations
 
@@ -23,10 +23,6 @@ class Route:
     @property
     def score(self) -> float:
         return self.scores[0][1]
-
-    @property
-    def margin(self) -> float:
-        return self.scores[0][1] - self.scores[1][1] if len(self.scores) > 1 else self.score
 
     def rank(self, intents: set[str]) -> list[tuple[str, float]]:
         return [(i, s) for i, s in self.scores if i in intents]
