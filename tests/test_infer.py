@@ -366,6 +366,18 @@ def test_detection(case: Case, tmp_path: Path, local_settings: Settings) -> None
     assert schema.row_count_estimated is False
 
 
+def test_non_utf8_past_the_sampled_head_is_re_read(tmp_path: Path, local_settings: Settings) -> None:
+    rows = [f"{i},Paris" for i in range(170_000)]
+    rows[130_000] = "130000,Москва"  # ~1.5 MB in: past the 1 MB head; no middle chunk this small
+    path = tmp_path / "cities.csv"
+    path.write_bytes(("id,city\n" + "\n".join(rows) + "\n").encode("cp1251"))
+    schema = infer_file(path, local_settings)
+    assert schema.dialect is not None and schema.dialect.encoding == "cp1251"
+    assert schema.row_count == 170_000 and schema.ragged_rows == 0
+    assert schema.column("city").distinct_count == 2 and schema.column("city").max == "Москва"
+    assert schema.warnings == ["The file is not UTF-8 throughout; it was read as cp1251."]
+
+
 def test_progress_reports_bytes_of_the_file(tmp_path: Path, local_settings: Settings) -> None:
     path = tmp_path / "orders.csv"
     path.write_bytes(_many("id,v", lambda i: f"{i},{i * 2}", 50_000))

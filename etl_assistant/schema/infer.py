@@ -17,8 +17,9 @@ from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.schema.naming import dataset_name, to_identifier, unique_identifiers
 from etl_assistant.schema.profile import ColumnStats
 from etl_assistant.schema.profile import profile_source as run_profile
-from etl_assistant.schema.readers import value_text
+from etl_assistant.schema.readers import NotUtf8Error, value_text
 from etl_assistant.schema.relationships import find_relationships
+from etl_assistant.schema.sniff import HEAD_BYTES, detect_encoding, first_non_utf8_chunk
 from etl_assistant.schema.source import resolve_source
 
 if TYPE_CHECKING:  # the warehouse package imports the tools, which import this module
@@ -46,10 +47,21 @@ def infer_file(
         if progress:
             progress(done, total, label)
 
-    result = run_profile(layout, sniffed.sample, report, native_floats=sniffed.native_floats)
+    warnings = []
+    try:
+        result = run_profile(layout, sniffed.sample, report, native_floats=sniffed.native_floats)
+    except NotUtf8Error:
+        # Invalid UTF-8 only past the sampled head/middle/tail: re-detect with the offending chunk.
+        assert layout.dialect is not None
+        bad_chunk = first_non_utf8_chunk(source)
+        if bad_chunk is None:
+            raise
+        encoding, _ = detect_encoding(source, [source.head(HEAD_BYTES), bad_chunk])
+        layout.dialect.encoding = encoding
+        warnings.append(f"The file is not UTF-8 throughout; it was read as {encoding}.")
+        result = run_profile(layout, sniffed.sample, report, native_floats=sniffed.native_floats)
     if result.row_count == 0:
         raise InputError(f"{source.path.name} has a header but no data rows; export it again with the data.")
-    warnings = []
     if result.ragged_rows:
         examples = "; ".join(repr(e) for e in result.ragged_examples[:2])
         warnings.append(

@@ -244,7 +244,7 @@ def profile_source(
         seed = (initial or {}).get(column.identifier)
         if seed is not None:
             column.kind, column.formats = seed.kind, seed.formats
-    rows = 0
+    rows, layout.ragged_rows, layout.ragged_examples = 0, 0, []
     for batch in iter_text_batches(layout, batch_rows, progress):
         rows += batch.num_rows
         for index, column in enumerate(stats):

@@ -30,6 +30,10 @@ CSV_BLOCK_BYTES = 4 << 20
 _NULL_SET = frozenset(NULL_TOKENS)
 
 
+class NotUtf8Error(InputError):
+    """A file sniffed as UTF-8 holds invalid UTF-8 past the sampled parts."""
+
+
 @dataclass
 class Layout:
     """Everything needed to read a source's rows: the file, its format and dialect, and its columns."""
@@ -162,6 +166,10 @@ def _csv_batches(
             progress(raw.tell(), layout.source.size_bytes)
             yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "invalid UTF8" in str(exc):
+            raise NotUtf8Error(
+                f"{layout.source.path.name} is not valid UTF-8 throughout; save it as UTF-8 and try again."
+            ) from None
         raise InputError(
             f"{layout.source.path.name} cannot be parsed as delimited text ({_first_line(exc)}); "
             "check the delimiter, quoting and encoding."

@@ -7,6 +7,7 @@ DuckDB's sniffer; the header is decided by whether the first row fits the types 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -120,6 +121,18 @@ def detect_encoding(source: SourceFile, chunks: list[bytes]) -> tuple[str, bool]
             "a Windows/Latin code page); save the file as UTF-8 and try again."
         )
     return encoding, False
+
+
+def first_non_utf8_chunk(source: SourceFile, size: int = HEAD_BYTES) -> bytes | None:
+    """The first chunk of the file holding invalid UTF-8 (a full streaming scan), or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with source.open() as stream:
+        while chunk := stream.read(size):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return chunk
+    return None
 
 
 def sample_chunks(source: SourceFile) -> list[bytes]:
