@@ -85,16 +85,20 @@ def stdio_params(tmp_path_factory: pytest.TempPathFactory, files: Path) -> Stdio
                                  env=_server_env(data_dir, files), cwd=str(data_dir))
 
 
-@pytest.fixture(params=["stdio", "http"])
+@pytest.fixture(params=["stdio", "http", "http-modern"])
 def transport(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 @asynccontextmanager
 async def connect(request: pytest.FixtureRequest, transport: str) -> AsyncIterator[Client]:
-    """A client after the initialize handshake (legacy mode: what today's hosts speak)."""
+    """A connected client: the initialize handshake (what today's hosts speak), or for "http-modern" the
+    2026-07-28 protocol the SDK negotiates by discovery (no handshake, per-request state)."""
     server = request.getfixturevalue("stdio_params" if transport == "stdio" else "http_url")
-    async with Client(server, mode="legacy", read_timeout_seconds=120) as client:
+    mode = "auto" if transport == "http-modern" else "legacy"
+    async with Client(server, mode=mode, read_timeout_seconds=120) as client:
+        if transport != "http-modern":
+            assert client.protocol_version == "2025-11-25"
         yield client
 
 
@@ -163,10 +167,11 @@ async def test_infer_ddl_load_and_query(request, transport, files: Path):
         assert ddl.structured_content["statements"][0].startswith("CREATE TABLE")
         assert "MergeTree" in ddl.structured_content["ddl"]
 
-        loaded = await client.call_tool("load_table", {"dataset": "orders"})
+        table = f"orders_{transport.replace('-', '_')}"  # the HTTP variants share one server
+        loaded = await client.call_tool("load_table", {"dataset": "orders", "table": table})
         assert loaded.is_error is False, loaded.content[0].text
         assert loaded.structured_content["rows"] == ORDERS_ROWS
-        table = loaded.structured_content["table"]
+        assert loaded.structured_content["table"] == table
 
         answer = await client.call_tool("run_query", {
             "sql": f"SELECT paid, sum(amount) AS revenue FROM {table} GROUP BY paid ORDER BY paid"})
