@@ -150,3 +150,21 @@ def test_load_json_array_goes_through_typed_batches(ctx: ToolContext, tmp_path: 
                               'SUM(CASE WHEN ok THEN 1 ELSE 0 END) FROM "visits"').rows[0]
     assert (int(got[0]), int(got[1]), round(float(got[2]), 2), str(got[3]), int(got[4])) == (
         300, 200, round(sum(i * 1.25 for i in range(1, 301)), 2), "2024-03-28", 150)
+
+
+def test_messy_csv_values_load_alike_on_every_engine(ctx: ToolContext, tmp_path: Path) -> None:
+    """Spellings the inference accepts (Yes/no, padded numbers, NA/null) mean the same in every engine."""
+    lines = ["id;active;qty;note"]
+    for i in range(1, 201):
+        active = ["Yes", "no", "YES", "No"][i % 4]
+        qty = "NA" if i % 10 == 0 else f" {i} " if i % 7 == 0 else str(i)
+        note = "null" if i % 5 == 0 else f"n{i}"
+        lines.append(f"{i};{active};{qty};{note}")
+    path = tmp_path / "messy.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = load(ctx, path=str(path))
+    assert out.rows == 200
+    got = ctx.warehouse.query('SELECT SUM(CASE WHEN active THEN 1 ELSE 0 END), COUNT(qty), SUM(qty), '
+                              'COUNT(note) FROM "messy"').rows[0]
+    qty_values = [i for i in range(1, 201) if i % 10]
+    assert tuple(int(v) for v in got) == (100, len(qty_values), sum(qty_values), 160)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from sqlglot import exp
 
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema
-from etl_assistant.schema.types import NULL_TOKENS
+from etl_assistant.schema.types import FALSE_SPELLINGS, NULL_TOKENS, TRUE_SPELLINGS
 from etl_assistant.warehouse.statements import quote, render, table
 
 # Date layouts whose field order is unambiguous for parseDateTime64BestEffort (year first).
 _YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
+_VERBATIM_TYPES = ("string", "uuid", "json")
 _TEXT_ENCODINGS = {"utf-8", "utf8", "ascii", "us-ascii", "utf-8-sig"}
 
 
@@ -46,17 +47,18 @@ def _column_is_native(col: ColumnProfile) -> bool:
 
 def _converted(col: ColumnProfile, raw: exp.Expression) -> exp.Expression:
     """The value of one text field in the column's logical type (the INSERT casts it to the table's type)."""
-    value: exp.Expression = raw
+    # As the inference reader does: text kept as-is, other values trimmed, null spellings compared trimmed.
+    value: exp.Expression = raw if col.type in _VERBATIM_TYPES else exp.Trim(this=raw)
     if col.nullable:
-        # The same null spellings as the inference reader (values compared trimmed).
         is_null = exp.In(this=exp.Trim(this=raw), expressions=[exp.Literal.string(s) for s in NULL_TOKENS])
-        value = exp.If(this=is_null, true=exp.Null(), false=raw)
+        value = exp.If(this=is_null, true=exp.Null(), false=value)
     if col.type == "boolean":
-        trues = col.details.true_values or ["true"]
-        falses = col.details.false_values or ["false"]
+        trues = [v.lower() for v in col.details.true_values or []] or TRUE_SPELLINGS
+        falses = [v.lower() for v in col.details.false_values or []] or FALSE_SPELLINGS
+        key = exp.Lower(this=value)
         canonical = exp.Case(ifs=[
-            exp.If(this=exp.In(this=value, field=_literal_list(trues)), true=exp.Literal.string("true")),
-            exp.If(this=exp.In(this=value, field=_literal_list(falses)), true=exp.Literal.string("false")),
+            exp.If(this=exp.In(this=key, field=_literal_list(trues)), true=exp.Literal.string("true")),
+            exp.If(this=exp.In(this=key, field=_literal_list(falses)), true=exp.Literal.string("false")),
         ], default=value)
         target = "Nullable(Bool)" if col.nullable else "Bool"
         return exp.Cast(this=canonical, to=exp.DataType.build(target, dialect="clickhouse"))
