@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from etl_assistant.agent.events import RunEvent
+from etl_assistant.channels.agent_protocol import agent, tenant
 from etl_assistant.channels.sse import json_data, sse_response
 from etl_assistant.errors import EtlError
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 STREAM_HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
 DONE = "[DONE]"
-
 
 
 class UIMessagePart(BaseModel):
@@ -189,6 +189,6 @@ async def chat(request: Request) -> EventSourceResponse | JSONResponse:
             "message": f"The chat request is not a useChat body ({reason}); send "
                        "{id, messages: [{role: 'user', parts: [{type: 'text', text}]}]}.",
             "type": "invalid_request_error"}})
-    events = request.app.state.agent.stream(body.id, tenant=request.app.state.settings.tenant, **arguments)
+    events = agent(request).stream(body.id, tenant=tenant(request), **arguments)
     parts = ui_message_stream(events, UIMessageStreamEncoder())
     return sse_response((_sse(part) async for part in parts), headers=STREAM_HEADERS)
