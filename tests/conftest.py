@@ -8,6 +8,8 @@ import pytest
 
 from etl_assistant.config import Settings
 
+pytest_plugins = ["tests.support.no_network_models"]  # tests never reach a remote model (or host)
+
 
 @pytest.fixture
 def local_settings(tmp_path: Path) -> Settings:
