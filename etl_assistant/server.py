@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from etl_assistant.agent.metrics import RunMetrics
 from etl_assistant.agent.runner import AgentService
-from etl_assistant.channels import agent_protocol, ai_sdk
+from etl_assistant.channels import agent_protocol, ai_sdk, datasets, openai_compat, web_page
 from etl_assistant.channels.mcp import mount_mcp
 from etl_assistant.channels.ops import install_ops
 from etl_assistant.config import Settings, get_settings
@@ -59,4 +59,7 @@ def include_channels(app: FastAPI, settings: Settings, hooks: list[LifespanHook]
     lifespan hook (an async context manager factory taking the app) to `hooks`."""
     app.include_router(agent_protocol.router)
     app.include_router(ai_sdk.router)
+    app.include_router(openai_compat.router)
+    app.include_router(datasets.router)
+    app.include_router(web_page.router)
     hooks.append(mount_mcp(app, settings))

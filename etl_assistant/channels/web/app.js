@@ -1,0 +1,514 @@
+// The built-in chat page. Talks to the Agent Protocol endpoints (POST /threads, POST /threads/{id}/runs/stream)
+// and the dataset upload API (POST /v1/datasets). Plain JS, no build step, nothing loaded from elsewhere.
+// Every untrusted string reaches the DOM through textContent (markdown.js builds nodes, never HTML strings).
+"use strict";
+
+(function () {
+  const STREAM_MODES = ["values", "messages", "updates", "custom"];
+  const THREAD_KEY = "etla.thread";
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    status: $("status"), messages: $("messages"), welcome: $("welcome"), input: $("input"), form: $("composer"),
+    send: $("send"), stop: $("stop"), attach: $("attach"), file: $("file-input"), newChat: $("new-chat"),
+    datasets: $("datasets"), datasetsEmpty: $("datasets-empty"), refresh: $("refresh-datasets"),
+    drop: $("drop-zone"), dropOverlay: $("drop-overlay"), upload: $("upload-progress"),
+    uploadLabel: $("upload-label"), uploadBar: $("upload-bar"),
+  };
+
+  // ---- conversation model -------------------------------------------------------------------------------
+  const chat = {
+    threadId: localStorage.getItem(THREAD_KEY),
+    messages: [], // final messages from `values` (LangChain dicts: type human/ai/tool)
+    partial: new Map(), // message id -> streamed text not yet in `values`
+    pending: [], // user messages sent but not yet echoed back by the server
+    progress: new Map(), // tool name -> {done, total, message}
+    interrupt: null, // {action_requests, review_configs}
+    error: null,
+    running: false,
+    abort: null,
+  };
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function setStatus(text, kind) {
+    ui.status.textContent = text || "";
+    ui.status.dataset.kind = kind || "";
+  }
+
+  function textOf(content) {
+    if (typeof content === "string") return content;
+    if (Array.isArray(content)) {
+      return content.map((part) => (typeof part === "string" ? part : part && part.text) || "").join("");
+    }
+    return content == null ? "" : JSON.stringify(content);
+  }
+
+  function kindOf(message) {
+    const type = String(message.type || message.role || "").toLowerCase();
+    if (type.startsWith("human") || type === "user") return "human";
+    if (type.startsWith("ai") || type === "assistant") return "ai";
+    if (type.startsWith("tool")) return "tool";
+    return "other";
+  }
+
+  function briefArgs(args) {
+    if (!args || typeof args !== "object") return "";
+    const shown = Object.entries(args).filter(([, v]) => v !== null && v !== undefined && v !== "")
+      .map(([k, v]) => {
+        const text = typeof v === "string" ? v : JSON.stringify(v);
+        const short = text.length > 60 ? `${text.slice(0, 57)}…` : text;
+        return ["path", "dataset", "table", "name", "sql", "question"].includes(k) ? short : `${k}=${short}`;
+      });
+    return shown.join(", ");
+  }
+
+  // ---- rendering ----------------------------------------------------------------------------------------
+  function renderToolStep(call, result) {
+    const done = Boolean(result);
+    const failed = done && result.status === "error";
+    const step = el("details", `tool-step ${failed ? "failed" : done ? "done" : "running"}`);
+    step.dataset.tool = call.name;
+    const summary = step.appendChild(el("summary"));
+    summary.appendChild(el("span", "tool-icon", failed ? "✕" : done ? "✓" : "⟳"));
+    summary.appendChild(el("span", "tool-verb", failed ? "failed" : done ? "ran" : "running"));
+    summary.appendChild(el("code", "tool-name", call.name));
+    const args = briefArgs(call.args);
+    if (args) summary.appendChild(el("span", "tool-args", `(${args})`));
+    if (!done) {
+      const progress = chat.progress.get(call.name);
+      if (progress) {
+        const bar = step.appendChild(el("div", "tool-progress"));
+        const meter = bar.appendChild(el("progress"));
+        if (progress.total) {
+          meter.max = progress.total;
+          meter.value = Math.min(progress.done, progress.total);
+        }
+        const pct = progress.total ? ` ${Math.round((100 * progress.done) / progress.total)}%` : "";
+        bar.appendChild(el("span", "tool-progress-label", `${progress.message || "working"}${pct}`));
+        step.open = true;
+      }
+    } else {
+      const body = textOf(result.content);
+      step.appendChild(el("pre", "tool-output", prettyJson(body)));
+      if (failed) {
+        summary.appendChild(el("span", "tool-error", body.length > 160 ? `${body.slice(0, 157)}…` : body));
+      }
+    }
+    return step;
+  }
+
+  function prettyJson(text) {
+    try {
+      return JSON.stringify(JSON.parse(text), null, 2);
+    } catch (_) {
+      return text;
+    }
+  }
+
+  function bubble(kind, text, markdown) {
+    const row = el("div", `msg ${kind}`);
+    const body = row.appendChild(el("div", "bubble"));
+    if (markdown) body.appendChild(window.EtlMarkdown.render(text));
+    else body.textContent = text;
+    return row;
+  }
+
+  function renderInterrupt(request) {
+    const card = el("section", "approval");
+    card.appendChild(el("h3", "", "Approval needed"));
+    const actions = request.action_requests || [];
+    const configs = request.review_configs || [];
+    const editors = [];
+    actions.forEach((action, index) => {
+      const item = card.appendChild(el("div", "approval-action"));
+      const head = item.appendChild(el("div", "approval-head"));
+      head.appendChild(el("code", "tool-name", action.name || "action"));
+      if (action.description) item.appendChild(window.EtlMarkdown.render(action.description));
+      const config = configs.find((c) => c.action_name === action.name) || configs[index] || {};
+      const allowed = config.allowed_decisions || ["approve", "reject"];
+      const args = el("textarea", "approval-args");
+      args.value = JSON.stringify(action.args || {}, null, 2);
+      args.readOnly = !allowed.includes("edit");
+      args.rows = Math.min(14, args.value.split("\n").length + 1);
+      args.setAttribute("aria-label", `Arguments of ${action.name}`);
+      item.appendChild(args);
+      editors.push({ action, args, allowed });
+    });
+    const reason = card.appendChild(el("input", "approval-reason"));
+    reason.placeholder = "Reason (optional, sent with Reject)";
+    const buttons = card.appendChild(el("div", "approval-buttons"));
+    const approve = buttons.appendChild(el("button", "primary approve", "Approve"));
+    const reject = buttons.appendChild(el("button", "danger reject", "Reject"));
+    approve.type = "button";
+    reject.type = "button";
+    approve.addEventListener("click", () => {
+      let decisions;
+      try {
+        decisions = editors.map(({ action, args, allowed }) => {
+          const edited = JSON.parse(args.value);
+          if (allowed.includes("edit") && JSON.stringify(edited) !== JSON.stringify(action.args || {})) {
+            return { type: "edit", edited_action: { name: action.name, args: edited } };
+          }
+          return { type: "approve" };
+        });
+      } catch (err) {
+        setStatus(`The edited arguments are not valid JSON: ${err.message}`, "error");
+        return;
+      }
+      resume(decisions);
+    });
+    reject.addEventListener("click", () => {
+      const message = reason.value.trim() || "Rejected by the user.";
+      resume(editors.map(() => ({ type: "reject", message })));
+    });
+    if (chat.running) [approve, reject].forEach((b) => { b.disabled = true; });
+    return card;
+  }
+
+  function render() {
+    const stickToBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
+    const fragment = document.createDocumentFragment();
+    const results = new Map();
+    for (const message of chat.messages) {
+      if (kindOf(message) === "tool") results.set(message.tool_call_id, message);
+    }
+    const seenIds = new Set();
+    for (const message of chat.messages) {
+      if (message.id) seenIds.add(message.id);
+      const kind = kindOf(message);
+      if (kind === "human") fragment.appendChild(bubble("human", textOf(message.content), false));
+      if (kind === "ai") {
+        const text = textOf(message.content);
+        if (text.trim()) fragment.appendChild(bubble("ai", text, true));
+        for (const call of message.tool_calls || []) {
+          fragment.appendChild(renderToolStep(call, results.get(call.id)));
+        }
+      }
+    }
+    for (const text of chat.pending) fragment.appendChild(bubble("human", text, false));
+    for (const [id, text] of chat.partial) {
+      if (!seenIds.has(id) && text.trim()) fragment.appendChild(bubble("ai streaming", text, true));
+    }
+    if (chat.interrupt) fragment.appendChild(renderInterrupt(chat.interrupt));
+    if (chat.error) fragment.appendChild(bubble("error", chat.error, false));
+    if (chat.running && !chat.partial.size && !chat.interrupt) {
+      fragment.appendChild(el("div", "typing", "thinking…"));
+    }
+    ui.welcome.hidden = Boolean(chat.messages.length || chat.pending.length || chat.error);
+    ui.messages.replaceChildren(ui.welcome, fragment);
+    if (stickToBottom || chat.running) ui.messages.scrollTop = ui.messages.scrollHeight;
+  }
+
+  // ---- server-sent events over fetch ---------------------------------------------------------------------
+  async function* readSse(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      let cut = buffer.indexOf("\n\n");
+      while (cut >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = parseSseBlock(block);
+        if (event) yield event;
+        cut = buffer.indexOf("\n\n");
+      }
+    }
+    const last = parseSseBlock(buffer);
+    if (last) yield last;
+  }
+
+  function parseSseBlock(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+    }
+    if (!data.length) return null;
+    const raw = data.join("\n");
+    try {
+      return { event, data: JSON.parse(raw) };
+    } catch (_) {
+      return { event, data: raw };
+    }
+  }
+
+  // ---- Agent Protocol ------------------------------------------------------------------------------------
+  async function errorSentence(response) {
+    try {
+      const body = await response.json();
+      const detail = body.error || body.detail || body.message || body;
+      if (typeof detail === "string") return detail;
+      if (detail && detail.message) return detail.message;
+      return JSON.stringify(detail);
+    } catch (_) {
+      return `${response.status} ${response.statusText}`;
+    }
+  }
+
+  async function ensureThread() {
+    if (chat.threadId) return chat.threadId;
+    const response = await fetch("/threads", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ metadata: {} }),
+    });
+    if (!response.ok) throw new Error(await errorSentence(response));
+    const thread = await response.json();
+    chat.threadId = thread.thread_id;
+    localStorage.setItem(THREAD_KEY, chat.threadId);
+    return chat.threadId;
+  }
+
+  function applyValues(values) {
+    if (!values || typeof values !== "object") return;
+    if (Array.isArray(values.messages)) {
+      chat.messages = values.messages;
+      const humans = values.messages.filter((m) => kindOf(m) === "human").map((m) => textOf(m.content));
+      chat.pending = chat.pending.filter((text) => !humans.includes(text));
+      for (const message of values.messages) if (message.id) chat.partial.delete(message.id);
+    }
+    const interrupts = values.__interrupt__;
+    chat.interrupt = Array.isArray(interrupts) && interrupts.length ? interruptPayload(interrupts) : null;
+  }
+
+  function interruptPayload(interrupts) {
+    const merged = { action_requests: [], review_configs: [] };
+    for (const item of interrupts) {
+      const value = item && item.value !== undefined ? item.value : item;
+      if (value && Array.isArray(value.action_requests)) {
+        merged.action_requests.push(...value.action_requests);
+        merged.review_configs.push(...(value.review_configs || []));
+      } else {
+        merged.action_requests.push({ name: "confirm", args: {}, description: textOf(value) });
+      }
+    }
+    return merged;
+  }
+
+  function applyMessageChunk(data, cumulative) {
+    // "messages": data is [message chunk, metadata] with a text delta; "messages/partial": [message so far]
+    const chunk = Array.isArray(data) ? data[0] : data;
+    if (!chunk || kindOf(chunk) !== "ai") return;
+    const text = textOf(chunk.content);
+    const id = chunk.id || "streaming";
+    chat.partial.set(id, cumulative ? text : (chat.partial.get(id) || "") + text);
+  }
+
+  function applyCustom(data) {
+    if (data && data.type === "progress" && data.tool) {
+      chat.progress.set(data.tool, { done: data.done, total: data.total, message: data.message });
+    }
+  }
+
+  function handleEvent({ event, data }) {
+    if (event === "values") applyValues(data);
+    else if (event === "messages") applyMessageChunk(data, false);
+    else if (event === "messages/partial") applyMessageChunk(data, true);
+    else if (event === "custom") applyCustom(data);
+    else if (event === "error") chat.error = (data && (data.message || data.error)) || String(data);
+    else return false;
+    return true;
+  }
+
+  async function runStream(body) {
+    chat.error = null;
+    chat.running = true;
+    chat.abort = new AbortController();
+    setBusy(true);
+    render();
+    try {
+      const threadId = await ensureThread();
+      const response = await fetch(`/threads/${encodeURIComponent(threadId)}/runs/stream`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify({ assistant_id: "etl-assistant", stream_mode: STREAM_MODES, ...body }),
+        signal: chat.abort.signal,
+      });
+      if (response.status === 404) {
+        forgetThread();
+        throw new Error("This conversation no longer exists on the server; a new one was started, send again.");
+      }
+      if (!response.ok) throw new Error(await errorSentence(response));
+      let frame = null;
+      for await (const event of readSse(response)) {
+        if (handleEvent(event) && !frame) {
+          frame = requestAnimationFrame(() => { frame = null; render(); });
+        }
+      }
+    } catch (err) {
+      if (err.name !== "AbortError") chat.error = err.message || String(err);
+    } finally {
+      chat.running = false;
+      chat.partial.clear();
+      chat.progress.clear();
+      chat.abort = null;
+      setBusy(false);
+      render();
+      loadDatasets();
+    }
+  }
+
+  function send(text) {
+    const message = text.trim();
+    if (!message || chat.running) return;
+    chat.pending.push(message);
+    chat.interrupt = null;
+    return runStream({ input: { messages: [{ type: "human", content: message }] } });
+  }
+
+  function resume(decisions) {
+    if (chat.running) return;
+    chat.interrupt = null;
+    return runStream({ command: { resume: { decisions } } });
+  }
+
+  function setBusy(busy) {
+    ui.send.hidden = busy;
+    ui.stop.hidden = !busy;
+    ui.attach.disabled = busy;
+    setStatus(busy ? "working…" : "", busy ? "busy" : "");
+  }
+
+  function forgetThread() {
+    chat.threadId = null;
+    localStorage.removeItem(THREAD_KEY);
+  }
+
+  async function restoreThread() {
+    if (!chat.threadId) return render();
+    try {
+      const response = await fetch(`/threads/${encodeURIComponent(chat.threadId)}/state`);
+      if (response.status === 404) forgetThread();
+      else if (response.ok) {
+        const state = await response.json();
+        applyValues(state.values || {});
+        if (!chat.interrupt && Array.isArray(state.tasks)) {
+          const interrupts = state.tasks.flatMap((task) => task.interrupts || []);
+          if (interrupts.length) chat.interrupt = interruptPayload(interrupts);
+        }
+      }
+    } catch (_) {
+      setStatus("The server is not reachable.", "error");
+    }
+    render();
+  }
+
+  // ---- uploads and datasets ------------------------------------------------------------------------------
+  function uploadFile(file) {
+    if (!file || chat.running) return;
+    ui.upload.hidden = false;
+    ui.uploadLabel.textContent = `Uploading ${file.name}…`;
+    ui.uploadBar.value = 0;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const request = new XMLHttpRequest();
+    request.open("POST", "/v1/datasets");
+    request.responseType = "json";
+    request.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) ui.uploadBar.value = e.loaded / e.total;
+    });
+    request.addEventListener("load", () => {
+      ui.upload.hidden = true;
+      const body = request.response || {};
+      if (request.status >= 200 && request.status < 300) {
+        loadDatasets();
+        send(`I uploaded ${file.name} (dataset ${body.name}).`);
+      } else {
+        chat.error = (body.error && body.error.message) || `Uploading ${file.name} failed (${request.status}).`;
+        render();
+      }
+    });
+    request.addEventListener("error", () => {
+      ui.upload.hidden = true;
+      chat.error = `Uploading ${file.name} failed: the server is not reachable.`;
+      render();
+    });
+    request.send(form);
+  }
+
+  async function loadDatasets() {
+    try {
+      const response = await fetch("/v1/datasets");
+      if (!response.ok) return;
+      const body = await response.json();
+      const items = (body.datasets || []).map((dataset) => {
+        const item = el("li");
+        const button = item.appendChild(el("button", "dataset"));
+        button.type = "button";
+        button.title = `Ask for the schema of ${dataset.name}`;
+        button.appendChild(el("span", "dataset-name", dataset.name));
+        const columns = (dataset.columns || []).length;
+        button.appendChild(el("span", "dataset-meta",
+          `${dataset.format} · ${Number(dataset.row_count).toLocaleString()} rows · ${columns} columns`));
+        button.addEventListener("click", () => send(`Show me the schema of ${dataset.name}`));
+        return item;
+      });
+      ui.datasets.replaceChildren(...items);
+      ui.datasetsEmpty.hidden = items.length > 0;
+    } catch (_) {
+      /* the status line already says when the server is unreachable */
+    }
+  }
+
+  // ---- wiring --------------------------------------------------------------------------------------------
+  function autosize() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
+  }
+
+  ui.form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = ui.input.value;
+    ui.input.value = "";
+    autosize();
+    send(text);
+  });
+  ui.input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      ui.form.requestSubmit();
+    }
+  });
+  ui.input.addEventListener("input", autosize);
+  ui.stop.addEventListener("click", () => chat.abort && chat.abort.abort());
+  ui.attach.addEventListener("click", () => ui.file.click());
+  ui.file.addEventListener("change", () => {
+    uploadFile(ui.file.files[0]);
+    ui.file.value = "";
+  });
+  ui.refresh.addEventListener("click", loadDatasets);
+  ui.newChat.addEventListener("click", () => {
+    if (chat.abort) chat.abort.abort();
+    forgetThread();
+    Object.assign(chat, { messages: [], pending: [], interrupt: null, error: null });
+    chat.partial.clear();
+    render();
+    ui.input.focus();
+  });
+  document.querySelectorAll(".example").forEach((button) => {
+    button.addEventListener("click", () => { ui.input.value = button.textContent; autosize(); ui.input.focus(); });
+  });
+  ui.drop.addEventListener("dragover", (e) => { e.preventDefault(); ui.dropOverlay.hidden = false; });
+  ui.drop.addEventListener("dragleave", (e) => { if (e.target === ui.dropOverlay) ui.dropOverlay.hidden = true; });
+  ui.drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    ui.dropOverlay.hidden = true;
+    if (e.dataTransfer.files.length) uploadFile(e.dataTransfer.files[0]);
+  });
+
+  restoreThread();
+  loadDatasets();
+  ui.input.focus();
+})();
