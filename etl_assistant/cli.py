@@ -131,14 +131,37 @@ def mcp() -> None:
     run_stdio(get_settings())
 
 
+@app.command()
+def ask(question: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        limit: Annotated[int, typer.Option(help="Maximum rows to print.")] = 100) -> None:
+    """Answer a question about the warehouse data in plain words: the SQL, the rows and a one-line answer."""
+    result = _run("ask", {"question": question, "limit": limit}, show_progress=False)
+    if as_json:
+        _print_json(result)
+        return
+    if result.clarification:
+        out.print(result.clarification, highlight=False)
+        return
+    out.print(f"[dim]{result.sql}[/dim]", highlight=False)
+    table = Table(*result.columns)
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    out.print(table)
+    out.print(f"{result.answer} [dim](confidence {result.confidence:.0%})[/dim]", highlight=False)
+
+
 @app.command("eval")
-def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: routing.")],
+def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: routing or nl2sql.")],
                as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
                output: Annotated[str | None, typer.Option("--out", help="Also write the JSON here.")] = None,
+               holdout: Annotated[bool, typer.Option(help="nl2sql: run the held-out question set.")] = False,
                ) -> None:
-    """Run an eval set and print accuracy per tool and overall (offline: the planner alone, no tools run)."""
+    """Run an eval set and print accuracy per category and overall (offline: no LLM)."""
+    if suite == "nl2sql":
+        _eval_nl2sql(as_json, output, holdout)
+        return
     if suite != "routing":
-        err.print(f"[red]error:[/red] Unknown eval suite {suite!r}; use one of: routing.")
+        err.print(f"[red]error:[/red] Unknown eval suite {suite!r}; use one of: routing, nl2sql.")
         raise typer.Exit(2)
     from etl_assistant.evals.routing import run as run_routing
 
@@ -161,6 +184,141 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
     for failure in report.failures:
         out.print(f"[yellow]miss[/yellow] {failure.id} {failure.text!r}: expected {failure.expected_tool} "
                   f"{failure.expected_args}, got {failure.got_tool} {failure.got_args}", highlight=False)
+
+
+def _eval_nl2sql(as_json: bool, output: str | None, holdout: bool) -> None:
+    """Load the sample data into a temporary chDB warehouse, ask every question, compare with the gold SQL."""
+    import tempfile
+    from pathlib import Path
+
+    from etl_assistant.evals import nl2sql
+    from etl_assistant.warehouse.chdb_engine import close_sessions
+
+    items = nl2sql.load_items(nl2sql.HOLDOUT_PATH if holdout else nl2sql.DATA_PATH)
+    with tempfile.TemporaryDirectory(prefix="etla-eval-") as tmp:
+        err.print("loading the sample data into a temporary chDB warehouse...", highlight=False)
+        try:
+            ctx = nl2sql.prepare_warehouse(Path(tmp))
+            report = nl2sql.run(ctx, items)
+        finally:
+            close_sessions()
+    payload = report.to_json()
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    table = Table("category", "items", "correct", "accuracy", title="nl2sql eval (offline parser, chDB)")
+    for category, figures in payload["per_category"].items():
+        table.add_row(category, str(figures["items"]), str(figures["correct"]), f"{figures['accuracy']:.1%}")
+    table.add_row("[bold]overall[/bold]", str(report.items), str(report.correct),
+                  f"[bold]{report.accuracy:.1%}[/bold]")
+    out.print(table)
+    out.print(f"clarify rate {payload['clarify_rate']:.1%}; wrong with high confidence: "
+              f"{report.wrong_high_confidence}; p50 {report.p50_ms:.1f} ms per question", highlight=False)
+    for failure in payload["failures"]:
+        got = failure["sql"] or failure["reply"]
+        out.print(f"[yellow]miss[/yellow] {failure['id']} {failure['question']!r}: {got}", highlight=False)
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Interface to bind (default: ETLA_HOST).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (default: ETLA_PORT).")] = None) -> None:
+    """Run the server: Agent Protocol, OpenAI-compatible API, MCP, the web page, /health and /metrics."""
+    import uvicorn
+
+    from etl_assistant.server import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def chat(message: Annotated[str | None, typer.Argument(help="What to ask; omit with --decision.")] = None,
+         thread: Annotated[str | None, typer.Option(help="Continue this thread (default: new).")] = None,
+         decision: Annotated[str | None, typer.Option(
+             help="Answer a pending approval on --thread: approve or reject.")] = None) -> None:
+    """One conversational turn in-process: streams the reply to the terminal and prints the thread id."""
+    import asyncio
+    import uuid
+
+    if (message is None) == (decision is None) or (decision and not thread):
+        err.print("[red]error:[/red] Give a message, or --decision approve|reject with --thread ID.")
+        raise typer.Exit(2)
+    if decision not in (None, "approve", "reject"):
+        err.print(f"[red]error:[/red] --decision must be approve or reject, not {decision!r}.")
+        raise typer.Exit(2)
+    thread_id = thread or str(uuid.uuid4())
+    status = asyncio.run(_chat_turn(thread_id, message, decision))
+    err.print(f"thread: {thread_id}", highlight=False)
+    if status == "interrupted":
+        err.print(f"Waiting for approval: etl-assistant chat --thread {thread_id} --decision approve "
+                  "(or reject).", highlight=False)
+    if status == "error":
+        raise typer.Exit(1)
+
+
+async def _chat_turn(thread_id: str, message: str | None, decision: str | None) -> str:
+    """Run the turn through AgentService.stream and render its events; returns the run's final status."""
+    from etl_assistant.agent.runner import AgentService
+    from etl_assistant.agent.threads import ThreadNotFound
+
+    settings = get_settings()
+    try:
+        service = await AgentService.create(settings)
+    except EtlError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return "error"
+    kwargs: dict[str, Any] = {"input": {"messages": [{"role": "user", "content": message}]}}
+    if decision:  # one decision for every action waiting (the run explains it if nothing waits)
+        try:
+            state = await service.get_state(thread_id, settings.tenant)
+        except ThreadNotFound:
+            state = {}
+        pending = sum(len(i["value"].get("action_requests", [])) for i in state.get("interrupts", []))
+        kwargs = {"command": {"resume": {"decisions": [{"type": decision}] * max(pending, 1)}},
+                  "if_not_exists": "reject"}
+    streamed: set[str] = set()
+    status = "error"
+    try:
+        async for event in service.stream(thread_id, tenant=settings.tenant, **kwargs):
+            status = _render(event, streamed) or status
+    finally:
+        await service.aclose()
+    return status
+
+
+def _render(event: Any, streamed: set[str]) -> str | None:
+    """Print one RunEvent: reply text as it streams, tools and progress dimmed on stderr."""
+    data = event.data
+    if event.type == "text_delta":
+        streamed.add(str(data["id"]))
+        sys.stdout.write(data["delta"])
+        sys.stdout.flush()
+    elif event.type == "message" and data.get("type") == "ai" and data.get("content"):
+        if str(data.get("id")) in streamed:
+            sys.stdout.write("\n")
+        else:
+            out.print(data["content"], highlight=False)
+    elif event.type == "tool_call":
+        args = json.dumps(data["args"], ensure_ascii=False)
+        err.print(f"[dim]-> {data['name']}({args})[/dim]", highlight=False)
+    elif event.type == "tool_result":
+        style = "red" if data["is_error"] else "dim"
+        err.print(f"[{style}]<- {data['summary']}[/{style}]", highlight=False)
+    elif event.type == "progress":
+        total = f"/{data['total']:g}" if data.get("total") else ""
+        err.print(f"[dim]   {data['tool']}: {data['message']} {data['done']:g}{total}[/dim]", highlight=False)
+    elif event.type == "interrupt":
+        for action in data.get("action_requests", []):
+            err.print(f"[yellow]approval needed:[/yellow] {action['name']}({json.dumps(action['args'])}) "
+                      f"- {action['description']}", highlight=False)
+    elif event.type == "error":
+        err.print(f"[red]error:[/red] {data['message']}", highlight=False)
+    elif event.type == "end":
+        return data["status"]
+    return None
 
 
 if __name__ == "__main__":
