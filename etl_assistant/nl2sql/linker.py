@@ -1,0 +1,265 @@
+"""Schema linking: which spans of a question name a table, a column, a stored value or a boolean flag.
+
+Lexical first (exact words, lemmas, synonyms, typo correction against the schema's own vocabulary), then
+fuzzy; every link carries a score so the parser can tell a sure reading from a guess.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from etl_assistant.nl2sql import lexicon
+from etl_assistant.nl2sql.schema_graph import Column, SchemaGraph
+from etl_assistant.nl2sql.text import Token, correct, lemma
+from etl_assistant.nl2sql.values import IndexedValue
+
+MentionKind = Literal["table", "column", "value", "flag"]
+_FLAG_PREFIXES = ("is", "has", "was", "can")
+
+
+@dataclass
+class Mention:
+    kind: MentionKind
+    start: int  # token index
+    end: int  # exclusive
+    score: float
+    table: str
+    columns: list[Column] = field(default_factory=list)  # candidates, best first (kind column/flag/value)
+    value: str | None = None  # stored value (kind value)
+    negated: bool = False  # "inactive"
+    via_synonym: bool = False
+    qualified: bool = False  # "customer country": the table was named with the column
+
+    @property
+    def column(self) -> Column | None:
+        return self.columns[0] if self.columns else None
+
+
+class Linker:
+    def __init__(self, graph: SchemaGraph, values: list[IndexedValue]) -> None:
+        self.graph = graph
+        self.values = values
+        self.value_keys: dict[tuple[str, ...], list[IndexedValue]] = {}
+        for value in values:
+            self.value_keys.setdefault(value.lemmas, []).append(value)
+        self.nouns = {t.noun: t.name for t in graph.tables.values()} | {
+            t.name: t.name for t in graph.tables.values()
+        }
+        self.vocabulary = self._vocabulary()
+        self.reserved = self.vocabulary - {w for v in values for w in v.words}  # words that are not values
+
+    def _vocabulary(self) -> set[str]:
+        words = (
+            set(lexicon.STOPWORDS)
+            | lexicon.FILLER
+            | set(lexicon.MEASURE_SYNONYMS)
+            | set(lexicon.NAME_SYNONYMS)
+        )
+        for phrases in (lexicon.AGGREGATES, lexicon.COMPARISONS):
+            words |= {w for phrase in phrases for w in phrase}
+        words |= set(lexicon.SUPERLATIVES) | set(lexicon.MEASURE_ADJECTIVES) | lexicon.NEGATIONS
+        words |= {w for name in lexicon.COUNTRIES for w in name.split()}
+        words |= {w for c in self.graph.columns() for w in c.words} | {c.name for c in self.graph.columns()}
+        words |= {w for v in self.values for w in v.words} | set(self.nouns)
+        words |= {t.name.lower() for t in self.graph.tables.values()}
+        for column in (c for c in self.graph.columns() if c.role == "boolean"):
+            adjective = "".join(w for w in column.words if w not in _FLAG_PREFIXES)
+            words |= {adjective, f"in{adjective}", f"un{adjective}", f"non{adjective}"}
+        return words
+
+    def spell_correct(self, tokens: list[Token]) -> int:
+        """Replace typos by the vocabulary word they most likely meant; returns how many were corrected."""
+        fixed = 0
+        for token in tokens:
+            if token.used or token.low in self.vocabulary or token.lemma in self.vocabulary:
+                continue
+            better = correct(token.low, self.vocabulary)
+            if better:
+                token.low, token.lemma = better, lemma(better)
+                fixed += 1
+        return fixed
+
+    # --- mentions ---------------------------------------------------------------------------------------
+
+    def link(self, tokens: list[Token]) -> list[Mention]:
+        """Mentions over the unused tokens, longest and best first, never overlapping."""
+        mentions: list[Mention] = []
+        i = 0
+        while i < len(tokens):
+            if tokens[i].used:
+                i += 1
+                continue
+            found = self._best_at(tokens, i)
+            if found is None:
+                i += 1
+                continue
+            for token in tokens[found.start : found.end]:
+                token.used = True
+            mentions.append(found)
+            i = found.end
+        return mentions
+
+    def _best_at(self, tokens: list[Token], i: int) -> Mention | None:
+        for length in (4, 3, 2, 1):
+            span = tokens[i : i + length]
+            if len(span) < length or any(t.used for t in span):
+                continue
+            candidates = [
+                m
+                for m in (
+                    self._value(span, i),
+                    self._qualified_column(span, i),
+                    self._column(span, i),
+                    self._table(span, i),
+                    self._flag(span, i),
+                )
+                if m is not None
+            ]
+            if candidates:
+                return max(candidates, key=lambda m: m.score)
+        return None
+
+    def _value(self, span: list[Token], i: int) -> Mention | None:
+        lemmas = tuple(t.lemma for t in span)
+        phrase = " ".join(t.low for t in span)
+        found = self.value_keys.get(lemmas) or self.value_keys.get(tuple(t.low for t in span))
+        score = 1.0
+        if found and len(span) == 1 and span[0].low in lexicon.STOPWORDS | lexicon.FILLER:
+            found = [v for v in found if v.value == span[0].text]  # "US" the country, not "us" the pronoun
+        if not found and phrase in lexicon.COUNTRIES:
+            codes = set(lexicon.COUNTRIES[phrase])
+            found = [v for v in self.values if v.value.upper() in codes or v.value.lower() == phrase]
+            score = 0.95
+        if not found and len(span) == 1 and span[0].low not in self.reserved:
+            found, score = self._fuzzy_value(span[0])
+        if not found:
+            return None
+        columns = _unique_columns(self.graph, found)
+        return Mention(
+            "value",
+            i,
+            i + len(span),
+            score + 0.05 * (len(span) - 1),
+            columns[0].table,
+            columns,
+            value=found[0].value,
+        )
+
+    def _fuzzy_value(self, token: Token) -> tuple[list[IndexedValue], float]:
+        """Short forms ("EU" -> Europe) and typos of single-word values."""
+        word = token.low
+        if word in lexicon.STOPWORDS | lexicon.FILLER or not word.isalpha():
+            return [], 0.0
+        if 2 <= len(word) <= 3 and token.text.isupper():
+            prefixed = [
+                v
+                for v in self.values
+                if len(v.words) == 1 and v.words[0].startswith(word) and len(v.words[0]) > len(word)
+            ]
+            return (prefixed, 0.8) if len({v.value for v in prefixed}) == 1 else ([], 0.0)
+        if len(word) >= 5:
+            single = {v.words[0]: v for v in self.values if len(v.words) == 1}
+            close = difflib.get_close_matches(word, list(single), n=1, cutoff=0.85)
+            if close:
+                return [v for v in self.values if v.words == (close[0],)], 0.85
+        return [], 0.0
+
+    def _qualified_column(self, span: list[Token], i: int) -> Mention | None:
+        """ "customer country", "product category": a table noun, then one of that table's columns."""
+        if len(span) < 2:
+            return None
+        if span[0].low != span[0].lemma:
+            return None  # "products priced under 10": a plural noun is the subject, not a qualifier
+        table = self.nouns.get(span[0].lemma) or self._synonym_table(span[0].lemma)
+        if table is None:
+            return None
+        rest = self._column(span[1:], i + 1, only_table=table)
+        if rest is None:
+            return None
+        rest.start, rest.score, rest.qualified = i, rest.score + 0.1, True
+        return rest
+
+    def _column(self, span: list[Token], i: int, only_table: str | None = None) -> Mention | None:
+        lemmas = [t.lemma for t in span]
+        columns = [c for c in self.graph.columns() if only_table in (None, c.table)]
+        exact = [c for c in columns if list(c.words) == lemmas or c.name == "_".join(t.low for t in span)]
+        if exact:
+            return Mention(
+                "column",
+                i,
+                i + len(span),
+                1.0 + 0.05 * (len(span) - 1),
+                exact[0].table,
+                _rank(exact, only_table),
+            )
+        if len(span) != 1:
+            return None
+        word = lemmas[0]
+        if word in lexicon.STOPWORDS or word in self.nouns:
+            return None
+        # One word naming the distinctive last word of a column ("date" of signup_date is not distinctive).
+        tail = [
+            c for c in columns if c.words and c.words[-1] == word and word not in ("id", "date", "ts", "at")
+        ]
+        if tail:
+            return Mention("column", i, i + 1, 0.9, tail[0].table, _rank(tail, only_table))
+        for synonym_map, score in ((lexicon.MEASURE_SYNONYMS, 0.85), (lexicon.NAME_SYNONYMS, 0.8)):
+            for rank, target in enumerate(synonym_map.get(word, ())):
+                hits = [c for c in columns if target in c.words or lemma(c.name) == target]
+                hits = [
+                    c
+                    for c in hits
+                    if c.role == "measure" or (synonym_map is lexicon.NAME_SYNONYMS and c.role != "key")
+                ]
+                if hits:
+                    return Mention(
+                        "column",
+                        i,
+                        i + 1,
+                        score - 0.02 * rank,
+                        hits[0].table,
+                        _rank(hits, only_table),
+                        via_synonym=True,
+                    )
+        return None
+
+    def _table(self, span: list[Token], i: int) -> Mention | None:
+        if len(span) != 1:
+            return None
+        word = span[0].lemma
+        table = self.nouns.get(word) or self._synonym_table(word)
+        if table is None and word.endswith("ed"):  # "ordered" -> orders
+            table = self.nouns.get(word[:-2]) or self.nouns.get(word[:-1])
+        return Mention("table", i, i + 1, 0.95, table) if table else None
+
+    def _synonym_table(self, word: str) -> str | None:
+        return next((self.nouns[t] for t in lexicon.NAME_SYNONYMS.get(word, ()) if t in self.nouns), None)
+
+    def _flag(self, span: list[Token], i: int) -> Mention | None:
+        """Boolean columns by their adjective: "active" -> is_active, "inactive" -> NOT is_active."""
+        if len(span) != 1:
+            return None
+        word = span[0].low
+        for column in (c for c in self.graph.columns() if c.role == "boolean"):
+            words = [w for w in column.words if w not in _FLAG_PREFIXES]
+            adjective = " ".join(words)
+            if word == adjective:
+                return Mention("flag", i, i + 1, 1.0, column.table, [column])
+            if word in (f"in{adjective}", f"un{adjective}", f"non{adjective}"):
+                return Mention("flag", i, i + 1, 1.0, column.table, [column], negated=True)
+        return None
+
+
+def _rank(columns: list[Column], only_table: str | None) -> list[Column]:
+    return sorted(columns, key=lambda c: c.table != only_table)
+
+
+def _unique_columns(graph: SchemaGraph, values: list[IndexedValue]) -> list[Column]:
+    seen: list[Column] = []
+    for value in values:
+        column = graph.tables[value.table].column(value.column)
+        if column and column not in seen:
+            seen.append(column)
+    return seen

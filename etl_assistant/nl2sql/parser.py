@@ -1,0 +1,867 @@
+"""The semantic parser: a question (and optionally the previous turn's parse) -> `QueryParse`.
+
+It reads cues (aggregates, comparisons, top-N, superlatives, negations, time) and schema links (tables,
+columns, values, flags), then decides what is measured, over which table, grouped and filtered how. When
+the question names something the schema does not have, or could mean two columns, it returns a
+clarifying question instead of a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from etl_assistant.nl2sql import lexicon
+from etl_assistant.nl2sql.followup import is_follow_up, merge
+from etl_assistant.nl2sql.linker import Linker, Mention
+from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Having, Measure, QueryParse, TimeRange
+from etl_assistant.nl2sql.schema_graph import Column, SchemaGraph, Table
+from etl_assistant.nl2sql.text import Token, number_value, tokenize
+from etl_assistant.nl2sql.timerange import TimeSpec, extract_time
+from etl_assistant.nl2sql.values import IndexedValue
+
+HIGH_CONFIDENCE = 0.8
+_MONEY_WORDS = lexicon.MEASURE_SYNONYMS["revenue"]
+
+
+@dataclass
+class Comparison:
+    op: str
+    values: list[float]
+    start: int
+    end: int
+    target: Mention | None = None
+    target_side: str = ""
+
+
+@dataclass
+class Cues:
+    aggregates: list[tuple[int, str]] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    superlatives: list[tuple[int, str, str]] = field(default_factory=list)  # (pos, direction, word)
+    negations: list[int] = field(default_factory=list)
+    group_markers: list[int] = field(default_factory=list)
+    limit: int | None = None
+    limit_direction: str | None = None
+    ranked: bool = False
+
+
+def _ref(column: Column) -> ColumnRef:
+    return ColumnRef(table=column.table, column=column.name)
+
+
+class Parser:
+    def __init__(self, graph: SchemaGraph, values: list[IndexedValue]) -> None:
+        self.graph = graph
+        self.linker = Linker(graph, values)
+
+    # --- entry ------------------------------------------------------------------------------------------
+
+    def parse(self, question: str, today: date, previous: QueryParse | None = None) -> QueryParse:
+        """`today` anchors relative time ("last month"); `previous` is the last turn's parse, if any."""
+        tokens = tokenize(question)
+        time = extract_time(question.replace("’", "'"), today)
+        for token in tokens:
+            if any(a <= token.start < b for a, b in time.spans):
+                token.used = True
+        corrected = self.linker.spell_correct(tokens)
+        cues = self._cues(tokens)
+        mentions = self.linker.link(tokens)
+        interpretation = _Interpretation(self, question, tokens, cues, mentions, time, previous)
+        result = interpretation.build()
+        if corrected:
+            result.confidence *= 0.9**corrected
+            result.notes.append(f"read {corrected} misspelt word(s) as their closest schema word")
+        if previous is not None and is_follow_up(question, result, interpretation.inherited):
+            return merge(previous, result, self, interpretation.inherited)
+        return result
+
+    # --- cues -------------------------------------------------------------------------------------------
+
+    def _cues(self, tokens: list[Token]) -> Cues:
+        cues = Cues()
+        i = 0
+        while i < len(tokens):
+            if tokens[i].used:
+                i += 1
+                continue
+            step = (
+                self._ranked(tokens, i, cues)
+                or self._comparison(tokens, i, cues)
+                or self._top_n(tokens, i, cues)
+                or self._phrase(tokens, i, cues)
+            )
+            i += step or 1
+        return cues
+
+    def _ranked(self, tokens: list[Token], i: int, cues: Cues) -> int:
+        pair = tuple(t.low for t in tokens[i : i + 2])
+        if pair in lexicon.RANKED:
+            cues.ranked = True
+            _use(tokens[i : i + 2])
+            return 2
+        return 0
+
+    def _comparison(self, tokens: list[Token], i: int, cues: Cues) -> int:
+        if tokens[i].low == "between":
+            nums = [number_value(t.low) for t in tokens[i + 1 : i + 4]]
+            if len(nums) == 3 and nums[0] is not None and tokens[i + 2].low == "and" and nums[2] is not None:
+                cues.comparisons.append(Comparison("between", [nums[0], nums[2]], i, i + 4))
+                _use(tokens[i : i + 4])
+                return 4
+            return 0
+        for length in (3, 2, 1):
+            phrase = tuple(t.low for t in tokens[i : i + length])
+            op = lexicon.COMPARISONS.get(phrase)
+            if op is None or len(phrase) < length:
+                continue
+            j = i + length
+            value = number_value(tokens[j].low) if j < len(tokens) else None
+            if value is None:
+                continue
+            cues.comparisons.append(Comparison(op, [value], i, j + 1))
+            _use(tokens[i : j + 1])
+            return j + 1 - i
+        value = number_value(tokens[i].low)
+        if (
+            value is not None
+            and i + 2 < len(tokens) + 1
+            and tuple(t.low for t in tokens[i + 1 : i + 3]) in (("or", "more"), ("or", "less"))
+        ):
+            op = "ge" if tokens[i + 2].low == "more" else "le"
+            cues.comparisons.append(Comparison(op, [value], i, i + 3))
+            _use(tokens[i : i + 3])
+            return 3
+        return 0
+
+    def _top_n(self, tokens: list[Token], i: int, cues: Cues) -> int:
+        word = tokens[i].low
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if word in ("top", "bottom", "first", "last") and nxt is not None and nxt.low.isdigit():
+            cues.limit, cues.limit_direction = int(nxt.low), "asc" if word == "bottom" else "desc"
+            cues.superlatives.append((i, cues.limit_direction, word))
+            _use([tokens[i], nxt])
+            return 2
+        if (
+            word.isdigit()
+            and nxt is not None
+            and not nxt.used
+            and (nxt.low in lexicon.SUPERLATIVES or nxt.low in ("most", "least"))
+        ):
+            cues.limit = int(word)
+            tokens[i].used = True
+            return 1
+        return 0
+
+    def _phrase(self, tokens: list[Token], i: int, cues: Cues) -> int:
+        for length in (2, 1):
+            phrase = tuple(t.low for t in tokens[i : i + length])
+            if len(phrase) == length and phrase not in lexicon.AGGREGATES:
+                phrase = tuple(t.lemma for t in tokens[i : i + length])  # "order counts"
+            if len(phrase) == length and phrase in lexicon.AGGREGATES:
+                cues.aggregates.append((i, lexicon.AGGREGATES[phrase]))
+                _use(tokens[i : i + length])
+                return length
+        token = tokens[i]
+        if token.low in lexicon.SUPERLATIVES:
+            cues.superlatives.append((i, lexicon.SUPERLATIVES[token.low], token.low))
+            token.used = True
+            if cues.limit is not None and cues.limit_direction is None:
+                cues.limit_direction = lexicon.SUPERLATIVES[token.low]
+        elif token.low in lexicon.NEGATIONS:
+            cues.negations.append(i)
+            token.used = True
+        elif token.low in ("by", "per", "each", "across"):
+            cues.group_markers.append(i)
+        return 1
+
+
+def _use(tokens: list[Token]) -> None:
+    for token in tokens:
+        token.used = True
+
+
+class _Interpretation:
+    """Turns cues and mentions into one QueryParse (a helper object so each decision is its own method)."""
+
+    def __init__(
+        self,
+        parser: Parser,
+        question: str,
+        tokens: list[Token],
+        cues: Cues,
+        mentions: list[Mention],
+        time: TimeSpec,
+        previous: QueryParse | None,
+    ) -> None:
+        self.parser, self.graph = parser, parser.graph
+        self.question, self.tokens, self.cues, self.mentions, self.time = (
+            question,
+            tokens,
+            cues,
+            mentions,
+            time,
+        )
+        self.previous = previous
+        self.inherited = False  # the measure came from the previous turn, not from this question
+        self.out = QueryParse(question=question)
+        self.consumed: set[int] = set()  # ids of mentions already given a role
+        self.time_hint: Column | None = None  # a date column the question named ("signed up in 2022")
+
+    # --- orchestration ----------------------------------------------------------------------------------
+
+    def build(self) -> QueryParse:
+        unknown = self._unknown_words()
+        if unknown:
+            return self._clarify(f"I don't have {_quote(unknown)}; I have {self._inventory()}.", 0.0)
+        if (
+            not self.mentions
+            and not self.cues.aggregates
+            and not self.time.has_range
+            and self.previous is None
+        ):
+            return self._clarify(
+                f"I could not match that question to your data; I have {self._inventory()}.", 0
+            )
+        self._absorb_redundant_columns()
+        self._resolve_comparison_targets()
+        if not self._measure():
+            return self.out
+        if not self._dimensions():
+            return self.out
+        self._filters()
+        self._comparisons_to_filters()
+        self._time()
+        self._order()
+        self._share()
+        self._check_columns_reachable()
+        return self.out
+
+    def _clarify(self, text: str, confidence: float) -> QueryParse:
+        self.out.clarify = text
+        self.out.confidence = confidence
+        return self.out
+
+    def _inventory(self) -> str:
+        parts = []
+        for table in self.graph.tables.values():
+            shown = [c.name for c in table.columns if c.role != "key"][:8]
+            parts.append(f"{table.name} ({', '.join(shown)})")
+        return "; ".join(parts) if parts else "no tables yet (load a file first)"
+
+    def _unknown_words(self) -> list[str]:
+        unknown = []
+        for token in self.tokens:
+            if token.used or not token.low[0].isalpha():
+                continue
+            word = token.low
+            if word in lexicon.STOPWORDS or word in lexicon.FILLER or token.lemma in lexicon.FILLER:
+                continue
+            if word in lexicon.ADD_MARKERS | lexicon.REPLACE_MARKERS or len(word) <= 2:
+                continue
+            unknown.append(token.text)
+        return unknown
+
+    def _absorb_redundant_columns(self) -> None:
+        """ "the mobile channel": the column word beside its own value adds nothing; a date column named
+        without "by"/"per" chooses the time column for the range instead of grouping."""
+        for mention in self.mentions:
+            if mention.kind != "column":
+                continue
+            neighbours = [
+                m
+                for m in self.mentions
+                if m.kind == "value"
+                and m.end in (mention.start, mention.start - 1)
+                or m.kind == "value"
+                and m.start in (mention.end, mention.end + 1)
+            ]
+            if any(n.column in mention.columns for n in neighbours):
+                self.consumed.add(id(mention))
+            elif mention.column.role == "time" and not self._after_group_marker(mention):
+                self.time_hint = mention.column
+                self.consumed.add(id(mention))
+
+    # --- comparisons ------------------------------------------------------------------------------------
+
+    def _mention_at(self, index: int) -> Mention | None:
+        return next((m for m in self.mentions if m.start <= index < m.end), None)
+
+    def _skip(self, index: int, direction: int) -> int:
+        """The next token index (in `direction`) that is not a grammar word."""
+        while (
+            0 <= index < len(self.tokens)
+            and self.tokens[index].low in lexicon.STOPWORDS
+            and self._mention_at(index) is None
+        ):
+            index += direction
+        return index
+
+    def _resolve_comparison_targets(self) -> None:
+        for comparison in self.cues.comparisons:
+            right = self._mention_at(self._skip(comparison.end, 1))
+            left = self._mention_at(self._skip(comparison.start - 1, -1))
+            if right is not None and right.kind in ("table", "column") and _numeric(right):
+                comparison.target, comparison.target_side = right, "right"
+            elif left is not None and left.kind in ("table", "column") and _numeric(left):
+                comparison.target, comparison.target_side = left, "left"
+            elif right is not None and right.kind in ("table", "column"):
+                comparison.target, comparison.target_side = right, "right"
+
+    # --- measure ----------------------------------------------------------------------------------------
+
+    def _first_agg(self, *kinds: str) -> tuple[int, str] | None:
+        return next(((pos, agg) for pos, agg in self.cues.aggregates if agg in kinds), None)
+
+    def _comparison_columns(self) -> set[int]:
+        return {
+            id(c.target) for c in self.cues.comparisons if c.target is not None and c.target.kind == "column"
+        }
+
+    def _measure_mentions(self) -> list[Mention]:
+        targets = self._comparison_columns()
+        return [
+            m
+            for m in self.mentions
+            if m.kind == "column" and id(m) not in targets and any(c.role == "measure" for c in m.columns)
+        ]
+
+    def _measure(self) -> bool:
+        distinct = self._first_agg("count_distinct")
+        count = self._first_agg("count")
+        other = self._first_agg("sum", "avg", "min", "max", "median")
+        share = self._first_agg("share")
+        measures = self._measure_mentions()
+        if distinct:
+            return self._distinct_measure(distinct[0])
+        if other:
+            pos, agg = other
+            after = [m for m in measures if m.start > pos] or measures
+            if after:
+                return self._set_measure(agg, after[0])
+            return self._ask_which_measure(agg)
+        if count or (share and not measures):
+            return self._count_measure(count[0] if count else share[0], "share" if share else "count")
+        listing = self._listing_measure(measures)
+        if listing is not None:
+            return self._listing_or_extreme(listing)
+        if measures:
+            return self._set_measure("share" if share else "sum", measures[0])
+        tables = [m for m in self.mentions if m.kind == "table"]
+        if tables or (self._group_mentions() and self.cues.superlatives):
+            return self._count_measure(-1, "count")
+        if self._having_target_only():
+            return True
+        if self.previous is not None:
+            return self._inherit_measure()
+        if self.cues.superlatives or self.cues.limit:
+            return self._ask_which_measure("rank")
+        return self._ask_which_measure("count")
+
+    def _inherit_measure(self) -> bool:
+        """A follow-up that names no measure keeps the previous one ("and last year?")."""
+        assert self.previous is not None
+        self.inherited = True
+        self.out.base, self.out.measure = self.previous.base, self.previous.measure
+        self.out.columns, self.out.order_by = list(self.previous.columns), self.previous.order_by
+        return self.out.base is not None
+
+    def _listing_measure(self, measures: list[Mention]) -> tuple[Column, str] | None:
+        """ "5 most expensive products", "the 10 biggest orders": rows ranked by a measure, not aggregated."""
+        if not self.cues.superlatives or self._group_mentions():
+            return None
+        named = {m.table for m in self.mentions if m.kind == "table"}
+        plural = any(
+            m.kind == "table" and self.tokens[m.start].low != self.tokens[m.start].lemma
+            for m in self.mentions
+        )
+        adjective = self._adjective_measure() if not measures and (self.cues.limit or plural) else None
+        if adjective is not None and named <= {adjective[0].table}:
+            return adjective
+        if measures and self.cues.limit and named <= {measures[0].table}:
+            direction = self.cues.limit_direction or self.cues.superlatives[0][1]
+            self.consumed.add(id(measures[0]))
+            column = self._pick_measure_column(measures[0])
+            return (column, direction) if column is not None else None
+        return None
+
+    def _having_target_only(self) -> bool:
+        """ "channels with revenue over 600000": the compared column is also what is measured; without
+        a grouping ("products priced under 10") the rows that pass the comparison are counted."""
+        if not self._group_mentions():
+            targets = [c.target for c in self.cues.comparisons if c.target is not None]
+            if not targets:
+                return False
+            self.out.base, self.out.measure = targets[0].table, Measure(agg="count")
+            return True
+        for comparison in self.cues.comparisons:
+            target = comparison.target
+            if target is not None and target.kind == "column" and target.column.role == "measure":
+                comparison.target_side = "having"
+                return self._set_measure("sum", target, consume=False)
+        return False
+
+    def _set_measure(self, agg: str, mention: Mention, consume: bool = True) -> bool:
+        column = self._pick_measure_column(mention)
+        if column is None:
+            return False
+        if agg == "share":
+            self.out.measure = Measure(agg="share", ref=_ref(column), share_of="sum")
+        else:
+            self.out.measure = Measure(agg=agg, ref=_ref(column))
+        self.out.base = column.table
+        if mention.via_synonym:
+            self.out.confidence *= 0.95
+        if consume:
+            self.consumed.add(id(mention))
+        return True
+
+    def _pick_measure_column(self, mention: Mention) -> Column | None:
+        """The measure a mention means; two equally good candidates in one table -> ask which."""
+        candidates = [c for c in mention.columns if c.role == "measure"] or mention.columns
+        first = candidates[0]
+        rivals = [c for c in candidates[1:] if c.table == first.table]
+        if rivals and mention.via_synonym and not self._explicit_column_word(first):
+            names = [first.name, *(c.name for c in rivals)]
+            self._clarify(f"Which one do you mean: {_or(names)}?", 0.3)
+            return None
+        return first
+
+    def _explicit_column_word(self, column: Column) -> bool:
+        words = {t.lemma for t in self.tokens}
+        return set(column.words) <= words
+
+    def _distinct_measure(self, pos: int) -> bool:
+        after = [m for m in self.mentions if m.start > pos and m.kind in ("table", "column")]
+        if not after:
+            return self._ask_which_measure("count_distinct")
+        target = after[0]
+        self.consumed.add(id(target))
+        if target.kind == "column":
+            column = self._prefer(target.columns)
+            self.out.measure = Measure(agg="count_distinct", ref=_ref(column))
+            self.out.base = column.table
+            return True
+        return self._count_entity(self.graph.tables[target.table], distinct=True)
+
+    def _count_measure(self, pos: int, agg: str) -> bool:
+        tables = [m for m in self.mentions if m.kind == "table"]
+        after = [m for m in tables if m.start > pos] or tables
+        right_targets = {id(c.target) for c in self.cues.comparisons if c.target_side == "right"}
+        entities = {id(m) for m in tables if self._entity_dimension(m)}
+        subject = (
+            next((m for m in after if id(m) not in right_targets | entities), None)
+            or next((m for m in after if id(m) not in entities), None)
+            or (after[0] if after else None)
+        )
+        if subject is None:
+            context = self._context_table()
+            if context is None:
+                return self._ask_which_table()
+            self.out.base = context.name
+            self.out.measure = Measure(agg=agg, share_of="count" if agg == "share" else None)
+            return True
+        self.consumed.add(id(subject))
+        table = self.graph.tables[subject.table]
+        if agg == "share":
+            self.out.base, self.out.measure = table.name, Measure(agg="share", share_of="count")
+            return True
+        return self._count_entity(table, distinct=False)
+
+    def _count_entity(self, table: Table, distinct: bool) -> bool:
+        """Rows of `table`, or distinct references to it when the question's other words live in a table
+        that points at it ("customers who ordered last month" counts distinct orders.customer_id)."""
+        others = {
+            m.table
+            for m in self.mentions
+            if m.kind in ("column", "value", "table", "flag") and id(m) not in self.consumed
+        } - {table.name}
+        referrers = [
+            e
+            for e in self.graph.edges
+            if e.ref_table == table.name
+            and (
+                e.table in others
+                or (self.time.has_range and table.time_column is None)
+                or any(self._only_in(m, e.table) for m in self.mentions)
+            )
+        ]
+        if referrers and (distinct or others or table.time_column is None):
+            edge = referrers[0]
+            self.out.base = edge.table
+            self.out.measure = Measure(
+                agg="count_distinct", ref=ColumnRef(table=edge.table, column=edge.column)
+            )
+            return True
+        self.out.base = table.name
+        if distinct and table.key is not None:
+            self.out.measure = Measure(agg="count_distinct", ref=_ref(table.key))
+        else:
+            self.out.measure = Measure(agg="count")
+        return True
+
+    def _only_in(self, mention: Mention, table: str) -> bool:
+        return (
+            mention.kind in ("column", "value")
+            and id(mention) not in self.consumed
+            and all(c.table == table for c in mention.columns)
+        )
+
+    def _context_table(self) -> Table | None:
+        """The table the other links point to, when the question names no table ("cancelled in 2024");
+        None when two tables fit equally ("count by name": customers or products?)."""
+        linked = [m for m in self.mentions if m.kind in ("column", "value", "flag")]
+        if linked:
+            common = set.intersection(*({c.table for c in m.columns} for m in linked))
+            if len(common) == 1:
+                return self.graph.tables[common.pop()]
+            if len(common) > 1:
+                return None
+            tables = [m.table for m in linked]
+            return self.graph.tables[max(set(tables), key=tables.count)]
+        facts = [t for t in self.graph.tables.values() if t.time_column is not None]
+        return facts[0] if len(facts) == 1 else None
+
+    def _adjective_measure(self) -> tuple[Column, str] | None:
+        """ "most expensive" / "biggest" / "cheapest": the measure a ranking adjective names."""
+        for _pos, direction, word in self.cues.superlatives:
+            stem = {
+                "biggest": "big",
+                "largest": "large",
+                "smallest": "small",
+                "cheapest": "cheap",
+                "priciest": "pricey",
+            }.get(word)
+            following = [t.low for t in self.tokens if t.low in lexicon.MEASURE_ADJECTIVES]
+            key = stem or (following[0] if following else None)
+            if key is None:
+                continue
+            target_word, adj_direction = lexicon.MEASURE_ADJECTIVES[key]
+            column = self._measure_by_word(target_word)
+            if column is not None:
+                for t in self.tokens:
+                    if t.low == key:
+                        t.used = True
+                return column, adj_direction if stem or word in ("most", "top") else direction
+        return None
+
+    def _measure_by_word(self, word: str) -> Column | None:
+        tables = [self.graph.tables[m.table] for m in self.mentions if m.kind == "table"]
+        pool = [c for t in tables for c in t.by_role("measure")] or [
+            c for c in self.graph.columns() if c.role == "measure"
+        ]
+        for synonym in lexicon.MEASURE_SYNONYMS.get(word, (word,)):
+            hits = [c for c in pool if synonym in c.words]
+            if hits:
+                return hits[0]
+        return None
+
+    def _listing_or_extreme(self, found: tuple[Column, str]) -> bool:
+        column, direction = found
+        table = self.graph.tables[column.table]
+        has_rows_subject = any(m.kind == "table" and m.table == table.name for m in self.mentions)
+        if self.cues.limit or has_rows_subject and not self._group_mentions():
+            label = table.label
+            self.out.base = table.name
+            self.out.columns = [_ref(c) for c in (label, column) if c is not None]
+            self.out.order_by, self.out.order = _ref(column), direction
+            self.out.limit = self.cues.limit or 10
+            self.cues.superlatives.clear()
+            self.cues.limit = None
+            for m in self.mentions:
+                if m.kind == "table" and m.table == table.name:
+                    self.consumed.add(id(m))
+            return True
+        self.out.base = table.name
+        self.out.measure = Measure(agg="max" if direction == "desc" else "min", ref=_ref(column))
+        self.cues.superlatives.clear()
+        return True
+
+    def _ask_which_table(self) -> bool:
+        linked = [m for m in self.mentions if m.kind == "column" and len({c.table for c in m.columns}) > 1]
+        if linked:
+            options = [f"{c.table}.{c.name}" for c in linked[0].columns]
+            self._clarify(f"Which one do you mean: {_or(options)}?", 0.3)
+        else:
+            self._clarify(f"What should I count? I have {self._inventory()}.", 0.2)
+        return False
+
+    def _ask_which_measure(self, agg: str) -> bool:
+        tables = {m.table for m in self.mentions} or set(self.graph.tables)
+        options = [c.name for t in tables for c in self.graph.tables[t].by_role("measure")]
+        if not options:
+            self._clarify(f"What should I measure? I have {self._inventory()}.", 0.0)
+            return False
+        verb = {
+            "sum": "total",
+            "avg": "average",
+            "min": "minimum",
+            "max": "maximum",
+            "median": "median",
+            "rank": "ranking",
+            "count_distinct": "count",
+        }.get(agg, "measure")
+        self._clarify(
+            f"Which {verb} do you mean: {_or(sorted(set(options)))}"
+            f"{' — or a count of rows' if agg == 'rank' else ''}?",
+            0.2,
+        )
+        return False
+
+    # --- dimensions -------------------------------------------------------------------------------------
+
+    def _group_mentions(self) -> list[Mention]:
+        return [
+            m
+            for m in self.mentions
+            if m.kind == "column"
+            and id(m) not in self.consumed
+            and id(m) not in self._comparison_columns()
+            and any(c.role in ("category", "text", "key", "boolean", "time") for c in m.columns)
+        ]
+
+    def _dimensions(self) -> bool:
+        base = self.out.base
+        if base is None:
+            return True
+        for mention in self._group_mentions():
+            if self.out.measure is None and not self._after_group_marker(mention):
+                continue  # listing mode: a plain column word is shown, not grouped
+            column = self._resolve(mention)
+            if column is None:
+                return False
+            self.consumed.add(id(mention))
+            bucket = None
+            if column.role == "time":
+                bucket = self.time.bucket or "day"
+            self.out.dimensions.append(Dimension(ref=_ref(column), bucket=bucket))
+        for mention in self.mentions:
+            if (
+                mention.kind == "table"
+                and mention.table != base
+                and id(mention) not in self.consumed
+                and self._entity_dimension(mention)
+            ):
+                edge = self.graph.edge_between(base, mention.table)
+                if edge is not None:
+                    self.out.dimensions.append(Dimension(ref=ColumnRef(table=base, column=edge.column)))
+                    self.consumed.add(id(mention))
+        if self.time.bucket and not any(d.bucket for d in self.out.dimensions) and self.out.measure:
+            time_column = self._time_column()
+            if time_column is not None:
+                self.out.dimensions.append(Dimension(ref=_ref(time_column), bucket=self.time.bucket))
+        return True
+
+    def _after_group_marker(self, mention: Mention) -> bool:
+        return any(0 < mention.start - pos <= 2 for pos in self.cues.group_markers)
+
+    def _entity_dimension(self, mention: Mention) -> bool:
+        """A table named as what to group by: "by customer", "top 5 customers", "customers with > 300"."""
+        if self._after_group_marker(mention):
+            return True
+        if any(0 <= mention.start - pos <= 2 for pos, _d, _w in self.cues.superlatives):
+            return True
+        if any(0 <= mention.start - pos <= 2 for pos in self._which_positions()):
+            return True
+        return any(
+            c.target_side and 0 < c.start - mention.end <= 2 and self.tokens[mention.end].low == "with"
+            for c in self.cues.comparisons
+        )
+
+    def _which_positions(self) -> list[int]:
+        return [i for i, t in enumerate(self.tokens) if t.low in ("which", "what")]
+
+    def _resolve(self, mention: Mention) -> Column | None:
+        """The column a (possibly ambiguous) mention means, as seen from the base table."""
+        if mention.qualified:
+            return mention.column
+        return self._prefer(mention.columns, ask=True)
+
+    def _prefer(self, columns: list[Column], ask: bool = False) -> Column | None:
+        base = self.out.base
+        in_base = [c for c in columns if c.table == base]
+        if in_base or not base:
+            return (in_base or columns)[0]
+        reachable = self.graph.reachable(base)
+        joinable = [c for c in columns if c.table in reachable]
+        if len({c.table for c in joinable}) > 1 and ask:
+            self._clarify(f"Which one do you mean: {_or([f'{c.table}.{c.name}' for c in joinable])}?", 0.3)
+            return None
+        return (joinable or columns)[0]
+
+    # --- filters ----------------------------------------------------------------------------------------
+
+    def _negated(self, mention: Mention) -> bool:
+        previous_mentions = [m.end for m in self.mentions if m.end <= mention.start and m.kind == "value"]
+        floor = max(previous_mentions, default=-1)
+        return any(floor < pos < mention.start and mention.start - pos <= 3 for pos in self.cues.negations)
+
+    def _filters(self) -> None:
+        groups: dict[tuple[str, str], list[tuple[Mention, bool]]] = {}
+        for mention in self.mentions:
+            if mention.kind != "value" or id(mention) in self.consumed:
+                continue
+            column = self._prefer(mention.columns)
+            if column is None:
+                continue
+            negated = self._negated(mention)
+            key = (column.table, column.name)
+            if key in groups and groups[key][0][1] and not negated:
+                negated = True  # "not cancelled or returned": the negation covers the list
+            groups.setdefault(key, []).append((mention, negated))
+            if mention.score < 1:
+                self.out.confidence *= mention.score
+        for (table, name), items in groups.items():
+            values = list(dict.fromkeys(m.value for m, _n in items))
+            negated = items[0][1]
+            if len(values) == 1:
+                op = "ne" if negated else "eq"
+            else:
+                op = "not_in" if negated else "in"
+            self.out.filters.append(Filter(ref=ColumnRef(table=table, column=name), op=op, values=values))
+        for mention in self.mentions:
+            if mention.kind == "flag":
+                negated = mention.negated != self._negated(mention)
+                self.out.filters.append(
+                    Filter(ref=_ref(mention.column), op="is_false" if negated else "is_true")
+                )
+
+    def _comparisons_to_filters(self) -> None:
+        for comparison in self.cues.comparisons:
+            target = comparison.target
+            measure = self.out.measure
+            if comparison.target_side == "having" or (
+                self.out.dimensions
+                and target is not None
+                and measure is not None
+                and (
+                    (target.kind == "table" and comparison.target_side == "right")
+                    or (
+                        target.kind == "column"
+                        and measure.ref is not None
+                        and target.column.name == measure.ref.column
+                        and comparison.target_side == "left"
+                    )
+                )
+            ):
+                self.out.having = Having(
+                    op=comparison.op if comparison.op != "between" else "ge", value=comparison.values[0]
+                )
+                continue
+            column = self._comparison_column(target)
+            if column is None:
+                self._clarify(
+                    f"Which number should be compared ({comparison.op} {comparison.values[0]:g})?", 0.3
+                )
+                return
+            op = comparison.op
+            self.out.filters.append(Filter(ref=_ref(column), op=op, values=comparison.values))
+
+    def _comparison_column(self, target: Mention | None) -> Column | None:
+        if target is not None and target.kind == "column":
+            return self._prefer(target.columns)
+        table = (
+            self.graph.tables[target.table]
+            if target is not None
+            else (self.graph.tables.get(self.out.base or ""))
+        )
+        if table is None:
+            return None
+        if (
+            self.out.measure
+            and self.out.measure.ref
+            and self.out.measure.ref.table == table.name
+            and self.out.measure.agg not in ("count", "count_distinct")
+        ):
+            return table.column(self.out.measure.ref.column)
+        money = [c for word in _MONEY_WORDS for c in table.by_role("measure") if word in c.words]
+        return money[0] if money else None
+
+    # --- time, order, share -----------------------------------------------------------------------------
+
+    def _time_column(self) -> Column | None:
+        base = self.graph.tables.get(self.out.base or "")
+        if base is None:
+            return None
+        if self.time_hint is not None and self.time_hint.table in {
+            base.name,
+            *self.graph.reachable(base.name),
+        }:
+            return self.time_hint
+        if base.time_column is not None:
+            return base.time_column
+        for name in self.graph.reachable(base.name):
+            if self.graph.tables[name].time_column is not None:
+                return self.graph.tables[name].time_column
+        return None
+
+    def _time(self) -> None:
+        if not self.time.has_range:
+            return
+        column = self._time_column()
+        if column is None:
+            self._clarify(f"{self.out.base} has no date column to apply '{self.time.label}' to.", 0.2)
+            return
+        self.out.time = TimeRange(
+            ref=_ref(column),
+            start=self.time.start,
+            end=self.time.end,
+            latest=self.time.latest,
+            label=self.time.label,
+        )
+
+    def _order(self) -> None:
+        if self.out.columns and not self.inherited:
+            return
+        direction = self.cues.limit_direction or next((d for _p, d, _w in self.cues.superlatives), None)
+        if self.cues.ranked and direction is None:
+            direction = "asc" if re.search(r"\bascending\b", self.question.lower()) else "desc"
+        if direction is None:
+            return
+        if self.inherited:  # "top 10 instead", "and the bottom 3?": the previous grouping stays
+            self.out.order, self.out.limit = direction, self.cues.limit
+            return
+        if not self.out.dimensions:
+            if (
+                self.out.measure
+                and self.out.measure.agg in ("sum", "count")
+                and self.cues.superlatives
+                and self.out.measure.ref is not None
+            ):
+                self.out.measure.agg = "max" if direction == "desc" else "min"
+            return
+        self.out.order = direction
+        self.out.limit = self.cues.limit or (None if self.cues.ranked else 1)
+
+    def _share(self) -> None:
+        measure = self.out.measure
+        if measure is None or measure.agg != "share" or self.out.dimensions:
+            return
+        self.out.share_condition, self.out.filters = self.out.filters, []
+        if not self.out.share_condition:
+            self._clarify("A share of what? Say which part, e.g. 'share of orders that were cancelled'.", 0.3)
+
+    def _check_columns_reachable(self) -> None:
+        if self.out.clarify or self.out.base is None:
+            return
+        reachable = set(self.graph.reachable(self.out.base)) | {self.out.base}
+        stray = sorted(self.out.tables() - reachable)
+        if stray:
+            self._clarify(
+                f"I cannot relate {', '.join(stray)} to {self.out.base}: no relationship between them "
+                "is known; ask about one table at a time.",
+                0.2,
+            )
+
+
+def _numeric(mention: Mention) -> bool:
+    return mention.kind == "table" or any(c.role == "measure" for c in mention.columns)
+
+
+def _or(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _quote(words: list[str]) -> str:
+    return "'" + " ".join(words) + "'"
