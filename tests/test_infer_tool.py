@@ -230,3 +230,34 @@ def test_cli_infer_json_and_error(tmp_path: Path) -> None:
     assert "Traceback" not in failed.stderr
     table = _cli(["infer", "people.csv"], tmp_path)
     assert table.returncode == 0 and "people: csv" in table.stdout and "born" in table.stdout
+
+
+def test_relationship_checked_against_the_loaded_table_when_the_file_is_gone(
+    tmp_path: Path, local_settings: Settings, catalog: Catalog
+) -> None:
+    warehouse = connect(f"sqlite:///{tmp_path / 'wh.db'}")
+    ctx = ToolContext(
+        settings=local_settings, tenant="acme", _overrides={"catalog": catalog, "warehouse": warehouse}
+    )
+    customers_file = tmp_path / "customers.csv"
+    customers_file.write_text("customer_id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, 51)))
+    customers = INFER.run(ctx, {"path": str(customers_file)})
+    warehouse.execute("CREATE TABLE customers_tbl (customer_id INTEGER, name TEXT)")
+    warehouse.load_file("customers_tbl", customers)
+    catalog.record_table("acme", "customers_tbl", "customers", "sqlite", "CREATE TABLE ...", 50)
+    customers_file.unlink()
+    warehouse.execute('CREATE TABLE Regions ("Region Code" TEXT, label TEXT)')
+    warehouse.execute("INSERT INTO Regions VALUES ('EU', 'Europe'), ('AM', 'Americas'), ('AS', 'Asia')")
+    INFER.run(ctx, {"table": "Regions", "name": "regions"})
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,region_code\n"
+        + "".join(f"{i},{i % 50 + 1},{['EU', 'AS'][i % 2]}\n" for i in range(1, 201))
+    )
+    schema = INFER.run(ctx, {"path": str(orders)})
+    found = {(r.column, r.ref_dataset, r.ref_column, r.containment) for r in schema.relationships}
+    assert found == {
+        ("customer_id", "customers", "customer_id", 1.0),
+        ("region_code", "regions", "region_code", 1.0),
+    }
+    warehouse.close()

@@ -18,7 +18,7 @@ from etl_assistant.schema.naming import dataset_name, to_identifier, unique_iden
 from etl_assistant.schema.profile import ColumnStats
 from etl_assistant.schema.profile import profile_source as run_profile
 from etl_assistant.schema.readers import NotUtf8Error, value_text
-from etl_assistant.schema.relationships import find_relationships
+from etl_assistant.schema.relationships import ReferenceValues, file_values, find_relationships
 from etl_assistant.schema.sniff import HEAD_BYTES, detect_encoding, first_non_utf8_chunk
 from etl_assistant.schema.source import resolve_source
 
@@ -36,6 +36,7 @@ def infer_file(
     name: str | None = None,
     progress: Progress | None = None,
     known: list[DatasetSchema] | None = None,
+    reference_values: ReferenceValues = file_values,
 ) -> DatasetSchema:
     """Sniff, sample and profile a file in one streaming pass; find FK candidates among `known` datasets."""
     source = resolve_source(path, settings)
@@ -82,16 +83,33 @@ def infer_file(
         fingerprint=source.fingerprint(),
     )
     if known:
-        schema.relationships = find_relationships(schema, layout, known)
+        schema.relationships = find_relationships(schema, layout, known, reference_values)
     return schema
+
+
+def _rendered(query: exp.Select, dialect: str, table: str) -> str:
+    """SQL text for `query`, round-tripped through sqlglot so only a plain SELECT reaches the engine."""
+    sql = query.sql(dialect=dialect)
+    if not isinstance(sqlglot.parse_one(sql, read=dialect), exp.Select):
+        raise InputError(f"Table name {table!r} is not a plain table name; pass the table's name only.")
+    return sql
 
 
 def _select_sample(warehouse: Warehouse, table: str, limit: int) -> str:
     query = exp.select("*").from_(exp.to_table(table, dialect=warehouse.dialect)).limit(limit)
-    sql = query.sql(dialect=warehouse.dialect)
-    if not isinstance(sqlglot.parse_one(sql, read=warehouse.dialect), exp.Select):
-        raise InputError(f"Table name {table!r} is not a plain table name; pass the table's name only.")
-    return sql
+    return _rendered(query, warehouse.dialect, table)
+
+
+def table_values(warehouse: Warehouse, table: str, column: str) -> pa.Array:
+    """Distinct non-null values of a warehouse table's column, as text (for containment checks)."""
+    query = (
+        exp.select(exp.column(column, quoted=True))
+        .distinct()
+        .from_(exp.to_table(table, dialect=warehouse.dialect))
+        .where(exp.column(column, quoted=True).is_(exp.null()).not_())
+    )
+    result = warehouse.query(_rendered(query, warehouse.dialect, table), limit=None)
+    return pa.array([value_text(row[0]) for row in result.rows], type=pa.string()).drop_null()
 
 
 def infer_table(

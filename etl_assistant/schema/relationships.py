@@ -3,6 +3,7 @@ distinct values are (almost) all found there."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from difflib import SequenceMatcher
 
 import pyarrow as pa
@@ -64,14 +65,31 @@ def containment(values: pa.Array, reference: pa.Array) -> float:
     return pc.sum(pc.cast(pc.is_in(values, value_set=reference), pa.int64())).as_py() / len(values)
 
 
+ReferenceValues = Callable[[DatasetSchema, str], "pa.Array | None"]
+
+
+def file_values(ref_schema: DatasetSchema, identifier: str) -> pa.Array | None:
+    """Distinct values of a dataset's column read from its source file (None when the file is gone)."""
+    try:
+        return distinct_values(layout_of(ref_schema), identifier)
+    except InputError:
+        return None
+
+
 def find_relationships(
-    schema: DatasetSchema, layout: Layout, known: list[DatasetSchema]
+    schema: DatasetSchema,
+    layout: Layout,
+    known: list[DatasetSchema],
+    reference_values: ReferenceValues = file_values,
 ) -> list[Relationship]:
-    """Candidates with a name similarity >= 0.8 and containment >= 0.9, best first per column."""
+    """Candidates with a name similarity >= 0.8 and containment >= 0.9, best first per column.
+
+    `reference_values(dataset, column)` gives a referenced column's distinct values as text (from its file by
+    default; the tool also falls back to the dataset's warehouse table)."""
     found: list[Relationship] = []
     own_values: dict[str, pa.Array] = {}
     for ref_schema in known:
-        if ref_schema.name == schema.name or ref_schema.format == "table":
+        if ref_schema.name == schema.name:
             continue
         for ref in (c for c in ref_schema.columns if c.unique):
             for column in schema.columns:
@@ -83,10 +101,9 @@ def find_relationships(
                     or column.distinct_count * MIN_CONTAINMENT > ref.distinct_count * 1.1
                 ):
                     continue
-                try:
-                    ref_values = distinct_values(layout_of(ref_schema), ref.identifier)
-                except InputError:
-                    continue  # the referenced file is gone: nothing to compare with
+                ref_values = reference_values(ref_schema, ref.identifier)
+                if ref_values is None:
+                    continue  # neither the file nor a table to compare with
                 if column.identifier not in own_values:
                     own_values[column.identifier] = distinct_values(layout, column.identifier)
                 share = containment(own_values[column.identifier], ref_values)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from etl_assistant.errors import ToolError
-from etl_assistant.schema.infer import infer_file, infer_table
+from etl_assistant.errors import EtlError, ToolError
+from etl_assistant.schema.infer import infer_file, infer_table, table_values
 from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.schema.relationships import ReferenceValues, file_values
 from etl_assistant.tools.base import Tool, ToolContext
 
 
@@ -20,6 +22,28 @@ class InferSchemaInput(BaseModel):
     name: str | None = Field(
         default=None, description="Dataset name to register (default: from the file name)."
     )
+
+
+def reference_values(ctx: ToolContext) -> ReferenceValues:
+    """Distinct values of a known dataset's column: from its file, else from its warehouse table."""
+
+    def values(dataset: DatasetSchema, identifier: str) -> pa.Array | None:
+        found = file_values(dataset, identifier)
+        if found is not None:
+            return found
+        if dataset.format == "table":
+            table, column = dataset.source.removeprefix("table:"), dataset.column(identifier).name
+        else:
+            loaded = [t.table for t in ctx.catalog.list_tables(ctx.tenant) if t.dataset == dataset.name]
+            if not loaded:
+                return None
+            table, column = loaded[0], identifier
+        try:
+            return table_values(ctx.warehouse, table, column)
+        except EtlError:
+            return None  # the table is gone or unreachable: no evidence either way
+
+    return values
 
 
 def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
@@ -36,7 +60,14 @@ def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
         schema = infer_table(ctx.warehouse, args.table, name=args.name)
     else:
         known = ctx.catalog.list_datasets(ctx.tenant)
-        schema = infer_file(args.path, ctx.settings, name=args.name, progress=ctx.progress, known=known)
+        schema = infer_file(
+            args.path,
+            ctx.settings,
+            name=args.name,
+            progress=ctx.progress,
+            known=known,
+            reference_values=reference_values(ctx),
+        )
     ctx.catalog.save_dataset(ctx.tenant, schema)
     return schema
 
