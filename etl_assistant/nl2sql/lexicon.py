@@ -41,6 +41,8 @@ SUPERLATIVES: dict[str, str] = {
     "largest": "desc",
     "greatest": "desc",
     "priciest": "desc",
+    "longest": "desc",
+    "slowest": "desc",
     "bottom": "asc",
     "least": "asc",
     "lowest": "asc",
@@ -48,6 +50,14 @@ SUPERLATIVES: dict[str, str] = {
     "fewest": "asc",
     "smallest": "asc",
     "cheapest": "asc",
+    "shortest": "asc",
+    "fastest": "asc",
+}
+# Prepositions that point at a direction-named column ("to LAX" -> dest, "from JFK" -> origin).
+DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
+    "to": ("dest", "destination", "to", "arrival", "target", "recipient", "receiver"),
+    "into": ("dest", "destination", "to", "target"),
+    "from": ("origin", "source", "from", "departure", "sender"),
 }
 # "most expensive" = ranked by a price-like measure; the adjective names the measure.
 MEASURE_ADJECTIVES: dict[str, tuple[str, str]] = {
@@ -272,6 +282,24 @@ FILLER = {
     "frequent",
     "often",
     "busiest",
+    # units people put after numbers ("over 60 minutes", "more than 500 km")
+    "minute",
+    "minutes",
+    "hour",
+    "hours",
+    "second",
+    "seconds",
+    "km",
+    "kilometers",
+    "kilometres",
+    "mile",
+    "miles",
+    "kg",
+    "kilograms",
+    "euro",
+    "euros",
+    "pounds",
+    "percent",
 }
 STOPWORDS = {
     "the",

@@ -85,6 +85,7 @@ class Linker:
 
     def link(self, tokens: list[Token]) -> list[Mention]:
         """Mentions over the unused tokens, longest and best first, never overlapping."""
+        self._tokens = tokens
         mentions: list[Mention] = []
         i = 0
         while i < len(tokens):
@@ -137,6 +138,10 @@ class Linker:
         if not found:
             return None
         columns = _unique_columns(self.graph, found)
+        before = self._previous_word(span[0])
+        if len(columns) > 1 and before in lexicon.DIRECTION_WORDS:
+            hints = lexicon.DIRECTION_WORDS[before]
+            columns.sort(key=lambda c: not any(w in hints for w in c.words))
         return Mention(
             "value",
             i,
@@ -146,6 +151,10 @@ class Linker:
             columns,
             value=found[0].value,
         )
+
+    def _previous_word(self, token: Token) -> str:
+        index = self._tokens.index(token)
+        return self._tokens[index - 1].low if index > 0 else ""
 
     def _fuzzy_value(self, token: Token) -> tuple[list[IndexedValue], float]:
         """Short forms ("EU" -> Europe) and typos of single-word values."""
@@ -159,6 +168,9 @@ class Linker:
                 if len(v.words) == 1 and v.words[0].startswith(word) and len(v.words[0]) > len(word)
             ]
             return (prefixed, 0.8) if len({v.value for v in prefixed}) == 1 else ([], 0.0)
+        leading = [v for v in self.values if len(v.words) > 1 and v.lemmas[0] == token.lemma]
+        if len(word) >= 4 and len({(v.column, v.value) for v in leading}) == 1:
+            return leading, 0.8  # "united" -> "United Airlines"
         if len(word) >= 5:
             single = {v.words[0]: v for v in self.values if len(v.words) == 1}
             close = difflib.get_close_matches(word, list(single), n=1, cutoff=0.85)
@@ -186,23 +198,15 @@ class Linker:
         columns = [c for c in self.graph.columns() if only_table in (None, c.table)]
         exact = [c for c in columns if list(c.words) == lemmas or c.name == "_".join(t.low for t in span)]
         if exact:
-            return Mention(
-                "column",
-                i,
-                i + len(span),
-                1.0 + 0.05 * (len(span) - 1),
-                exact[0].table,
-                _rank(exact, only_table),
-            )
-        if len(span) != 1:
+            score = 1.0 + 0.05 * (len(span) - 1)
+            return Mention("column", i, i + len(span), score, exact[0].table, _rank(exact, only_table))
+        if any(w in lexicon.STOPWORDS or w in self.nouns for w in lemmas) and len(span) == 1:
             return None
+        if len(span) > 1:
+            return self._partial_column(span, i, columns, only_table)
         word = lemmas[0]
-        if word in lexicon.STOPWORDS or word in self.nouns:
-            return None
         # One word naming the distinctive last word of a column ("date" of signup_date is not distinctive).
-        tail = [
-            c for c in columns if c.words and c.words[-1] == word and word not in ("id", "date", "ts", "at")
-        ]
+        tail = [c for c in columns if c.words and c.words[-1] == word and word not in _GENERIC_WORDS]
         if tail:
             return Mention("column", i, i + 1, 0.9, tail[0].table, _rank(tail, only_table))
         for synonym_map, score in ((lexicon.MEASURE_SYNONYMS, 0.85), (lexicon.NAME_SYNONYMS, 0.8)):
@@ -223,7 +227,25 @@ class Linker:
                         _rank(hits, only_table),
                         via_synonym=True,
                     )
-        return None
+        return self._partial_column(span, i, columns, only_table)
+
+    def _partial_column(
+        self, span: list[Token], i: int, columns: list[Column], only_table: str | None
+    ) -> Mention | None:
+        """Words inside a column name: "delay" -> dep_delay_min, "departure delay" -> dep_delay_min."""
+        if any(t.low in lexicon.STOPWORDS or t.low in lexicon.FILLER for t in span):
+            return None
+        hits = [
+            c
+            for c in columns
+            if all(any(_word_matches(t.lemma, w) for w in c.words if w not in _GENERIC_WORDS) for t in span)
+        ]
+        if not hits:
+            return None
+        score = 0.8 + 0.1 * (len(span) - 1)
+        return Mention(
+            "column", i, i + len(span), score, hits[0].table, _rank(hits, only_table), via_synonym=True
+        )
 
     def _table(self, span: list[Token], i: int) -> Mention | None:
         if len(span) != 1:
@@ -246,10 +268,47 @@ class Linker:
             words = [w for w in column.words if w not in _FLAG_PREFIXES]
             adjective = " ".join(words)
             if word == adjective:
-                return Mention("flag", i, i + 1, 1.0, column.table, [column])
+                return Mention("flag", i, i + 1, 1.05, column.table, [column])
             if word in (f"in{adjective}", f"un{adjective}", f"non{adjective}"):
                 return Mention("flag", i, i + 1, 1.0, column.table, [column], negated=True)
         return None
+
+
+_GENERIC_WORDS = {
+    "id",
+    "key",
+    "code",
+    "no",
+    "num",
+    "date",
+    "ts",
+    "at",
+    "on",
+    "is",
+    "has",
+    "min",
+    "max",
+    "avg",
+    "sum",
+    "count",
+    "km",
+    "kg",
+    "usd",
+    "eur",
+    "pct",
+    "cents",
+    "flag",
+    "value",
+    "amount",
+}
+
+
+def _word_matches(word: str, column_word: str) -> bool:
+    """Equal, or one abbreviates the other ("dep" ~ "departure", "qty" is handled by synonyms)."""
+    if word == column_word:
+        return True
+    shorter, longer = sorted((word, column_word), key=len)
+    return len(shorter) >= 3 and len(longer) >= 5 and longer.startswith(shorter)
 
 
 def _rank(columns: list[Column], only_table: str | None) -> list[Column]:

@@ -654,7 +654,12 @@ class _Interpretation:
         return True
 
     def _after_group_marker(self, mention: Mention) -> bool:
-        return any(0 < mention.start - pos <= 2 for pos in self.cues.group_markers)
+        """ "by region", "per the customer"; not "by US carriers" (a value between: that is a filter)."""
+        return any(
+            0 < mention.start - pos <= 2
+            and all(self._mention_at(k) is None for k in range(pos + 1, mention.start))
+            for pos in self.cues.group_markers
+        )
 
     def _entity_dimension(self, mention: Mention) -> bool:
         """A table named as what to group by: "by customer", "top 5 customers", "customers with > 300"."""

@@ -47,7 +47,12 @@ def value_index(graph: SchemaGraph, warehouse: Warehouse) -> list[IndexedValue]:
     """Every indexed value of every category column in `graph` (cached per warehouse, table, version)."""
     values: list[IndexedValue] = []
     for table in graph.tables.values():
-        for column in table.by_role("category"):
+        for column in [
+            c
+            for c in table.columns
+            if c.role == "category"
+            or (c.role == "text" and c.distinct is not None and c.distinct <= CATEGORY_MAX_DISTINCT)
+        ]:
             key = (warehouse.url, table.name, table.version, column.name)
             with _lock:
                 cached = _cache.get(key)
