@@ -110,11 +110,10 @@ class ColumnStats:
         self.has_zone |= evidence.has_zone
         if evidence.keys is not None and len(evidence.keys):
             low, high = int(np.argmin(evidence.keys)), int(np.argmax(evidence.keys))
-            texts = evidence.texts if evidence.texts is not None else values
             if self.min_key is None or evidence.keys[low] < self.min_key:
-                self.min_key, self.min_text = evidence.keys[low], texts[low].as_py()
+                self.min_key, self.min_text = evidence.keys[low], values[low].as_py()
             if self.max_key is None or evidence.keys[high] > self.max_key:
-                self.max_key, self.max_text = evidence.keys[high], texts[high].as_py()
+                self.max_key, self.max_text = evidence.keys[high], values[high].as_py()
 
     def _widen_to(self, kind: types.Kind, earlier: int) -> None:
         """Carry statistics of the `earlier` values over a widening; text loses the typed min/max, which a

@@ -68,8 +68,7 @@ class Evidence:
 
     kind: Kind
     formats: tuple[str, ...] = ()  # temporal: the strptime layouts that accept every value so far
-    keys: np.ndarray | None = None  # comparable value per row (numbers, days, microseconds) for min/max
-    texts: pa.Array | None = None  # the values, aligned with keys, to print min/max as written
+    keys: np.ndarray | None = None  # comparable value per checked value (numbers, days, microseconds)
     true_values: set[str] = field(default_factory=set)
     false_values: set[str] = field(default_factory=set)
     scales: Counter[int] = field(default_factory=Counter)  # decimal: fraction digits -> count
@@ -104,7 +103,6 @@ def _check_boolean(values: pa.Array) -> Evidence | None:
     return Evidence(
         "boolean",
         keys=_numpy(pc.cast(is_true, pa.int8())),
-        texts=values,
         true_values={v for v, t in seen if t},
         false_values={v for v, t in seen if not t},
     )
@@ -128,7 +126,7 @@ def _check_integer(values: pa.Array) -> Evidence | None:
         keys = _numpy(pc.cast(values, wide))
     else:
         keys = np.array([int(v) for v in pc.cast(values, wide).to_pylist()], dtype=object)
-    return Evidence("integer", keys=keys, texts=values, int_digits=digits)
+    return Evidence("integer", keys=keys, int_digits=digits)
 
 
 def _check_decimal(values: pa.Array) -> Evidence | None:
@@ -144,7 +142,6 @@ def _check_decimal(values: pa.Array) -> Evidence | None:
     return Evidence(
         "decimal",
         keys=_numpy(pc.cast(values, pa.float64())),
-        texts=values,
         scales=Counter({int(k): int(v) for k, v in zip(scale_values, scale_counts, strict=True)}),
         int_digits=int(whole.max()),
         exponent=exponent,
@@ -176,7 +173,6 @@ def _check_temporal(
         kind,
         formats=tuple(alive),
         keys=first.values,
-        texts=values,
         fraction_digits=first.fraction_digits,
         has_zone=first.has_zone,
         has_time=first.has_time,
