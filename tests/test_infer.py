@@ -282,6 +282,18 @@ CASES = [
         },
     ),
     Case(
+        "header_with_trailing_delimiter",
+        _rows("a,b,", ["1,x", "2,y"]),
+        {"a": {"type": "integer"}, "b": {"type": "string"}},
+        schema={"row_count": 2, "ragged_rows": 0},
+    ),
+    Case(
+        "rows_with_trailing_delimiter",
+        _rows("a,b", ["1,x,", "2,y,"]),
+        {"a": {"type": "integer"}, "column_3": {"type": "string", "nullable": True}},
+        schema={"row_count": 2, "ragged_rows": 0},
+    ),
+    Case(
         "unique_key",
         _many("id,grp", lambda i: f"{i},{i % 3}", 300),
         {"id": {"unique": True, "distinct_count": 300}, "grp": {"unique": False, "distinct_count": 3}},

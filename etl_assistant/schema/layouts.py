@@ -68,7 +68,7 @@ def sniff_csv_layout(source: SourceFile, chunks: list[bytes], sample_rows: int) 
     dialect = guess.dialect.model_copy(update={"encoding": encoding, "bom": bom})
     header = sniff.has_header(guess.rows[: sniff.SNIFF_ROWS])
     dialect.header = header
-    width = max(len(guess.rows[0]), guess.width)
+    width = guess.width  # the usual field count; a header with extra (empty) trailing names is cut to it
     first = guess.rows[0] if header else []
     names = [
         first[i].strip() if i < len(first) and first[i].strip() else f"column_{i + 1}" for i in range(width)

@@ -177,17 +177,33 @@ def parse_rows(
     return rows
 
 
+def _filled(row: list[str]) -> int:
+    """Fields up to the last non-empty one (a trailing delimiter adds an empty field)."""
+    count = len(row)
+    while count and not row[count - 1].strip():
+        count -= 1
+    return count
+
+
 def _score(rows: list[list[str]]) -> tuple[float, int, int]:
-    """(consistency, modal field count, preamble rows) for parsed rows."""
+    """(consistency, modal field count, preamble rows) for parsed rows.
+
+    Leading rows with fewer filled fields than usual are a preamble (titles, export notes); a header that
+    differs only by a trailing delimiter is not."""
     if not rows:
         return 0.0, 0, 0
     counts = [len(r) for r in rows]
     modal = Counter(counts).most_common(1)[0][0]
+    filled_modal = Counter(_filled(r) for r in rows if len(r) == modal).most_common(1)[0][0]
     preamble = 0
-    while preamble < min(MAX_PREAMBLE_ROWS, len(rows) - 1) and counts[preamble] != modal:
+    limit = min(MAX_PREAMBLE_ROWS, len(rows) - 1)
+    while preamble < limit and counts[preamble] != modal and _filled(rows[preamble]) < filled_modal:
         preamble += 1
-    body = counts[preamble:]
-    return sum(1 for c in body if c == modal) / len(body), modal, preamble
+    body = rows[preamble:]
+    consistent = sum(1 for r in body if len(r) == modal)
+    if len(body[0]) != modal and _filled(body[0]) == filled_modal:
+        consistent += 1  # the header row, written with or without a trailing delimiter
+    return consistent / len(body), modal, preamble
 
 
 def _other_delimiters(text: str) -> list[str]:
