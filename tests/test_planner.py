@@ -242,3 +242,14 @@ def test_a_file_named_after_an_upload_is_the_registered_source(workspace):
     assert call["args"] == {"path": str(upload)}
     kept = only_call(model.invoke([HumanMessage("here is other_file.csv")]))
     assert kept["args"] == {"path": "other_file.csv"}
+
+
+def test_a_known_dataset_is_inspected_from_its_source_and_a_bare_name_asks_what_to_do(workspace):
+    settings, csv_path = workspace
+    Catalog(settings.resolved_catalog_url).save_dataset("default", orders_schema(csv_path))
+    model = model_for(settings)
+    call = only_call(model.invoke([HumanMessage("describe orders")]))
+    assert call["name"] == "infer_schema" and call["args"] == {"path": str(csv_path)}
+    question = model.invoke([HumanMessage("orders")])
+    assert not question.tool_calls
+    assert question.content.startswith("What should I do with orders:") and question.content.endswith("?")

@@ -58,6 +58,7 @@ _REPLACE = re.compile(
 _LIMIT = re.compile(r"\b(?:first|top|last)?\s*(\d{1,6})\s+(?:rows|records|lines)\b")
 _TABLE_MODE = re.compile(r"\b(warehouse table|existing table|the table|table)\b")
 _WORD = re.compile(r"[a-z0-9_]+")
+_ARTICLES = frozenset({"the", "a", "an", "my", "our", "this", "that"})
 
 
 @dataclass
@@ -206,6 +207,8 @@ def _normalize(text: str, ents: Entities) -> str:
     out = []
     for word in words:
         if any(_mention_score(name, [word]) >= 2 for name in ents.mentions):
+            if out and out[-1] in _ARTICLES:  # "the orders" -> "the dataset", not "the the dataset"
+                out.pop()
             out.append("the dataset")
         else:
             out.append(word)

@@ -41,6 +41,9 @@ EXEMPLARS: dict[str, tuple[str, ...]] = {
         "redo the inference on the file",
         "re-infer it",
         "infer it once more",
+        "describe the dataset",
+        "what columns does the dataset have",
+        "what is in the dataset",
     ),
     "generate_ddl": (
         "create table ddl for the dataset",

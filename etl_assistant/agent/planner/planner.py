@@ -21,6 +21,7 @@ from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
 from etl_assistant.agent.planner.router import Route, Router, shared_router
 from etl_assistant.agent.planner.state import (
     ConversationState,
+    ToolStep,
     derive_state,
     last_human_index,
     message_text,
@@ -38,6 +39,8 @@ TOOL_INTENTS = (
     "deploy",
 )
 MIN_SCORE = 0.40  # below this nothing matched well enough: ask instead of guessing
+MIN_MARGIN = 0.01  # two tool intents closer than this, with no keyword cue for either: ask which one
+VAGUE_MARGIN = 0.1  # a short message naming a dataset is acted on only with this lead (or a keyword)
 MIN_CHAT_SCORE = 0.5  # small talk must match clearly; "hmm" or "fix it" is not a greeting
 PATHLESS = frozenset({"run_query", "list_datasets", "ask"})  # intents that cannot use a file path
 _LEADS_ON = re.compile(r"^\s*(and|now|same|what about|how about|ok now|also|then)\b", re.IGNORECASE)
@@ -90,7 +93,7 @@ class Planner:
             return turn
         return self._continue(turn, done)
 
-    def _continue(self, turn: Decision, done: list) -> Decision:
+    def _continue(self, turn: Decision, done: list[ToolStep]) -> Decision:
         """Tool results arrived: run the next planned step, or write the reply from the results."""
         finished = all(step.done for step in done)
         planned = [step.tool for step in turn.plan]
@@ -124,24 +127,14 @@ class Planner:
         tools: list[str],
         history: list[BaseMessage],
     ) -> Decision:
-        resumed = self._resume_clarification(ents, route, history, catalog, tools)
+        resumed = self._resume_clarification(ents, history, catalog, tools)
         if resumed is not None:
             return resumed
         if ents.sql:
             return self._fill("run_query", ents, state, catalog, tools)
-        ranked = [i for i, _ in route.scores if not (ents.paths and i in PATHLESS)]
-        if "repeat" in ranked and (
-            state.last_intent is None
-            or ents.paths
-            and not (_LEADS_ON.search(ents.text) or _SAME.search(ents.text))
-        ):
-            ranked.remove("repeat")
-        elif state.last_intent and (
-            _SAME.search(ents.text) or _LEADS_ON.search(ents.text) and ents.content_words <= 2
-        ):
-            ranked.insert(0, "repeat")
+        ranked = _ranked_intents(ents, route, state)
         intent = ranked[0]
-        score = dict(route.scores)[intent]
+        score = route.score_of(intent)
         if intent in CHAT_INTENTS and score >= MIN_CHAT_SCORE and not (ents.paths or ents.mentions):
             return Decision(
                 "chat",
@@ -154,7 +147,7 @@ class Planner:
                 return Decision(
                     "clarify", text="What should I do again? Name the file or dataset and the action."
                 )
-        elif ents.mentions and not ents.paths and ents.content_words == 0:
+        elif ents.mentions and not ents.paths and _vague(ents, ranked, route):
             return Decision(
                 "clarify",
                 text=(
@@ -163,8 +156,8 @@ class Planner:
                     + "?"
                 ),
             )
-        elif score < MIN_SCORE or intent in CHAT_INTENTS:
-            return Decision("clarify", text=self._not_sure(route, tools))
+        elif score < MIN_SCORE or intent in CHAT_INTENTS or _too_close(ranked, route):
+            return Decision("clarify", text=self._not_sure(ranked, tools))
         return self._fill(intent, ents, state, catalog, tools, follow_up=follow_up)
 
     def _fill(
@@ -198,7 +191,7 @@ class Planner:
         return last
 
     def _resume_clarification(
-        self, ents: Entities, route: Route, history: list[BaseMessage], catalog: CatalogView, tools: list[str]
+        self, ents: Entities, history: list[BaseMessage], catalog: CatalogView, tools: list[str]
     ) -> Decision | None:
         """An answer to our clarifying question ("the customers one") completes the request that raised it."""
         if len(history) < 2 or not isinstance(history[-1], AIMessage) or history[-1].tool_calls:
@@ -213,13 +206,54 @@ class Planner:
         merged = _merge(asked.entities, ents)
         return self._fill(asked.pending, merged, derive_state(history[:-2]), catalog, tools)
 
-    def _not_sure(self, route: Route, tools: list[str]) -> str:
-        options = [i for i, _ in route.rank(set(tools))][:2]
+    def _not_sure(self, ranked: list[str], tools: list[str]) -> str:
+        options = [i for i in ranked if i in tools][:2]
         described = " or ".join(_DESCRIPTIONS.get(i, i) for i in options)
         return (
             f"I'm not sure what you'd like. Should I {described}? "
             "Name the file, dataset or SQL you mean, e.g. `here is data/orders.csv`."
         )
+
+
+def _ranked_intents(ents: Entities, route: Route, state: ConversationState) -> list[str]:
+    """Similarity order corrected by what the message holds: a path rules out path-less intents, a named
+    dataset rules out listing them all, a dialect rules out inspecting; "repeat" needs an earlier action
+    and wins for "the same ..." or a short "and/now ..." follow-up."""
+    excluded = set(PATHLESS) if ents.paths else set()
+    if ents.dialect:  # a target engine is about designing, loading or deploying, not inspecting
+        excluded |= {"infer_schema", "list_datasets"}
+    if ents.mentions:  # naming one dataset is never a request to list them all
+        excluded.add("list_datasets")
+    ranked = [i for i, _ in route.scores if i not in excluded]
+    leads_on = bool(_LEADS_ON.search(ents.text) or _SAME.search(ents.text))
+    if state.last_intent is None or ents.paths and not leads_on:
+        ranked.remove("repeat")
+    elif _SAME.search(ents.text) or _LEADS_ON.search(ents.text) and ents.content_words <= 2:
+        ranked.remove("repeat")
+        ranked.insert(0, "repeat")
+    return ranked
+
+
+def _vague(ents: Entities, ranked: list[str], route: Route) -> bool:
+    """A dataset named with hardly any other words, no keyword for an action and no clear best match
+    ("orders", "do products")."""
+    if ents.content_words == 0:
+        return True
+    intent, runner_up = ranked[0], ranked[1]
+    clear_lead = route.score_of(intent) - route.score_of(runner_up) >= VAGUE_MARGIN
+    return ents.content_words <= 2 and not (ents.dialect or ents.target or clear_lead or intent in route.cued)
+
+
+def _too_close(ranked: list[str], route: Route) -> bool:
+    """Two different actions equally similar and no keyword for either: asking beats a coin flip."""
+    first, second = ranked[0], ranked[1]
+    tools = set(TOOL_INTENTS)
+    return (
+        first in tools
+        and second in tools
+        and not route.cued & {first, second}
+        and route.score_of(first) - route.score_of(second) < MIN_MARGIN
+    )
 
 
 def _merge(first: Entities, answer: Entities) -> Entities:

@@ -15,6 +15,7 @@ from etl_assistant.agent.planner.exemplars import CUES, EXEMPLARS
 @dataclass(frozen=True)
 class Route:
     scores: tuple[tuple[str, float], ...]  # (intent, score), best first
+    cued: frozenset[str] = frozenset()  # intents a keyword cue fired for (evidence beyond similarity)
 
     @property
     def intent(self) -> str:
@@ -24,6 +25,9 @@ class Route:
     def score(self) -> float:
         return self.scores[0][1]
 
+    def score_of(self, intent: str) -> float:
+        return dict(self.scores)[intent]
+
     def rank(self, intents: set[str]) -> list[tuple[str, float]]:
         return [(i, s) for i, s in self.scores if i in intents]
 
@@ -31,9 +35,8 @@ class Route:
 class Router:
     """Scores every intent for a normalised message. The exemplar matrix is embedded once per process."""
 
-    TOP_K = (
-        3  # an intent's similarity = mean of its best 3 exemplar matches (one lucky exemplar is not enough)
-    )
+    # An intent's similarity = the mean of its best 3 exemplar matches (one lucky exemplar is not enough).
+    TOP_K = 3
 
     def __init__(
         self,
@@ -57,11 +60,14 @@ class Router:
         vector = embed([normalized])[0]
         similarity = self._exemplar_matrix() @ vector
         scores: dict[str, float] = {}
+        cued: set[str] = set()
         for index, intent in enumerate(self.intents):
             own = np.sort(similarity[self._owner == index])[::-1][: self.TOP_K]
             bonus = sum(w for pattern, w in self._cues.get(intent, ()) if pattern.search(normalized))
             scores[intent] = float(own.mean()) + bonus
-        return Route(tuple(sorted(scores.items(), key=lambda kv: -kv[1])))
+            if bonus:
+                cued.add(intent)
+        return Route(tuple(sorted(scores.items(), key=lambda kv: -kv[1])), frozenset(cued))
 
 
 _shared: Router | None = None
