@@ -209,3 +209,19 @@ def test_a_busy_thread_is_a_409_while_the_first_reply_streams(client: OpenAI):
     rest = "".join(c.choices[0].delta.content or "" for c in slow if c.choices)
     assert "> running sleepy (40)…" not in rest or "Result:" in rest
     assert "Result:" in rest
+
+
+def test_shipped_assistant_answers_about_an_uploaded_file(tmp_path: Path):
+    """The default app (offline planner, real tools, chDB, SQLite): upload through /v1/datasets, then ask."""
+    rows = "\n".join(f"{i},{('north', 'south')[i % 2]},{i * 1.5:.2f}" for i in range(1, 31))
+    settings = Settings(data_dir=tmp_path, allowed_roots=[tmp_path], _env_file=None)
+    with live_server(create_app(settings)) as srv:
+        uploaded = httpx.post(f"{srv.url}/v1/datasets", timeout=60,
+                              files={"file": ("orders.csv", f"order_id,region,amount\n{rows}\n")})
+        assert uploaded.status_code == 201, uploaded.text
+        with OpenAI(base_url=f"{srv.url}/v1", api_key="x", max_retries=0, timeout=120) as client:
+            text, _ = stream_reply(client, [{"role": "user", "content": "Show me the schema of orders"}])
+    assert text.startswith("> running infer_schema (orders.csv)…\n\n"
+                           "> infer_schema: name=orders, row_count=30")
+    assert "| column | type | nullable | distinct | unique |" in text
+    assert "| `order_id` | integer | no | 30 | yes |" in text and "| `region` | string | no | 2 |" in text

@@ -68,18 +68,23 @@
   }
 
   // ---- rendering ----------------------------------------------------------------------------------------
+  const STEP_LOOK = { // state -> [icon, verb]
+    failed: ["✕", "failed"], done: ["✓", "ran"], waiting: ["●", "awaiting approval:"], running: ["⟳", "running"],
+  };
+
   function renderToolStep(call, result) {
     const done = Boolean(result);
     const failed = done && result.status === "error";
-    const step = el("details", `tool-step ${failed ? "failed" : done ? "done" : "running"}`);
+    const state = failed ? "failed" : done ? "done" : chat.interrupt ? "waiting" : "running";
+    const step = el("details", `tool-step ${state}`);
     step.dataset.tool = call.name;
     const summary = step.appendChild(el("summary"));
-    summary.appendChild(el("span", "tool-icon", failed ? "✕" : done ? "✓" : "⟳"));
-    summary.appendChild(el("span", "tool-verb", failed ? "failed" : done ? "ran" : "running"));
+    summary.appendChild(el("span", "tool-icon", STEP_LOOK[state][0]));
+    summary.appendChild(el("span", "tool-verb", STEP_LOOK[state][1]));
     summary.appendChild(el("code", "tool-name", call.name));
     const args = briefArgs(call.args);
     if (args) summary.appendChild(el("span", "tool-args", `(${args})`));
-    if (!done) {
+    if (state === "running") {
       const progress = chat.progress.get(call.name);
       if (progress) {
         const bar = step.appendChild(el("div", "tool-progress"));
@@ -92,7 +97,7 @@
         bar.appendChild(el("span", "tool-progress-label", `${progress.message || "working"}${pct}`));
         step.open = true;
       }
-    } else {
+    } else if (done) {
       const body = textOf(result.content);
       step.appendChild(el("pre", "tool-output", prettyJson(body)));
       if (failed) {
@@ -333,7 +338,7 @@
       const response = await fetch(`/threads/${encodeURIComponent(threadId)}/runs/stream`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify({ assistant_id: "etl-assistant", stream_mode: STREAM_MODES, ...body }),
+        body: JSON.stringify({ assistant_id: "agent", stream_mode: STREAM_MODES, ...body }),
         signal: chat.abort.signal,
       });
       if (response.status === 404) {
