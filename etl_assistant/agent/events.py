@@ -1,7 +1,9 @@
 """The one internal stream of run events. Every channel encodes these in its own wire format.
 
-Produced by `agent.runner` from the LangGraph stream; consumed by channels/agent_protocol.py (SSE),
-channels/openai_compat.py (chat completion chunks), channels/ai_sdk.py, the MCP and Slack channels and the CLI.
+Produced by `agent.runner` (mapping in `agent.stream_events`); consumed by channels/agent_protocol.py (SSE),
+channels/openai_compat.py (chat completion chunks), channels/ai_sdk.py, the MCP and Slack channels, the CLI.
+`text_delta` and `message` data also carry "metadata" ({"langgraph_node", "langgraph_step"?}) so a channel can
+re-encode them as LangGraph messages-tuples; `interrupt` data also carries "interrupt_id".
 """
 
 from __future__ import annotations

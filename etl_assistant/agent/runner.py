@@ -203,14 +203,15 @@ class AgentService:
                     thread_id, tenant, input, command, if_not_exists, assistant_id
                 )
                 context = RunContext(settings=self.settings, tenant=tenant, resources=self.resources)
+                interrupted = False
                 async for mode, chunk in self.graph.astream(
                     graph_input, config, context=context, stream_mode=STREAM_MODES
                 ):
+                    interrupted = interrupted or (mode == "updates" and "__interrupt__" in chunk)
                     for event in translate(mode, chunk):
                         self._count(event)
                         yield event
-                snapshot = await self.graph.aget_state(_thread_config(thread_id))
-                status = "interrupted" if snapshot.interrupts else "success"
+                status = "interrupted" if interrupted else "success"
             except (asyncio.CancelledError, GeneratorExit):
                 status = "cancelled"
                 raise
@@ -275,11 +276,7 @@ class AgentService:
         if_not_exists: Literal["create", "reject"],
         assistant_id: str,
     ) -> dict[str, Any] | Command:
-        """Check the thread and the request, mark the thread busy, and return the graph input."""
-        if if_not_exists == "create":
-            record = await self.threads.create(tenant, thread_id, if_exists="do_nothing")
-        else:
-            record = await self.threads.get(tenant, thread_id)
+        """Check the request against the thread's state, mark the thread busy, and return the graph input."""
         snapshot = await self.graph.aget_state(_thread_config(thread_id))
         if command is not None and input is None:
             if "resume" not in command:
@@ -301,11 +298,11 @@ class AgentService:
                 for c in pending_calls(snapshot.values.get("messages", []))
             ]
             graph_input = {"messages": [*dropped, *messages]}
-        title = record.title or _title(graph_input)
-        await self.threads.update(
+        await self.threads.begin_run(
+            tenant,
             thread_id,
-            status="busy",
-            title=title,
+            create=if_not_exists == "create",
+            title=_title(graph_input),
             metadata={"assistant_id": assistant_id, "graph_id": assistant_id},
         )
         return graph_input

@@ -69,9 +69,21 @@ def _record(row: sa.Row) -> ThreadRecord:
     )
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets the checkpointer and this registry share threads.db; NORMAL sync skips an fsync per commit
+    (a power cut may lose the last status change, never corrupt the file)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
 class ThreadStore:
     def __init__(self, url: str) -> None:
         self._engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        if self._engine.dialect.name == "sqlite":
+            sa.event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def setup(self) -> None:
         async with self._engine.begin() as conn:
@@ -158,6 +170,38 @@ class ThreadStore:
                     merged["title"] = title
                 values["metadata"] = merged
             await conn.execute(THREADS.update().where(THREADS.c.thread_id == thread_id).values(**values))
+
+    async def begin_run(
+        self, tenant: str, thread_id: str, *, create: bool, title: str | None, metadata: dict[str, Any]
+    ) -> None:
+        """One transaction per run start: create the thread if allowed, mark it busy, keep the first title."""
+        now = _now()
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(THREADS.select().where(THREADS.c.thread_id == thread_id))).first()
+            if row is None and create:
+                merged = {**metadata, "tenant": tenant} | ({"title": title} if title else {})
+                await conn.execute(
+                    THREADS.insert().values(
+                        thread_id=thread_id,
+                        tenant=tenant,
+                        created_at=now,
+                        updated_at=now,
+                        status="busy",
+                        title=title,
+                        metadata=merged,
+                    )
+                )
+                return
+            if row is None or row._mapping["tenant"] != tenant:
+                raise ThreadNotFound(f"Thread {thread_id} was not found; create it with POST /threads first.")
+            record = _record(row)
+            keep_title = record.title or title
+            merged = {**record.metadata, **metadata} | ({"title": keep_title} if keep_title else {})
+            await conn.execute(
+                THREADS.update()
+                .where(THREADS.c.thread_id == thread_id)
+                .values(status="busy", updated_at=now, title=keep_title, metadata=merged)
+            )
 
     async def search(
         self,
