@@ -3,6 +3,7 @@ generated retail data, bad input, warehouse tables, and the `etl-assistant infer
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -120,8 +121,14 @@ BAD_INPUTS = {
         "encoding",
     ),
     "bad_json": (lambda d: _write(d / "bad.json", b'[{"a": 1}, {"a": '), "not valid JSON"),
+    "truncated_gzip": (lambda d: _write(d / "cut.csv.gz", _truncated_gzip()), "could not be read"),
     "zip_archive": (lambda d: _write(d / "data.zip", b"PK\x03\x04" + b"\x00" * 100), "ZIP archive"),
 }
+
+
+def _truncated_gzip() -> bytes:
+    whole = gzip.compress(b"a,b\n" + "".join(f"{i},{i * 7919 % 10007}\n" for i in range(20000)).encode())
+    return whole[: len(whole) // 2]
 
 
 def _write(path: Path, content: bytes) -> Path:

@@ -17,7 +17,7 @@ from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.schema.naming import dataset_name, to_identifier, unique_identifiers
 from etl_assistant.schema.profile import ColumnStats
 from etl_assistant.schema.profile import profile_source as run_profile
-from etl_assistant.schema.readers import NotUtf8Error, value_text
+from etl_assistant.schema.readers import UNREADABLE, NotUtf8Error, unreadable, value_text
 from etl_assistant.schema.relationships import ReferenceValues, file_values, find_relationships
 from etl_assistant.schema.sniff import HEAD_BYTES, detect_encoding, first_non_utf8_chunk
 from etl_assistant.schema.source import resolve_source
@@ -40,7 +40,10 @@ def infer_file(
 ) -> DatasetSchema:
     """Sniff, sample and profile a file in one streaming pass; find FK candidates among `known` datasets."""
     source = resolve_source(path, settings)
-    sniffed = sniff_layout(source, settings.sample_rows)
+    try:
+        sniffed = sniff_layout(source, settings.sample_rows)
+    except UNREADABLE as exc:
+        raise unreadable(source, "a data file", exc) from None
     layout = sniffed.layout
     label = f"profiling {source.path.name}"
 

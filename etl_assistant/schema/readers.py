@@ -7,8 +7,11 @@ read whole, except a JSON array document (one value by definition).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,10 +99,25 @@ def iter_text_batches(
             f"Format {layout.format!r} cannot be streamed; infer the schema from a file instead."
         )
     report = progress or (lambda done, total: None)
-    for batch in readers[layout.format](layout, batch_rows, report, columns):
-        for start in range(0, batch.num_rows, batch_rows):
-            yield batch.slice(start, batch_rows)
+    try:
+        for batch in readers[layout.format](layout, batch_rows, report, columns):
+            for start in range(0, batch.num_rows, batch_rows):
+                yield batch.slice(start, batch_rows)
+    except UNREADABLE as exc:
+        raise unreadable(layout.source, layout.format, exc) from None
     report(layout.source.size_bytes, layout.source.size_bytes)
+
+
+# What a damaged or truncated file raises from the decompressor, the parsers or the readers.
+UNREADABLE = (pa.ArrowException, OSError, EOFError, UnicodeError, zlib.error, csv.Error, zipfile.BadZipFile)
+
+
+def unreadable(source: SourceFile, fmt: str, exc: BaseException) -> InputError:
+    """One sentence for a file that broke while being read."""
+    return InputError(
+        f"{source.path.name} could not be read as {fmt} ({_first_line(exc)}); check that the file is "
+        "complete and not damaged, then try again."
+    )
 
 
 # --- CSV -----------------------------------------------------------------------------------------------

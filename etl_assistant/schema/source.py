@@ -52,7 +52,7 @@ class SourceFile:
         with open(self.path, "rb") as stream:
             head = stream.read(FINGERPRINT_HEAD_BYTES)
         digest = hashlib.sha256(head).hexdigest()[:16]
-        return f"{stat.st_size}-{int(stat.st_mtime)}-{digest}"
+        return f"{stat.st_size}-{stat.st_mtime_ns}-{digest}"
 
 
 def _is_within(path: Path, roots: list[Path]) -> bool:
