@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from etl_assistant.tools import (
+    apply_deploy,
     ask,
+    deploy,
+    deployments,
+    design_datamart,
     generate_ddl,
     infer_schema,
     list_datasets,
     load_table,
     nl_to_sql,
+    plan_deploy,
+    rollback,
     run_query,
 )
 from etl_assistant.tools.base import Tool, ToolContext
@@ -21,6 +27,12 @@ REGISTRY.append(load_table.TOOL)
 REGISTRY.append(list_datasets.TOOL)
 REGISTRY.append(nl_to_sql.TOOL)
 REGISTRY.append(ask.TOOL)
+REGISTRY.append(design_datamart.TOOL)
+REGISTRY.append(plan_deploy.TOOL)
+REGISTRY.append(apply_deploy.TOOL)
+REGISTRY.append(deploy.TOOL)
+REGISTRY.append(rollback.TOOL)
+REGISTRY.append(deployments.TOOL)
 
 
 def get_tool(name: str) -> Tool:

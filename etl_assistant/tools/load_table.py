@@ -58,9 +58,10 @@ def resolve_dataset(ctx: ToolContext, dataset: str | None, path: str | None) -> 
     return schema
 
 
-def build_and_swap(ctx: ToolContext, warehouse: Warehouse, schema: DatasetSchema,
-                   table: str) -> tuple[int, str]:
-    """Create a staging table, load it, check its count, swap it in; on any failure drop the staging table."""
+def load_staging(ctx: ToolContext, warehouse: Warehouse, schema: DatasetSchema,
+                 table: str) -> tuple[str, int, str]:
+    """Create a fresh staging table for `table`, load the file into it and check its count against the source.
+    Returns (staging table, rows, load method); on any failure the staging table is dropped."""
     staging = generate_ddl(schema, warehouse.dialect, staging_name(table))
     for statement in staging.statements:
         warehouse.execute(statement)
@@ -73,11 +74,22 @@ def build_and_swap(ctx: ToolContext, warehouse: Warehouse, schema: DatasetSchema
                 f"Loaded {rows} rows but the source has {expected}; the file may have changed since it was "
                 f"inferred: run infer_schema on it again and reload. {table} was left unchanged."
             )
-        warehouse.swap_table(staging.table, table)
     except BaseException:
         warehouse.drop_table(staging.table)
         raise
-    return rows, result.method
+    return staging.table, rows, result.method
+
+
+def build_and_swap(ctx: ToolContext, warehouse: Warehouse, schema: DatasetSchema,
+                   table: str) -> tuple[int, str]:
+    """Load a staging table (see load_staging), then swap it in; on any failure drop the staging table."""
+    staging, rows, method = load_staging(ctx, warehouse, schema, table)
+    try:
+        warehouse.swap_table(staging, table)
+    except BaseException:
+        warehouse.drop_table(staging)
+        raise
+    return rows, method
 
 
 def run(ctx: ToolContext, args: LoadTableInput) -> LoadTableOutput:

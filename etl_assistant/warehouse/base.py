@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl_assistant.schema.model import DatasetSchema
-from etl_assistant.tools.base import ProgressCallback
+
+if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import the warehouse package
+    from etl_assistant.tools.base import ProgressCallback
 
 # The second half of every load-failure sentence.
 LOAD_FAILED_HINT = "check the file against its inferred schema (infer_schema) and load again"
