@@ -16,6 +16,10 @@ from etl_assistant.nl2sql.text import Token, correct, lemma
 from etl_assistant.nl2sql.values import IndexedValue
 
 MentionKind = Literal["table", "column", "value", "flag"]
+# Cosine similarity a meaning-only link needs, and its lead over the next column (all-MiniLM-L6-v2 puts
+# unrelated business words around 0.3-0.55 from a column description; true paraphrases land above 0.65).
+MEANING_THRESHOLD = 0.62
+MEANING_MARGIN = 0.08
 _FLAG_PREFIXES = ("is", "has", "was", "can")
 
 
@@ -31,6 +35,7 @@ class Mention:
     negated: bool = False  # "inactive"
     via_synonym: bool = False
     qualified: bool = False  # "customer country": the table was named with the column
+    by_meaning: bool = False  # linked by sentence embeddings, not by any word of the name
 
     @property
     def column(self) -> Column | None:
@@ -49,6 +54,7 @@ class Linker:
         }
         self.vocabulary = self._vocabulary()
         self.reserved = self.vocabulary - {w for v in values for w in v.words}  # words that are not values
+        self._description_vectors = None  # embeddings of column descriptions, computed on first need
 
     def _vocabulary(self) -> set[str]:
         words = (
@@ -101,6 +107,47 @@ class Linker:
             mentions.append(found)
             i = found.end
         return mentions
+
+    def link_by_meaning(self, tokens: list[Token], unknown: list[Token]) -> list[Mention]:
+        """Last resort for words no lexical rule knows ("kilometers" -> distance_km): the sentence-embedding
+        model (all-MiniLM-L6-v2, shared with the planner) against column descriptions; only a clear winner
+        above MEANING_THRESHOLD links, and the parser lowers its confidence for it."""
+        if not unknown:
+            return []
+        import numpy as np
+
+        from etl_assistant.agent.planner.embedder import embed
+
+        columns = [c for c in self.graph.columns() if c.role != "key"]
+        if self._description_vectors is None:
+            self._description_vectors = embed([self._describe(c) for c in columns])
+        similarity = embed([t.low for t in unknown]) @ self._description_vectors.T
+        mentions = []
+        for row, token in zip(similarity, unknown, strict=True):
+            order = np.argsort(-row)
+            best, runner_up = float(row[order[0]]), float(row[order[1]]) if len(order) > 1 else 0.0
+            if best >= MEANING_THRESHOLD and best - runner_up >= MEANING_MARGIN:
+                column = columns[int(order[0])]
+                index = tokens.index(token)
+                token.used = True
+                mentions.append(
+                    Mention(
+                        "column",
+                        index,
+                        index + 1,
+                        best,
+                        column.table,
+                        [column],
+                        via_synonym=True,
+                        by_meaning=True,
+                    )
+                )
+        return mentions
+
+    def _describe(self, column: Column) -> str:
+        noun = self.graph.tables[column.table].noun
+        words = list(column.words)
+        return " ".join(words if noun in words else [noun, *words])
 
     def _best_at(self, tokens: list[Token], i: int) -> Mention | None:
         for length in (4, 3, 2, 1):

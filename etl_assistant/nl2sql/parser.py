@@ -68,8 +68,14 @@ class Parser:
         corrected = self.linker.spell_correct(tokens)
         cues = self._cues(tokens)
         mentions = self.linker.link(tokens)
+        by_meaning = self.linker.link_by_meaning(tokens, unknown_tokens(tokens))
+        mentions = sorted(mentions + by_meaning, key=lambda m: m.start)
         interpretation = _Interpretation(self, question, tokens, cues, mentions, time, previous)
         result = interpretation.build()
+        if by_meaning and not result.clarify:
+            result.confidence *= 0.6
+            links = ", ".join(f"'{tokens[m.start].text}' to {m.table}.{m.column.name}" for m in by_meaning)
+            result.notes.append(f"linked {links} by meaning only")
         if corrected:
             result.confidence *= 0.9**corrected
             result.notes.append(f"read {corrected} misspelt word(s) as their closest schema word")
@@ -251,17 +257,7 @@ class _Interpretation:
         return "; ".join(parts) if parts else "no tables yet (load a file first)"
 
     def _unknown_words(self) -> list[str]:
-        unknown = []
-        for token in self.tokens:
-            if token.used or not token.low[0].isalpha():
-                continue
-            word = token.low
-            if word in lexicon.STOPWORDS or word in lexicon.FILLER or token.lemma in lexicon.FILLER:
-                continue
-            if word in lexicon.ADD_MARKERS | lexicon.REPLACE_MARKERS or len(word) <= 2:
-                continue
-            unknown.append(token.text)
-        return unknown
+        return [token.text for token in unknown_tokens(self.tokens)]
 
     def _absorb_redundant_columns(self) -> None:
         """ "the mobile channel": the column word beside its own value adds nothing; a date column named
@@ -858,6 +854,21 @@ class _Interpretation:
                 "is known; ask about one table at a time.",
                 0.2,
             )
+
+
+def unknown_tokens(tokens: list[Token]) -> list[Token]:
+    """Content words no cue, link or grammar list accounted for."""
+    unknown = []
+    for token in tokens:
+        if token.used or not token.low[0].isalpha():
+            continue
+        word = token.low
+        if word in lexicon.STOPWORDS or word in lexicon.FILLER or token.lemma in lexicon.FILLER:
+            continue
+        if word in lexicon.ADD_MARKERS | lexicon.REPLACE_MARKERS or len(word) <= 2:
+            continue
+        unknown.append(token)
+    return unknown
 
 
 def _numeric(mention: Mention) -> bool:
