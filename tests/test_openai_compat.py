@@ -8,16 +8,25 @@ steps, failures and approvals are deterministic; one test runs the shipped offli
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
 from openai import OpenAI
 
-from etl_assistant.channels.openai_compat import MODEL_ID, conversation_key
+from etl_assistant.agent.events import RunEvent
+from etl_assistant.channels.openai_compat import (
+    MODEL_ID,
+    Completion,
+    ThreadChoice,
+    conversation_key,
+    stream_body,
+)
 from etl_assistant.config import Settings
 from etl_assistant.server import create_app
 from tests.support.live_server import LiveServer, live_server
@@ -98,7 +107,8 @@ def test_tool_steps_are_text_never_tool_calls(client: OpenAI):
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_conversation_continues_in_one_thread_across_requests(data_dir: Path, client: OpenAI):
+def test_conversation_continues_in_one_thread_across_requests(server: LiveServer, data_dir: Path,
+                                                              client: OpenAI):
     before = thread_count(data_dir)
     history = [{"role": "system", "content": "You are helpful."},
                {"role": "user", "content": "echo first turn"}]
@@ -111,10 +121,8 @@ def test_conversation_continues_in_one_thread_across_requests(data_dir: Path, cl
     assert "> running echo (second turn)…" in second
     assert thread_count(data_dir) == before + 1, "the second request continued the first thread"
 
-    state = httpx.get(f"{client.base_url.scheme}://{client.base_url.host}:{client.base_url.port}"
-                      f"/threads/{thread_id}/state", timeout=30).json()
-    humans = [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
-    assert humans == ["echo first turn", "echo second turn"], "only the new user message is sent each time"
+    assert humans_in(server, thread_id) == ["echo first turn", "echo second turn"], \
+        "only the new user message is sent each time"
 
     # A client that edits an earlier turn gets a fresh thread seeded with the history it sent.
     edited = [{"role": "user", "content": "echo first turn"},
@@ -125,15 +133,34 @@ def test_conversation_continues_in_one_thread_across_requests(data_dir: Path, cl
     assert thread_count(data_dir) == before + 2
 
 
+def humans_in(server: LiveServer, thread_id: str) -> list[str]:
+    state = httpx.get(f"{server.url}/threads/{thread_id}/state", timeout=30).json()
+    return [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
+
+
+def test_two_chats_that_open_alike_keep_their_own_context(server: LiveServer, client: OpenAI):
+    opening = [{"role": "user", "content": "echo same opening"}]
+    reply_a = client.chat.completions.create(model=MODEL_ID, messages=opening).choices[0].message.content
+    reply_b = client.chat.completions.create(model=MODEL_ID, messages=opening).choices[0].message.content
+    assert reply_a == reply_b
+    threads = []
+    for follow_up in ("echo path a", "echo path b"):
+        history = [*opening, {"role": "assistant", "content": reply_a},
+                   {"role": "user", "content": follow_up}]
+        response = client.chat.completions.with_raw_response.create(model=MODEL_ID, messages=history)
+        threads.append(response.headers["x-thread-id"])
+    assert threads[0] != threads[1]
+    assert humans_in(server, threads[0]) == ["echo same opening", "echo path a"]
+    assert humans_in(server, threads[1]) == ["echo same opening", "echo path b"]
+
+
 def test_thread_id_header_names_the_thread(server: LiveServer, client: OpenAI):
     headers = {"X-Thread-Id": "openai-header-thread"}
     client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": "echo one"}],
                                    extra_headers=headers)
     client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": "echo two"}],
                                    extra_headers=headers)
-    state = httpx.get(f"{server.url}/threads/openai-header-thread/state", timeout=30).json()
-    humans = [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
-    assert humans == ["echo one", "echo two"]
+    assert humans_in(server, "openai-header-thread") == ["echo one", "echo two"]
 
 
 def test_conversation_key_ignores_whitespace_and_separates_tenants():
@@ -225,3 +252,25 @@ def test_shipped_assistant_answers_about_an_uploaded_file(tmp_path: Path):
                            "> infer_schema: name=orders, row_count=30")
     assert "| column | type | nullable | distinct | unique |" in text
     assert "| `order_id` | integer | no | 30 | yes |" in text and "| `region` | string | no | 2 |" in text
+
+
+async def test_a_run_that_fails_mid_stream_ends_with_an_openai_error_chunk():
+    """The stream body for RunEvents (our internal contract) of a run that breaks after some text."""
+    events = [RunEvent(type="metadata", data={"run_id": "r", "thread_id": "t"}),
+              RunEvent(type="text_delta", data={"id": "m1", "delta": "Partial "}),
+              RunEvent(type="error", data={"error": "InternalError", "message": "The assistant failed."}),
+              RunEvent(type="end", data={"status": "error"})]
+
+    async def rest() -> AsyncIterator[RunEvent]:
+        for event in events[1:]:
+            yield event
+
+    choice = ThreadChoice(thread_id="t", messages=[{"role": "user", "content": "hi"}], history=[])
+    no_service: Any = None  # the error path never stores a conversation key
+    body = [part["data"] async for part in stream_body(no_service, "default", choice, events[:1], rest(),
+                                                       Completion())]
+    assert body[-1] == "[DONE]"
+    assert json.loads(body[-2]) == {"error": {"message": "The assistant failed.", "type": "server_error",
+                                              "code": "InternalError"}}
+    assert json.loads(body[1])["choices"][0]["delta"] == {"content": "Partial "}
+    assert not any('"finish_reason":"stop"' in part for part in body), "a failed run does not claim success"

@@ -49,6 +49,7 @@ REJECT_WORDS = {"reject", "rejected", "no", "n", "cancel", "stop", "abort", "don
 _ARG_PREVIEW_VALUES = 3
 _ARG_PREVIEW_CHARS = 60
 _PROGRESS_STEPS = 4  # a progress line at 25, 50 and 75 %; the result line says when it is done
+_CANDIDATES = 5  # threads with the same conversation key considered before starting a new one
 _ERROR_STATUS = {"InputError": 400, "ToolError": 400, "ThreadBusy": 409, "ThreadExists": 409,
                  "ThreadNotFound": 404, "WarehouseError": 503}
 
@@ -146,11 +147,14 @@ async def choose_thread(service: AgentService, tenant_id: str, body: ChatComplet
         return ThreadChoice(thread_id=thread_header, messages=new_message, history=history,
                             approval_pending=_pending_actions(thread))
     if any(role == "user" for role, _ in history):
+        # Any idle thread holding exactly this conversation continues it (two chats that began with the same
+        # words may share a key; while one of them is answering, the other gets a thread of its own).
         key = conversation_key(tenant_id, history)
-        found = await service.search_threads(tenant_id, metadata={CONVERSATION_KEY: key}, limit=1)
-        if found:
-            return ThreadChoice(thread_id=found[0]["thread_id"], messages=new_message, history=history,
-                                approval_pending=_pending_actions(found[0]))
+        found = await service.search_threads(tenant_id, metadata={CONVERSATION_KEY: key}, limit=_CANDIDATES)
+        idle = [t for t in found if not service.is_busy(t["thread_id"])]
+        if idle:
+            return ThreadChoice(thread_id=idle[0]["thread_id"], messages=new_message, history=history,
+                                approval_pending=_pending_actions(idle[0]))
     thread = await service.create_thread(tenant_id, metadata={"channel": "openai"})
     seed = [_as_input(role, text) for role, text in history if text.strip()]
     return ThreadChoice(thread_id=thread["thread_id"], messages=[*seed, *new_message], history=history)
@@ -328,7 +332,7 @@ async def _remember(service: AgentService, tenant_id: str, choice: ThreadChoice,
     await service.threads.update(choice.thread_id, metadata={CONVERSATION_KEY: key})
 
 
-async def _stream_body(service: AgentService, tenant_id: str, choice: ThreadChoice, head: list[RunEvent],
+async def stream_body(service: AgentService, tenant_id: str, choice: ThreadChoice, head: list[RunEvent],
                        events: AsyncIterator[RunEvent], completion: Completion,
                        ) -> AsyncIterator[dict[str, str]]:
     encoder = ReplyTextEncoder()
@@ -395,7 +399,7 @@ async def chat_completions(request: Request) -> Any:
         return JSONResponse(error, status_code=status, headers=headers)
     completion = Completion()
     if body.stream:
-        return EventSourceResponse(_stream_body(service, tenant_id, choice, head, events, completion),
+        return EventSourceResponse(stream_body(service, tenant_id, choice, head, events, completion),
                                    headers={"Cache-Control": "no-store", **headers}, ping=PING_SECONDS)
     encoder = ReplyTextEncoder()
     for event in head:
