@@ -32,6 +32,13 @@ def _layout(source: SourceFile, fmt: str, dialect: Dialect | None, names: list[s
     return Layout(source, fmt, dialect, names, unique_identifiers(names))  # type: ignore[arg-type]
 
 
+def _header_names(first: list[str], width: int) -> list[str]:
+    """Names from the header row (empty or missing ones become column_N)."""
+    return [
+        first[i].strip() if i < len(first) and first[i].strip() else f"column_{i + 1}" for i in range(width)
+    ]
+
+
 def _sample_types(layout: Layout, rows: list[list[str]]) -> dict[str, types.Evidence]:
     """The strictest type of each column over the sampled rows."""
     sample: dict[str, types.Evidence] = {}
@@ -69,11 +76,7 @@ def sniff_csv_layout(source: SourceFile, chunks: list[bytes], sample_rows: int) 
     header = sniff.has_header(guess.rows[: sniff.SNIFF_ROWS])
     dialect.header = header
     width = guess.width  # the usual field count; a header with extra (empty) trailing names is cut to it
-    first = guess.rows[0] if header else []
-    names = [
-        first[i].strip() if i < len(first) and first[i].strip() else f"column_{i + 1}" for i in range(width)
-    ]
-    layout = _layout(source, "csv", dialect, names)
+    layout = _layout(source, "csv", dialect, _header_names(guess.rows[0] if header else [], width))
     body = guess.rows[1:] if header else guess.rows
     if not guess.quoted_newlines:
         body = body + _spread_rows(chunks, guess, width, encoding)
@@ -141,10 +144,7 @@ def sniff_xlsx_layout(source: SourceFile) -> Sniffed:
     while width > 1 and not any(len(row) >= width and row[width - 1] for row in rows):
         width -= 1
     header = sniff.has_header(rows)
-    first = rows[0] if header else []
-    names = [
-        first[i].strip() if i < len(first) and first[i].strip() else f"column_{i + 1}" for i in range(width)
-    ]
+    names = _header_names(rows[0] if header else [], width)
     return Sniffed(_layout(source, "xlsx", Dialect(header=header, skip_rows=skip), names))
 
 
