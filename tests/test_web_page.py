@@ -128,7 +128,8 @@ def scripted_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
         yield running, audit
 
 
-def test_progress_bar_approval_card_and_safe_markdown(scripted_server: tuple[LiveServer, Path], page: Page):
+def test_progress_approval_upload_error_and_safe_markdown(
+        scripted_server: tuple[LiveServer, Path], page: Page, tmp_path: Path):
     server, audit = scripted_server
     page.goto(server.url + "/")
 
@@ -158,6 +159,13 @@ def test_progress_bar_approval_card_and_safe_markdown(scripted_server: tuple[Liv
     wait_until_idle(page)
     assert "not today" in page.locator(".msg.ai").last.inner_text()
     assert audit_rows(audit) == [("apples", "default")]
+
+    picture = tmp_path / "picture.csv"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    page.set_input_files("#file-input", str(picture))
+    error = page.wait_for_selector(".msg.error")
+    assert "picture.csv looks like a binary file" in error.inner_text()
+    assert page.is_visible("#datasets-empty"), "a refused upload registers nothing"
 
     ask(page, "<img src=x onerror=alert(1)> **bold** `code`")
     last = page.locator(".msg.ai").last

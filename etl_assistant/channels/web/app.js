@@ -412,7 +412,11 @@
 
   // ---- uploads and datasets ------------------------------------------------------------------------------
   function uploadFile(file) {
-    if (!file || chat.running) return;
+    if (!file) return;
+    if (chat.running) {
+      setStatus("Wait for the current reply to finish, then upload.", "error");
+      return;
+    }
     ui.upload.hidden = false;
     ui.uploadLabel.textContent = `Uploading ${file.name}…`;
     ui.uploadBar.value = 0;
