@@ -206,6 +206,10 @@ def test_bad_requests_get_openai_errors(server: LiveServer, client: OpenAI):
     assert "last message must be a user message" in err.value.message
     raw = httpx.post(f"{server.url}/v1/chat/completions", content=b"{not json", timeout=30)
     assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": "hi"}],
+                                       extra_headers={"X-Thread-Id": "x" * 65})
+    assert "X-Thread-Id" in err.value.message
 
 
 def test_approve_with_nothing_pending_is_an_ordinary_message(client: OpenAI):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -49,6 +50,7 @@ REJECT_WORDS = {"reject", "rejected", "no", "n", "cancel", "stop", "abort", "don
 _ARG_PREVIEW_VALUES = 3
 _ARG_PREVIEW_CHARS = 60
 _PROGRESS_STEPS = 4  # a progress line at 25, 50 and 75 %; the result line says when it is done
+_THREAD_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _CANDIDATES = 5  # threads with the same conversation key considered before starting a new one
 _ERROR_STATUS = {"InputError": 400, "ToolError": 400, "ThreadBusy": 409, "ThreadExists": 409,
                  "ThreadNotFound": 404, "WarehouseError": 503}
@@ -382,9 +384,12 @@ async def chat_completions(request: Request) -> Any:
     body = await _read_request(request)
     if isinstance(body, JSONResponse):
         return body
+    thread_header = request.headers.get(THREAD_HEADER)
+    if thread_header is not None and not _THREAD_ID.fullmatch(thread_header):
+        return api_error(400, f"{THREAD_HEADER} must be 1-64 letters, digits, '.', '_', ':' or '-'.")
     service, tenant_id = agent(request), tenant(request)
     try:
-        choice = await choose_thread(service, tenant_id, body, request.headers.get(THREAD_HEADER))
+        choice = await choose_thread(service, tenant_id, body, thread_header)
     except ThreadExists as exc:
         return api_error(409, str(exc))
     headers = {THREAD_HEADER: choice.thread_id}
