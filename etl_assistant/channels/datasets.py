@@ -48,14 +48,10 @@ class UploadTooLarge(Exception):
     """The request body grew past the configured upload limit."""
 
 
-def request_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
 def tool_context(request: Request) -> ToolContext:
     """A ToolContext for this request's tenant on the agent's shared warehouse and catalog."""
     agent = getattr(request.app.state, "agent", None)
-    return ToolContext(settings=request_settings(request), tenant=request_tenant(request),
+    return ToolContext(settings=request.app.state.settings, tenant=request_tenant(request),
                        _overrides=agent.resources if agent is not None else {})
 
 
@@ -67,7 +63,7 @@ def safe_file_name(raw: str | None, default: str = "upload") -> str:
     if not cleaned:
         return default
     if len(cleaned) > _MAX_NAME_CHARS:
-        stem, dot, ext = cleaned.rpartition(".")
+        _, dot, ext = cleaned.rpartition(".")
         keep = ext if dot and len(ext) <= 10 else ""
         cleaned = cleaned[: _MAX_NAME_CHARS - len(keep) - 1] + ("." + keep if keep else "")
     return cleaned
