@@ -5,7 +5,8 @@
 
 Baselines: DuckDB `sniff_csv` + `read_csv` into a table (dialect + types + a full typed parse) and DuckDB
 `SUMMARIZE` over `read_csv` (a full pass with per-column statistics, the closest to what we compute).
-Prints the median of --runs runs, MB/s and our time as a ratio of each baseline. Not a test.
+Runs are interleaved (ours, DuckDB, DuckDB, ours, ...) so machine load hits all alike. Prints the
+median of --runs runs, MB/s and our time as a ratio of each baseline. Not a test.
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ def _orders_file(directory: Path, rows: int) -> Path:
     return path
 
 
-def _median_seconds(run: Callable[[], object], runs: int) -> tuple[float, object]:
-    timings, result = [], None
+def _interleaved_medians(runs: int, **contenders: Callable[[], object]) -> dict[str, tuple[float, object]]:
+    """Median seconds (and last result) per contender, running them in turn so load changes hit all alike."""
+    timings: dict[str, list[float]] = {name: [] for name in contenders}
+    results: dict[str, object] = {}
     for _ in range(runs):
-        started = time.perf_counter()
-        result = run()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings), result
+        for name, run in contenders.items():
+            started = time.perf_counter()
+            results[name] = run()
+            timings[name].append(time.perf_counter() - started)
+    return {name: (statistics.median(timings[name]), results[name]) for name in contenders}
 
 
 def _duckdb_sniff_and_read(path: Path) -> list[tuple[str, str]]:
@@ -76,9 +80,13 @@ def main() -> None:
     megabytes = path.stat().st_size / 1e6
     settings = Settings(allowed_roots=[path.parent], data_dir=path.parent / "data", _env_file=None)
 
-    ours, schema = _median_seconds(lambda: infer_file(path, settings), args.runs)
-    duck_read, duck_types = _median_seconds(lambda: _duckdb_sniff_and_read(path), args.runs)
-    duck_summary, _ = _median_seconds(lambda: _duckdb_summarize(path), args.runs)
+    measured = _interleaved_medians(
+        args.runs,
+        ours=lambda: infer_file(path, settings),
+        duck_read=lambda: _duckdb_sniff_and_read(path),
+        duck_summary=lambda: _duckdb_summarize(path),
+    )
+    (ours, schema), (duck_read, duck_types), (duck_summary, _) = measured.values()
 
     print(f"\nfile: {path} ({megabytes:.0f} MB, {schema.row_count:,} rows), median of {args.runs} runs")  # type: ignore[union-attr]
     print(f"{'what':<42}{'seconds':>9}{'MB/s':>9}{'ours / it':>11}")

@@ -294,6 +294,14 @@ CASES = [
         schema={"row_count": 2, "ragged_rows": 0},
     ),
     Case(
+        "surrounding_spaces_and_blanks",
+        _rows("n,s", [" 1,a", "2 , a", "   ,b"]),
+        {
+            "n": {"type": "integer", "null_fraction": round(1 / 3, 6), "distinct_count": 2, "min": "1"},
+            "s": {"type": "string", "distinct_count": 2, "min": "a", "unique": False},
+        },
+    ),
+    Case(
         "unique_key",
         _many("id,grp", lambda i: f"{i},{i % 3}", 300),
         {"id": {"unique": True, "distinct_count": 300}, "grp": {"unique": False, "distinct_count": 3}},

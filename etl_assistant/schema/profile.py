@@ -66,16 +66,12 @@ class ColumnStats:
 
     def add(self, raw: pa.Array) -> None:
         """Account for one batch of the column's text values (nulls already normalised)."""
-        values = pc.utf8_trim_whitespace(raw.drop_null())
-        blank = pc.equal(values, "")
-        if pc.any(blank).as_py():
-            values = pc.filter(values, pc.invert(blank))
+        uniques, present = _distinct_trimmed(raw)
         earlier = self.rows - self.nulls
         self.rows += len(raw)
-        self.nulls += len(raw) - len(values)
-        if not len(values):
+        self.nulls += len(raw) - present
+        if not present:
             return
-        uniques = pc.unique(values)  # types and ranges only depend on the distinct values
         if len(self.samples) < SAMPLE_VALUES:
             for value in uniques.slice(0, 2 * SAMPLE_VALUES).to_pylist():
                 if len(self.samples) < SAMPLE_VALUES and value not in self.samples:
@@ -91,7 +87,7 @@ class ColumnStats:
         if self.kind is not None and evidence.kind != self.kind:
             self.distinct.key_kind_changed()
         self._merge(evidence, uniques, earlier)
-        self.distinct.add(uniques, had_duplicates=len(uniques) < len(values), keys=evidence.keys)
+        self.distinct.add(uniques, had_duplicates=len(uniques) < present, keys=evidence.keys)
 
     def _merge(self, evidence: types.Evidence, values: pa.Array, earlier: int) -> None:
         if self.kind is not None and evidence.kind != self.kind and earlier:
@@ -205,6 +201,22 @@ class ColumnStats:
             ]
             return kind, details, texts[0], texts[1]
         return kind, TypeDetails(max_length=self.max_length), low, high
+
+
+def _distinct_trimmed(raw: pa.Array) -> tuple[pa.Array, int]:
+    """(distinct trimmed non-blank values, how many values are neither null nor blank) of one batch.
+
+    Trimming and every later check run on the distinct values only, which for most columns are few."""
+    raw_uniques = pc.unique(raw).drop_null()
+    trimmed = pc.utf8_trim_whitespace(raw_uniques)
+    present = len(raw) - raw.null_count
+    blank = pc.equal(trimmed, "")
+    if pc.any(blank).as_py():
+        present -= pc.sum(pc.is_in(raw, value_set=pc.filter(raw_uniques, blank))).as_py() or 0
+        raw_uniques, trimmed = pc.filter(raw_uniques, pc.invert(blank)), pc.filter(trimmed, pc.invert(blank))
+    if not pc.all(pc.equal(trimmed, raw_uniques)).as_py():
+        trimmed = pc.unique(trimmed)  # " a" and "a" are the same value
+    return trimmed, present
 
 
 def integer_details(low: int | None, high: int | None) -> TypeDetails:

@@ -177,10 +177,13 @@ def _fixed_fields(values: pa.Array, fmt: str) -> _Fields | None:
     )
     if not np.all(np.diff(offsets)[present] == position):
         return None
-    starts = offsets[:-1].astype(np.int64)
-    starts[~present] = starts[present][0]
     data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
-    grid = data[starts[:, None] + np.arange(position)][present]
+    if present.all():  # values sit back to back: a zero-copy (rows x width) view
+        grid = data[offsets[0] : offsets[0] + len(values) * position].reshape(len(values), position)
+    else:
+        starts = offsets[:-1].astype(np.int64)
+        starts[~present] = starts[present][0]
+        grid = data[starts[:, None] + np.arange(position)][present]
     parts: dict[str, np.ndarray] = {}
     for name, start, width in layout:
         column = grid[:, start : start + width]
