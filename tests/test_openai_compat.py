@@ -8,8 +8,10 @@ steps, failures and approvals are deterministic; one test runs the shipped offli
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -278,3 +280,35 @@ async def test_a_run_that_fails_mid_stream_ends_with_an_openai_error_chunk():
                                               "code": "InternalError"}}
     assert json.loads(body[1])["choices"][0]["delta"] == {"content": "Partial "}
     assert not any('"finish_reason":"stop"' in part for part in body), "a failed run does not claim success"
+
+
+async def test_a_client_that_leaves_mid_stream_cancels_the_run_and_leaks_nothing(server: LiveServer):
+    async def server_tasks() -> list[str]:
+        return sorted(repr(t.get_coro()) for t in asyncio.all_tasks())
+
+    agent = server.config.app.state.agent
+    headers = {"X-Thread-Id": "openai-leaving-client"}
+
+    def request(text: str) -> dict[str, Any]:
+        return {"model": MODEL_ID, "stream": True, "messages": [{"role": "user", "content": text}]}
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=30, headers=headers) as http:
+        warm = await http.post("/v1/chat/completions", json=request("echo warm"))
+        assert warm.text.rstrip().endswith("data: [DONE]")
+        baseline = server.call(server_tasks())
+        async with http.stream("POST", "/v1/chat/completions", json=request("slow 60")) as response:
+            async for line in response.aiter_lines():
+                if "sleepy: sleeping 25%" in line:
+                    break  # leave mid-run: closing the stream drops the connection
+        deadline = time.monotonic() + 10
+        while agent.active_runs and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert agent.active_runs == {}
+        after = server.call(server_tasks())
+        while len(after) > len(baseline) and time.monotonic() < deadline + 10:
+            await asyncio.sleep(0.1)
+            after = server.call(server_tasks())
+        assert len(after) <= len(baseline), f"server tasks before {baseline}, after {after}"
+        again = await http.post("/v1/chat/completions", json=request("echo again") | {"stream": False})
+    assert again.status_code == 200
+    assert again.json()["choices"][0]["message"]["content"].endswith('Result: {"text":"again","length":5}')
