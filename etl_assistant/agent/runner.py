@@ -129,6 +129,10 @@ class AgentService:
     async def get_thread(self, thread_id: str, tenant: str = "default") -> dict[str, Any]:
         return await self._thread_dict(await self.threads.get(tenant, thread_id))
 
+    async def require_thread(self, thread_id: str, tenant: str = "default") -> None:
+        """Raise ThreadNotFound unless the tenant has this thread (registry only: cheap)."""
+        await self.threads.get(tenant, thread_id)
+
     async def search_threads(self, tenant: str = "default", **filters: Any) -> list[dict[str, Any]]:
         """Filters as ThreadStore.search: metadata, status, ids, limit, offset, sort_by, sort_order."""
         return [await self._thread_dict(r) for r in await self.threads.search(tenant, **filters)]

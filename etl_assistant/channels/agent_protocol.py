@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal, TypeVar
 
@@ -28,6 +28,7 @@ router = APIRouter(tags=["agent-protocol"])
 ASSISTANT_ID = "agent"
 StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom"]
 Body = TypeVar("Body", bound=BaseModel)
+Found = TypeVar("Found")
 
 
 class _Request(BaseModel):
@@ -120,9 +121,10 @@ def tenant(request: Request) -> str:
     return request.app.state.settings.tenant
 
 
-async def _existing_thread(request: Request, thread_id: str) -> dict[str, Any]:
+async def or_404(lookup: Awaitable[Found]) -> Found:
+    """Await a thread lookup; an unknown thread (or another tenant's) is a 404 with the sentence."""
     try:
-        return await agent(request).get_thread(thread_id, tenant(request))
+        return await lookup
     except ThreadNotFound as exc:
         raise HTTPException(404, str(exc)) from None
 
@@ -177,27 +179,27 @@ async def search_threads(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/threads/{thread_id}")
 async def get_thread(thread_id: str, request: Request) -> dict[str, Any]:
-    return await _existing_thread(request, thread_id)
+    return await or_404(agent(request).get_thread(thread_id, tenant(request)))
 
 
 @router.get("/threads/{thread_id}/state")
 async def get_state(thread_id: str, request: Request) -> dict[str, Any]:
-    await _existing_thread(request, thread_id)
-    return await agent(request).get_state(thread_id, tenant(request))
+    return await or_404(agent(request).get_state(thread_id, tenant(request)))
 
 
 @router.post("/threads/{thread_id}/history")
 async def get_history(thread_id: str, request: Request) -> list[dict[str, Any]]:
     body = await read_body(request, HistoryRequest)
-    await _existing_thread(request, thread_id)
-    return await agent(request).get_history(thread_id, tenant(request), limit=body.limit, before=body.before)
+    return await or_404(
+        agent(request).get_history(thread_id, tenant(request), limit=body.limit, before=body.before)
+    )
 
 
 async def _prepare_run(request: Request, thread_id: str) -> tuple[RunCreate, str, dict[str, str]]:
     body = await read_body(request, RunCreate)
     body.run_kwargs()  # refuse an empty or unsupported request before anything starts
     if body.if_not_exists == "reject":
-        await _existing_thread(request, thread_id)
+        await or_404(agent(request).require_thread(thread_id, tenant(request)))
     if agent(request).is_busy(thread_id):
         raise HTTPException(409, f"Thread {thread_id} is already running; wait for its run to end.")
     run_id = str(uuid.uuid4())
