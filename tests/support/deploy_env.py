@@ -52,8 +52,8 @@ class DeployEnv:
     root: Path
     files: dict[str, Path]
 
-    def tool(self, name: str, **args: Any) -> Any:
-        return get_tool(name).run(self.ctx, args)
+    def tool(self, tool_name: str, /, **args: Any) -> Any:
+        return get_tool(tool_name).run(self.ctx, args)
 
     @property
     def warehouse(self):  # noqa: ANN201 - the Warehouse adapter
