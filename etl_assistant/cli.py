@@ -183,7 +183,8 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
         out.print(f"{split}: {figures['correct']}/{figures['items']} = {figures['accuracy']:.1%}")
     for failure in report.failures:
         out.print(f"[yellow]miss[/yellow] {failure.id} {failure.text!r}: expected {failure.expected_tool} "
-                  f"{failure.expected_args}, got {failure.got_tool} {failure.got_args}", highlight=False)
+                  f"{failure.expected_args}, got {failure.got_tool} {failure.got_args} (router: {failure.scores})",
+                  highlight=False)
 
 
 def _eval_nl2sql(as_json: bool, output: str | None, holdout: bool) -> None:

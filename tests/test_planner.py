@@ -253,3 +253,23 @@ def test_a_known_dataset_is_inspected_from_its_source_and_a_bare_name_asks_what_
     question = model.invoke([HumanMessage("orders")])
     assert not question.tool_calls
     assert question.content.startswith("What should I do with orders:") and question.content.endswith("?")
+
+
+def test_help_lists_only_the_bound_tools_and_a_rejection_is_acknowledged(workspace):
+    settings, csv_path = workspace
+    help_reply = model_for(settings, ["infer_schema", "run_query"]).invoke([HumanMessage("what can you do?")])
+    assert "inspect a file" in help_reply.content and "run SQL" in help_reply.content
+    assert "load data" not in help_reply.content and "design warehouse tables" not in help_reply.content
+    model = model_for(settings)
+    call = only_call(model.invoke([HumanMessage(f"load {csv_path}")]))
+    rejected = ToolMessage("The person rejected load_table: not today.", tool_call_id=call["id"],
+                           name="load_table", status="error")
+    reply = model.invoke([HumanMessage(f"load {csv_path}"), AIMessage("", tool_calls=[call]), rejected])
+    assert not reply.tool_calls and "`load_table` was not run and nothing changed" in reply.content
+
+
+def test_warm_up_prepares_the_router():
+    from etl_assistant.agent.planner import shared_router
+
+    OfflinePlanner(settings=Settings(_env_file=None)).warm_up()
+    assert shared_router()._matrix is not None and shared_router()._matrix.shape[1] == 384

@@ -66,6 +66,7 @@ class ItemResult:
     got_args: dict[str, Any]
     correct: bool
     reply: str = ""
+    scores: list[tuple[str, float]] = field(default_factory=list)  # the router's best three, for debugging
 
 
 @dataclass
@@ -172,6 +173,9 @@ def _score(item: dict[str, Any], decision: Decision) -> ItemResult:
         got_args=got_args,
         correct=correct,
         reply=decision.text[:200],
+        scores=[(intent, round(score, 3)) for intent, score in decision.route.scores[:3]]
+        if decision.route
+        else [],
     )
 
 

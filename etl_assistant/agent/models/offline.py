@@ -24,7 +24,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
-from etl_assistant.agent.planner import CatalogView, Decision, Planner, read_catalog
+from etl_assistant.agent.planner import CatalogView, Decision, Planner, read_catalog, shared_router
 from etl_assistant.config import Settings, get_settings
 
 # Our canonical argument names -> the names a bound tool might use instead (first one it accepts wins).
@@ -62,6 +62,10 @@ class OfflinePlanner(BaseChatModel):
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bound tools reach `_generate` as `tools=[openai tool dicts]`; only their names are ever called."""
         return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+    def warm_up(self) -> None:
+        """Load the embedding model and exemplars now (call at server start so the first reply is fast)."""
+        shared_router().warm_up()
 
     # --- the decision ---------------------------------------------------------------------------------------
 

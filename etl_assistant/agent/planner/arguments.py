@@ -20,6 +20,8 @@ _COUNT = re.compile(
     r"\b(how many|count|number of) (the )?(rows|records|lines)\b|\bhow many\b.*\b(load|in it|there)\b"
 )
 _WORDS = re.compile(r"[a-z0-9_]+")
+_DATAMART_WORD = re.compile(r"\b(data ?marts?|marts?|materiali[sz]ed view)\b", re.IGNORECASE)
+_FOLLOW_UP_QUESTION = re.compile(r"^\s*(and|what about|how about|same|now|also|only|but)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -164,7 +166,14 @@ def _fill_list(
 def _fill_ask(
     ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
 ) -> Filled | Missing:
-    return _single("ask", {"question": ents.text.strip()})
+    args: dict[str, Any] = {"question": ents.text.strip()}
+    if (
+        state.last_intent == "ask"
+        and state.ask_parse
+        and (follow_up or _FOLLOW_UP_QUESTION.search(ents.text))
+    ):
+        args["previous"] = state.ask_parse
+    return _single("ask", args)
 
 
 def _fill_request(
@@ -176,23 +185,35 @@ def _fill_request(
     *,
     intent: str = "design_datamart",
 ) -> Filled | Missing:
-    """Free-form requests (a datamart, a deploy): the words plus whatever dataset and dialect they name."""
+    """A datamart in words: the request plus whatever dataset, dialect and name the message gives."""
     args: dict[str, Any] = {"request": ents.text.strip()}
     dataset = _dataset(ents, state, catalog, by_columns=True)
     if dataset:
         args["dataset"] = dataset
     if ents.dialect:
         args["dialect"] = ents.dialect
+    if ents.target:
+        args["name"] = ents.target
     return _single(intent, args)
 
 
 def _fill_deploy(
     ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
 ) -> Filled | Missing:
-    filled = _fill_request(ents, state, catalog, follow_up, dialect, intent="deploy")
-    if isinstance(filled, Filled) and "dataset" not in filled.args:
+    """Deploy the datamart just designed ("deploy it" after a datamart), else the dataset meant."""
+    named = ents.mentions[0] if ents.mentions else None
+    if state.datamart and (
+        named == state.datamart
+        or not named
+        and state.last_intent == "design_datamart"
+        or _DATAMART_WORD.search(ents.text)
+    ):
+        return Filled({"datamart": state.datamart}, [Step("deploy", {"datamarts": [state.datamart]})])
+    dataset = _dataset(ents, state, catalog)
+    if dataset is None:
         return Missing(f"What should I deploy{_choices(catalog.dataset_names)}?")
-    return filled
+    args = {"dataset": dataset, **({"dialect": ents.dialect} if ents.dialect else {})}
+    return Filled(args, [Step("deploy", {"datasets": [dataset]})])
 
 
 _FILLERS = {

@@ -86,7 +86,7 @@ class Planner:
         tools = list(available) if available is not None else list(TOOL_INTENTS)
         index = last_human_index(messages)
         if index is None:
-            return Decision("chat", text=replies.HELP)
+            return Decision("chat", text=replies.help_text(tools))
         turn = self._decide_turn(messages[: index + 1], catalog, tools)
         done = tool_steps(messages[index + 1 :])
         if not done:
@@ -138,7 +138,7 @@ class Planner:
         if intent in CHAT_INTENTS and score >= MIN_CHAT_SCORE and not (ents.paths or ents.mentions):
             return Decision(
                 "chat",
-                text={"greeting": replies.GREETING, "help": replies.HELP, "thanks": replies.THANKS}[intent],
+                text=replies.THANKS if intent == "thanks" else replies.help_text(tools, intent == "greeting"),
             )
         follow_up = intent == "repeat"
         if follow_up:

@@ -12,18 +12,32 @@ from etl_assistant.agent.planner.state import ToolStep
 
 MAX_ROWS_SHOWN = 50
 
-HELP = (
-    "I am your data-engineering assistant. I can:\n"
-    "- **inspect a file** (CSV/TSV/JSON/NDJSON/Parquet/XLSX): delimiter, encoding, column types, nulls, keys "
-    "— e.g. `here is data/orders.csv`\n"
-    "- **design warehouse tables**: ClickHouse, PostgreSQL or SQLite DDL with the reasons — "
-    "e.g. `make a ClickHouse table for orders`\n"
-    "- **load data** into the warehouse — e.g. `load orders`\n"
-    "- **run SQL** read-only — e.g. `select count(*) from orders`\n"
-    "- **list your datasets** — e.g. `what datasets do I have?`"
-)
-GREETING = "Hello! " + HELP
+# One help line per tool; help lists only the tools this server offers, so a new tool adds one entry here.
+CAPABILITIES = {
+    "infer_schema": "**inspect a file** (CSV/TSV/JSON/NDJSON/Parquet/XLSX): delimiter, encoding, column "
+    "types, nulls, keys — e.g. `here is data/orders.csv`",
+    "generate_ddl": "**design warehouse tables**: ClickHouse, PostgreSQL or SQLite DDL with the reasons — "
+    "e.g. `make a ClickHouse table for orders`",
+    "load_table": "**load data** into the warehouse — e.g. `load orders`",
+    "run_query": "**run SQL** read-only — e.g. `select count(*) from orders`",
+    "list_datasets": "**list your datasets** — e.g. `what datasets do I have?`",
+    "ask": "**answer questions** about your data with SQL — e.g. `top 5 regions by revenue last month?`",
+    "design_datamart": "**design datamarts** that stay fresh — e.g. `daily revenue per region as a datamart`",
+    "deploy": "**deploy** tables and datamarts after your approval — e.g. `deploy orders to ClickHouse`",
+}
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
+
+
+def help_text(tools: list[str], greeting: bool = False) -> str:
+    lines = [f"- {CAPABILITIES[tool]}" for tool in tools if tool in CAPABILITIES]
+    head = (
+        "Hello! I am your data-engineering assistant."
+        if greeting
+        else "I am your data-engineering assistant."
+    )
+    if not lines:
+        return f"{head} No tools are enabled on this server right now."
+    return f"{head} I can:\n" + "\n".join(lines)
 
 
 def reply_for_results(steps: list[ToolStep]) -> str:
@@ -46,6 +60,8 @@ def _error(step: ToolStep) -> str:
     message = (step.error or "").strip()
     if message.lower().startswith("error:"):
         message = message[6:].strip()
+    if message.startswith("The person rejected"):  # the approval step's wording (agent/approval.py)
+        return f"Understood: `{step.name}` was not run and nothing changed. Tell me what to change instead."
     return f"`{step.name}` could not finish: {message}\n\nFix that and ask again, or tell me what to change."
 
 
@@ -142,6 +158,63 @@ def _datasets(out: dict[str, Any]) -> str:
     )
 
 
+def _answer(out: dict[str, Any]) -> str:
+    if out.get("clarification"):
+        return str(out["clarification"])
+    return f"{out.get('answer', '')}\n\n{_query(out)}".strip()
+
+
+def _datamart(out: dict[str, Any]) -> str:
+    spec, definition = out.get("spec") or {}, out.get("definition") or {}
+    measures = ", ".join(
+        f"{m.get('agg')}({m.get('column') or '*'}) as {m.get('name')}" for m in spec.get("measures") or []
+    )
+    by = [
+        *([f"{spec['grain']} of {spec.get('time_column')}"] if spec.get("grain") else []),
+        *(spec.get("dimensions") or []),
+    ]
+    head = (
+        f"Datamart `{definition.get('name')}` ({_dialect_name(definition.get('dialect'))}, "
+        f"{definition.get('engine')}) from `{definition.get('source_table')}`: {measures}"
+        + (f" per {', '.join(by)}" if by else "")
+        + "."
+    )
+    statements = [
+        *(definition.get("create") or []),
+        definition.get("backfill"),
+        *(definition.get("keep_current") or []),
+        definition.get("refresh"),
+    ]
+    sql = ";\n\n".join(s.strip().rstrip(";") for s in statements if s)
+    parts = [head, f"```sql\n{sql};\n```"]
+    if definition.get("explanation"):
+        parts.append("Why:\n" + "\n".join(f"- {line}" for line in definition["explanation"]))
+    parts.append("Say `deploy it` to build it in the warehouse (you will be asked to approve first).")
+    return "\n\n".join(parts)
+
+
+def _deployed(out: dict[str, Any]) -> str:
+    result = out.get("result") or out
+    steps = result.get("steps") or []
+    parts = ["\n".join(f"- {line}" for line in out.get("summary") or [])]
+    if result.get("already_applied"):
+        parts.append("Nothing changed: this plan was already applied.")
+    rows = [
+        [
+            f"`{s.get('target')}`",
+            str(s.get("kind", "")),
+            str(s.get("action", "")),
+            _cell(s.get("version")),
+            _cell(s.get("rows")),
+        ]
+        for s in steps
+    ]
+    if rows:
+        parts.append(_markdown_table(["object", "kind", "action", "version", "rows"], rows))
+    parts += [f"Note: {note}" for note in result.get("notes") or []]
+    return "\n\n".join(p for p in parts if p) or "Deployed."
+
+
 def _generic(out: dict[str, Any]) -> str:
     """Tools without a dedicated writer: show their SQL/DDL, rows and a summary line when present."""
     parts = []
@@ -167,6 +240,10 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "load_table": _load,
     "run_query": _query,
     "list_datasets": _datasets,
+    "ask": _answer,
+    "design_datamart": _datamart,
+    "deploy": _deployed,
+    "apply_deploy": _deployed,
 }
 
 

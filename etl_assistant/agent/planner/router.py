@@ -50,6 +50,10 @@ class Router:
         self._matrix: np.ndarray | None = None
         self._lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Load the model and embed the exemplars now rather than on the first message (~5-10 s cold)."""
+        self._exemplar_matrix()
+
     def _exemplar_matrix(self) -> np.ndarray:
         with self._lock:
             if self._matrix is None:

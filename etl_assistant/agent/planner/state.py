@@ -36,6 +36,8 @@ class ConversationState:
     table: str | None = None
     path: str | None = None
     dialect: str | None = None
+    datamart: str | None = None  # the last datamart designed
+    ask_parse: dict[str, Any] | None = None  # the last answer's parse, passed back for follow-up questions
     names: list[str] = field(default_factory=list)  # datasets/tables seen in this thread, newest last
 
     def remember(self, name: str | None) -> None:
@@ -89,6 +91,13 @@ def message_text(message: BaseMessage) -> str:
 
 
 def _apply(state: ConversationState, name: str, args: dict[str, Any], output: dict[str, Any]) -> None:
+    if name == "design_datamart":
+        spec = output.get("spec") or {}
+        state.datamart = spec.get("name")
+        state.remember(state.datamart)
+        output = {"dataset": spec.get("dataset"), "dialect": (output.get("definition") or {}).get("dialect")}
+    elif name == "ask":
+        state.ask_parse = output.get("parse")
     dataset = output.get("dataset") if name != "infer_schema" else output.get("name")
     dataset = dataset or args.get("dataset") or args.get("name")
     if name == "infer_schema" and args.get("table"):
