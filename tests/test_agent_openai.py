@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from pydantic import BaseModel
 
 from etl_assistant.agent.models import get_chat_model
 from etl_assistant.agent.runner import AgentService
@@ -15,6 +16,7 @@ from etl_assistant.agent.tooling import to_langchain_tool
 from etl_assistant.config import Settings
 from etl_assistant.errors import EtlError
 from etl_assistant.prompts import load_prompt
+from etl_assistant.tools.base import Tool, ToolContext
 from tests.support.no_network_models import NetworkBlocked
 from tests.support.openai_fake import Reply, openai_fake
 from tests.support.scripted_model import audit_rows, scripted_tools
@@ -119,3 +121,27 @@ async def test_the_guard_stops_a_real_endpoint_under_tests(tmp_path: Path):
         causes.append(error)
         error = error.__cause__ or error.__context__
     assert any(isinstance(c, NetworkBlocked) for c in causes)
+
+
+class ProbeInput(BaseModel):
+    pass
+
+
+class ProbeOutput(BaseModel):
+    model: str | None
+
+
+def probe(ctx: ToolContext, args: ProbeInput) -> ProbeOutput:
+    """Report which chat model the tool context carries (test tool)."""
+    return ProbeOutput(model=getattr(ctx.chat_model, "model_name", None))
+
+
+async def test_tools_get_the_llm_on_the_openai_path(tmp_path: Path):
+    tool = Tool(name="probe", fn=probe, input_model=ProbeInput, output_model=ProbeOutput)
+    with openai_fake([Reply(tool_calls=[("probe", {})]), Reply(content="ok")]) as fake:
+        service = await AgentService.create(openai_settings(tmp_path, fake.url), tools=[tool])
+        try:
+            events = [e async for e in service.stream("o3", input=say("probe"))]
+        finally:
+            await service.aclose()
+    assert [e.data["output"] for e in events if e.type == "tool_result"] == [{"model": "fake-gpt"}]

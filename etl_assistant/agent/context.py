@@ -65,3 +65,4 @@ class RunContext:
     settings: Settings
     tenant: str = "default"
     resources: Mapping[str, Any] = field(default_factory=dict)
+    llm: Any = None  # the chat model when it is a real LLM (openai path), for tools that can use one

@@ -72,6 +72,7 @@ class AgentService:
         self.threads = threads
         self.resources = resources
         self.metrics = metrics or RunMetrics()
+        self.llm: BaseChatModel | None = None
         self.model_name = model_name
         self._stack = stack
         self._locks: dict[str, asyncio.Lock] = {}
@@ -103,9 +104,12 @@ class AgentService:
             tool_list = list(REGISTRY if tools is None else tools)
             graph = build_graph(chat_model, tool_list, checkpointer)
             model_name = str(getattr(chat_model, "model_name", None) or chat_model._llm_type)
-            return cls(
+            service = cls(
                 settings, graph, threads, resources, stack, model_name, [t.name for t in tool_list], metrics
             )
+            # tools get the chat model only when it is a real LLM; the offline planner is not one
+            service.llm = chat_model if settings.model == "openai" else None
+            return service
         except BaseException:
             await stack.aclose()
             raise
@@ -206,7 +210,7 @@ class AgentService:
                 graph_input = await self._prepare(
                     thread_id, tenant, input, command, if_not_exists, assistant_id
                 )
-                context = RunContext(settings=self.settings, tenant=tenant, resources=self.resources)
+                context = RunContext(self.settings, tenant, self.resources, llm=self.llm)
                 interrupted = False
                 async for mode, chunk in self.graph.astream(
                     graph_input, config, context=context, stream_mode=STREAM_MODES

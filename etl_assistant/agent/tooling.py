@@ -35,7 +35,13 @@ def build_tool_context(tool_name: str) -> ToolContext:
     def progress(done: float, total: float | None, message: str) -> None:
         write({"type": "progress", "tool": tool_name, "done": done, "total": total, "message": message})
 
-    return ToolContext(settings=run.settings, tenant=run.tenant, progress=progress, _overrides=run.resources)  # type: ignore[arg-type]
+    return ToolContext(
+        settings=run.settings,
+        tenant=run.tenant,
+        progress=progress,
+        chat_model=run.llm,
+        _overrides=run.resources,  # type: ignore[arg-type]  # a lazy Mapping: connections open on first use
+    )
 
 
 def to_langchain_tool(tool: Tool) -> StructuredTool:
