@@ -27,7 +27,6 @@ from etl_assistant.evals.sample_data import write_retail
 from etl_assistant.tools.base import ToolContext
 from etl_assistant.warehouse import connect
 from etl_assistant.warehouse.catalog import Catalog
-from etl_assistant.warehouse.chdb_engine import close_sessions
 from tests.support.deploy_env import (  # noqa: F401 - pytest fixture
     ENGINES,
     DeployEnv,
@@ -249,10 +248,11 @@ class Forwarder:
 
 @pytest.mark.postgres
 def test_unreachable_warehouse_is_a_clear_error_and_nothing_is_recorded(
-    tmp_path: Path, request: pytest.FixtureRequest, deploy_pg_schema: str
-) -> None:  # noqa: F811
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     relay = Forwarder()
-    url = f"postgresql://postgres@127.0.0.1:{relay.port}/test?options=-csearch_path%3D{deploy_pg_schema}"
+    schema = request.getfixturevalue("deploy_pg_schema")
+    url = f"postgresql://postgres@127.0.0.1:{relay.port}/test?options=-csearch_path%3D{schema}"
     made = make_env("postgres", tmp_path, request, orders=200)
     made.ctx = with_warehouse(made.ctx, url)
     plan = made.tool("plan_deploy", datasets=["orders"])
