@@ -200,3 +200,18 @@ async def test_client_disconnect_cancels_the_run_and_leaks_no_task(server: LiveS
         assert messages[-1]["content"] == 'Result: {"text":"again","length":5}'
         cancelled = [m for m in messages if m["type"] == "tool" and m["name"] == "sleepy"]
         assert cancelled[0]["status"] == "error" and "cancelled" in cancelled[0]["content"]
+
+
+async def test_keep_alive_pings_while_a_tool_works(server: LiveServer, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("etl_assistant.channels.sse.PING_SECONDS", 0.1)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        tid = (await http.post("/threads", json={})).json()["thread_id"]
+        async with http.stream(
+            "POST", f"/threads/{tid}/runs/stream", json={"input": say("slow 12"), "stream_mode": ["values"]}
+        ) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-accel-buffering"] == "no"
+            lines = [line async for line in response.aiter_lines()]
+    pings = [line for line in lines if line.startswith(": ping")]
+    assert len(pings) >= 3, "a 600 ms tool run with 100 ms pings sends several comments"
+    assert "event: end" in lines

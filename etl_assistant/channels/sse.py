@@ -26,7 +26,10 @@ def sse_event(event: str, data: Any, event_id: int | str | None = None) -> Serve
 def sse_response(
     events: AsyncIterator[ServerSentEvent],
     headers: Mapping[str, str] | None = None,
-    ping: float = PING_SECONDS,
+    ping: float | None = None,
 ) -> EventSourceResponse:
-    """A text/event-stream response with keep-alive pings and proxy buffering off."""
-    return EventSourceResponse(events, headers={"Cache-Control": "no-store", **(headers or {})}, ping=ping)
+    """A text/event-stream response with keep-alive pings (every PING_SECONDS unless given) and proxy
+    buffering off."""
+    return EventSourceResponse(
+        events, headers={"Cache-Control": "no-store", **(headers or {})}, ping=ping or PING_SECONDS
+    )
