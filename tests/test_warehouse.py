@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,7 @@ from etl_assistant.ddl import generate_ddl
 from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema
 from etl_assistant.warehouse import Warehouse, connect
+from etl_assistant.warehouse.chdb_engine import shared_session
 from tests.support.datasets import column, orders_schema, write_orders_csv
 from tests.support.postgres import pg_schema  # noqa: F401 - pytest fixture
 from tests.support.warehouses import (  # noqa: F401 - the `warehouse` and `clickhouse_fake` fixtures
@@ -220,3 +222,42 @@ def test_clickhouse_datetimes_come_back_as_datetimes(engine: str, tmp_path: Path
     row = wh.query("SELECT toDateTime('2024-01-02 03:04:05', 'UTC') AS t, toDate('2024-01-02') AS d").rows[0]
     assert row[0].replace(tzinfo=None).isoformat() == "2024-01-02T03:04:05"
     assert row[1].isoformat() == "2024-01-02"
+
+
+def test_chdb_sessions_are_shared_and_switch_safely(tmp_path: Path) -> None:
+    """One directory serves concurrent blocks; another directory waits until they end, then takes over."""
+    a, b = connect(f"chdb://{tmp_path / 'a'}"), connect(f"chdb://{tmp_path / 'b'}")
+    a.execute('CREATE TABLE "t" ("x" UInt8) ENGINE = Memory')
+    b.execute('CREATE TABLE "u" ("y" UInt8) ENGINE = Memory')
+    done: dict[str, object] = {}
+
+    def run(name: str, warehouse: Warehouse, sql: str) -> threading.Thread:
+        thread = threading.Thread(target=lambda: done.setdefault(name, warehouse.query(sql).rows))
+        thread.start()
+        return thread
+
+    with shared_session(str(tmp_path / "a")):
+        same = run("same", a, 'SELECT count() FROM "t"')
+        same.join(timeout=30)
+        assert done["same"] == [(0,)]  # ran while the block held directory a
+        other = run("other", b, 'SELECT count() FROM "u"')
+        other.join(timeout=1)
+        assert other.is_alive() and "other" not in done  # waits for directory a to be released
+    other.join(timeout=30)
+    assert done["other"] == [(0,)]
+
+    errors: list[BaseException] = []
+
+    def hammer(warehouse: Warehouse, table: str) -> None:
+        try:
+            for _ in range(10):
+                assert warehouse.count_rows(table) == 0
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(wh, t)) for wh, t in [(a, "t"), (b, "u")] * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and not any(thread.is_alive() for thread in threads)

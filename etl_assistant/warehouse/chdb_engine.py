@@ -1,9 +1,10 @@
 """chDB: ClickHouse in-process, the embedded default warehouse (`chdb:///abs/path`).
 
 chDB runs one embedded server per process, bound to one data directory. `_Sessions` keeps the sessions of
-the directory in use (one writer, one opened with `readonly=2` for read-only queries) behind a lock; asking
-for another directory closes the current sessions and opens the new ones, so several adapters (tests, the
-ClickHouse HTTP fake) can take turns in one process.
+the directory in use (one writer, one opened with `readonly=2` for read-only queries) and guards them with a
+condition: blocks on the open directory run concurrently; asking for another directory waits until they end,
+then closes the current sessions and opens the new ones, so several adapters (tests, the ClickHouse HTTP fake)
+can take turns in one process.
 """
 
 from __future__ import annotations
@@ -41,9 +42,15 @@ from etl_assistant.warehouse.typed_batches import typed_batches
 
 
 class _Sessions:
-    """The process-wide chDB sessions of one data directory at a time."""
+    """The process-wide chDB sessions of one data directory at a time.
 
-    lock = threading.RLock()
+    Sessions are thread-safe, so users of the open directory run concurrently (a query on the read-only
+    session need not wait for a load on the writer). Switching to another directory waits until no block
+    uses the current one.
+    """
+
+    changed = threading.Condition()
+    in_use = 0
     path: str | None = None
     writer: chdb.session.Session | None = None
     reader: chdb.session.Session | None = None
@@ -51,23 +58,34 @@ class _Sessions:
     @classmethod
     @contextmanager
     def use(cls, path: str, *, read_only: bool = False) -> Iterator[chdb.session.Session]:
-        with cls.lock:
+        with cls.changed:
+            cls.changed.wait_for(lambda: cls.path == path or cls.in_use == 0)
             if cls.path != path:
-                cls.close()
-                try:
-                    Path(path).mkdir(parents=True, exist_ok=True)
-                    cls.writer = chdb.session.Session(path)
-                    cls.reader = chdb.session.Session(f"{path}?readonly=2")
-                except Exception as exc:  # OSError, or chDB's RuntimeError / ChdbError
-                    cls.close()
-                    raise WarehouseError(
-                        f"Cannot open the chDB warehouse at {path}: {_engine_message(exc)}; "
-                        "check ETLA_WAREHOUSE_URL and that the directory is writable."
-                    ) from exc
-                cls.path = path
+                cls._open(path)
+            cls.in_use += 1
             session = cls.reader if read_only else cls.writer
+        try:
             assert session is not None
             yield session
+        finally:
+            with cls.changed:
+                cls.in_use -= 1
+                cls.changed.notify_all()
+
+    @classmethod
+    def _open(cls, path: str) -> None:
+        cls.close()
+        try:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            cls.writer = chdb.session.Session(path)
+            cls.reader = chdb.session.Session(f"{path}?readonly=2")
+        except Exception as exc:  # OSError, or chDB's RuntimeError / ChdbError
+            cls.close()
+            raise WarehouseError(
+                f"Cannot open the chDB warehouse at {path}: {_engine_message(exc)}; "
+                "check ETLA_WAREHOUSE_URL and that the directory is writable."
+            ) from exc
+        cls.path = path
 
     @classmethod
     def close(cls) -> None:
@@ -83,8 +101,9 @@ def shared_session(path: str, *, read_only: bool = False) -> AbstractContextMana
 
 
 def close_sessions() -> None:
-    """Release chDB's data directory (tests switching directories; process shutdown)."""
-    with _Sessions.lock:
+    """Release chDB's data directory once no block uses it (process shutdown)."""
+    with _Sessions.changed:
+        _Sessions.changed.wait_for(lambda: _Sessions.in_use == 0, timeout=30)
         _Sessions.close()
 
 
