@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,7 @@ import duckdb
 from etl_assistant.config import Settings
 from etl_assistant.evals.sample_data import write_retail
 from etl_assistant.schema.infer import infer_file
+from etl_assistant.schema.model import DatasetSchema
 
 
 def _orders_file(directory: Path, rows: int) -> Path:
@@ -37,16 +39,28 @@ def _orders_file(directory: Path, rows: int) -> Path:
     return path
 
 
-def _interleaved_medians(runs: int, **contenders: Callable[[], object]) -> dict[str, tuple[float, object]]:
-    """Median seconds (and last result) per contender, running them in turn so load changes hit all alike."""
-    timings: dict[str, list[float]] = {name: [] for name in contenders}
+@dataclass
+class Measured:
+    seconds: float  # median wall-clock
+    cpu_seconds: float  # median CPU time of the process (all threads): fairer on a busy shared machine
+    result: object
+
+
+def _interleaved_medians(runs: int, **contenders: Callable[[], object]) -> dict[str, Measured]:
+    """Medians per contender, running them in turn so changes in machine load hit all alike."""
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
     results: dict[str, object] = {}
     for _ in range(runs):
         for name, run in contenders.items():
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             results[name] = run()
-            timings[name].append(time.perf_counter() - started)
-    return {name: (statistics.median(timings[name]), results[name]) for name in contenders}
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
+    return {
+        name: Measured(statistics.median(wall[name]), statistics.median(cpu[name]), results[name])
+        for name in contenders
+    }
 
 
 def _duckdb_sniff_and_read(path: Path) -> list[tuple[str, str]]:
@@ -86,18 +100,21 @@ def main() -> None:
         duck_read=lambda: _duckdb_sniff_and_read(path),
         duck_summary=lambda: _duckdb_summarize(path),
     )
-    (ours, schema), (duck_read, duck_types), (duck_summary, _) = measured.values()
-
-    print(f"\nfile: {path} ({megabytes:.0f} MB, {schema.row_count:,} rows), median of {args.runs} runs")  # type: ignore[union-attr]
-    print(f"{'what':<42}{'seconds':>9}{'MB/s':>9}{'ours / it':>11}")
-    for label, seconds in [
+    ours, duck_read, duck_summary = measured.values()
+    schema: DatasetSchema = ours.result  # type: ignore[assignment]
+    print(f"\nfile: {path} ({megabytes:.0f} MB, {schema.row_count:,} rows), median of {args.runs} runs")
+    print(f"{'what':<44}{'wall s':>8}{'MB/s':>7}{'ours/it':>9}{'cpu s':>8}{'ours/it':>9}")
+    for label, it in [
         ("etl-assistant infer_file (types + profile)", ours),
         ("duckdb sniff_csv + read_csv into a table", duck_read),
         ("duckdb SUMMARIZE read_csv", duck_summary),
     ]:
-        print(f"{label:<42}{seconds:>9.2f}{megabytes / seconds:>9.0f}{ours / seconds:>10.2f}x")
+        print(
+            f"{label:<44}{it.seconds:>8.2f}{megabytes / it.seconds:>7.0f}{ours.seconds / it.seconds:>8.2f}x"
+            f"{it.cpu_seconds:>8.2f}{ours.cpu_seconds / it.cpu_seconds:>8.2f}x"
+        )
     print("\ncolumn types (ours vs duckdb):")
-    for column, (_, duck_type) in zip(schema.columns, duck_types, strict=True):  # type: ignore[union-attr]
+    for column, (_, duck_type) in zip(schema.columns, duck_read.result, strict=True):  # type: ignore[call-overload]
         detail = column.details.model_dump(exclude_none=True)
         print(f"  {column.identifier:<12} {column.type:<9} {str(detail):<70} {duck_type}")
 
