@@ -4,6 +4,7 @@ distinct values are (almost) all found there."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 import pyarrow as pa
@@ -47,15 +48,17 @@ def _compatible(column: ColumnProfile, ref: ColumnProfile) -> bool:
     return column.type == ref.type and column.type in KEY_TYPES
 
 
-def distinct_values(layout: Layout, identifier: str) -> pa.Array:
-    """All distinct non-null (trimmed) values of one column of a source."""
-    uniques: list[pa.Array] = []
-    for batch in iter_text_batches(layout, columns=[identifier]):
-        values = pc.utf8_trim_whitespace(batch.column(0).drop_null())
-        uniques.append(pc.unique(values))
-    if not uniques:
-        return pa.array([], type=pa.string())
-    return pc.unique(pa.concat_arrays(uniques))
+def distinct_values(layout: Layout, identifiers: list[str]) -> dict[str, pa.Array]:
+    """All distinct non-null (trimmed) values of some columns of a source, in one pass."""
+    uniques: dict[str, list[pa.Array]] = {identifier: [] for identifier in identifiers}
+    for batch in iter_text_batches(layout, columns=identifiers):
+        for identifier in identifiers:
+            values = pc.utf8_trim_whitespace(pc.unique(batch.column(identifier)).drop_null())
+            uniques[identifier].append(values)
+    return {
+        identifier: pc.unique(pa.concat_arrays(arrays)) if arrays else pa.array([], type=pa.string())
+        for identifier, arrays in uniques.items()
+    }
 
 
 def containment(values: pa.Array, reference: pa.Array) -> float:
@@ -71,9 +74,35 @@ ReferenceValues = Callable[[DatasetSchema, str], "pa.Array | None"]
 def file_values(ref_schema: DatasetSchema, identifier: str) -> pa.Array | None:
     """Distinct values of a dataset's column read from its source file (None when the file is gone)."""
     try:
-        return distinct_values(layout_of(ref_schema), identifier)
+        return distinct_values(layout_of(ref_schema), [identifier])[identifier]
     except InputError:
         return None
+
+
+@dataclass
+class _Candidate:
+    column: ColumnProfile
+    ref_dataset: DatasetSchema
+    ref_column: ColumnProfile
+    similarity: float
+
+
+def _candidates(schema: DatasetSchema, known: list[DatasetSchema]) -> list[_Candidate]:
+    """Pairs worth a containment check: compatible types, a name pointing at a unique column, and no more
+    distinct values than the referenced column could hold."""
+    found = []
+    for ref_dataset in known:
+        if ref_dataset.name == schema.name:
+            continue
+        for ref in (c for c in ref_dataset.columns if c.unique):
+            for column in schema.columns:
+                if (column.unique and column.identifier == ref.identifier) or not _compatible(column, ref):
+                    continue
+                similarity = name_similarity(column.identifier, ref_dataset.name, ref.identifier)
+                too_many = column.distinct_count * MIN_CONTAINMENT > ref.distinct_count * 1.1
+                if similarity >= MIN_NAME_SIMILARITY and not too_many:
+                    found.append(_Candidate(column, ref_dataset, ref, similarity))
+    return found
 
 
 def find_relationships(
@@ -85,37 +114,30 @@ def find_relationships(
     """Candidates with a name similarity >= 0.8 and containment >= 0.9, best first per column.
 
     `reference_values(dataset, column)` gives a referenced column's distinct values as text (from its file by
-    default; the tool also falls back to the dataset's warehouse table)."""
+    default; the tool also falls back to the dataset's warehouse table). This file is read once more, for
+    the candidate columns only."""
+    candidates = _candidates(schema, known)
+    if not candidates:
+        return []
+    own = distinct_values(layout, sorted({c.column.identifier for c in candidates}))
+    references: dict[tuple[str, str], pa.Array | None] = {}
     found: list[Relationship] = []
-    own_values: dict[str, pa.Array] = {}
-    for ref_schema in known:
-        if ref_schema.name == schema.name:
-            continue
-        for ref in (c for c in ref_schema.columns if c.unique):
-            for column in schema.columns:
-                if (column.unique and column.identifier == ref.identifier) or not _compatible(column, ref):
-                    continue
-                similarity = name_similarity(column.identifier, ref_schema.name, ref.identifier)
-                if (
-                    similarity < MIN_NAME_SIMILARITY
-                    or column.distinct_count * MIN_CONTAINMENT > ref.distinct_count * 1.1
-                ):
-                    continue
-                ref_values = reference_values(ref_schema, ref.identifier)
-                if ref_values is None:
-                    continue  # neither the file nor a table to compare with
-                if column.identifier not in own_values:
-                    own_values[column.identifier] = distinct_values(layout, column.identifier)
-                share = containment(own_values[column.identifier], ref_values)
-                if share >= MIN_CONTAINMENT:
-                    found.append(
-                        Relationship(
-                            column=column.identifier,
-                            ref_dataset=ref_schema.name,
-                            ref_column=ref.identifier,
-                            containment=round(share, 4),
-                            name_similarity=round(similarity, 3),
-                            confidence=round((share + similarity) / 2, 3),
-                        )
-                    )
+    for candidate in candidates:
+        key = (candidate.ref_dataset.name, candidate.ref_column.identifier)
+        if key not in references:
+            references[key] = reference_values(candidate.ref_dataset, candidate.ref_column.identifier)
+        if references[key] is None:
+            continue  # neither the file nor a table to compare with
+        share = containment(own[candidate.column.identifier], references[key])
+        if share >= MIN_CONTAINMENT:
+            found.append(
+                Relationship(
+                    column=candidate.column.identifier,
+                    ref_dataset=candidate.ref_dataset.name,
+                    ref_column=candidate.ref_column.identifier,
+                    containment=round(share, 4),
+                    name_similarity=round(candidate.similarity, 3),
+                    confidence=round((share + candidate.similarity) / 2, 3),
+                )
+            )
     return sorted(found, key=lambda r: (r.column, -r.confidence))
