@@ -24,7 +24,6 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import PurePath
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -36,6 +35,7 @@ from etl_assistant.agent.events import RunEvent
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.agent.threads import ThreadExists
 from etl_assistant.channels.agent_protocol import agent, tenant
+from etl_assistant.channels.reply_text import ReplyTextEncoder
 from etl_assistant.channels.sse import PING_SECONDS, json_data
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -47,9 +47,6 @@ THREAD_HEADER = "X-Thread-Id"
 APPROVE_WORDS = {"approve", "approved", "yes", "y", "ok", "okay", "go", "go ahead", "do it", "confirm",
                  "confirmed", "proceed", "yes please", "approve it", "lgtm"}
 REJECT_WORDS = {"reject", "rejected", "no", "n", "cancel", "stop", "abort", "don't", "dont", "reject it"}
-_ARG_PREVIEW_VALUES = 3
-_ARG_PREVIEW_CHARS = 60
-_PROGRESS_STEPS = 4  # a progress line at 25, 50 and 75 %; the result line says when it is done
 _THREAD_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _CANDIDATES = 5  # threads with the same conversation key considered before starting a new one
 _ERROR_STATUS = {"InputError": 400, "ToolError": 400, "ThreadBusy": 409, "ThreadExists": 409,
@@ -183,109 +180,6 @@ def run_arguments(choice: ThreadChoice) -> dict[str, Any]:
         decision = {"type": "reject", "message": "Rejected in the chat."}
         return {"command": {"resume": {"decisions": [decision] * choice.approval_pending}}}
     return {"input": {"messages": choice.messages}}
-
-
-# ---- RunEvents -> reply text -----------------------------------------------------------------------------
-
-
-def _preview(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= _ARG_PREVIEW_CHARS else text[: _ARG_PREVIEW_CHARS - 1] + "…"
-
-
-def describe_call(name: str, args: dict[str, Any]) -> str:
-    """`infer_schema (orders.csv)`: the tool and its first few argument values (file names without dirs)."""
-    shown = [PurePath(value).name if key == "path" and isinstance(value, str) else _preview(value)
-             for key, value in args.items() if value not in (None, "", False, [], {})]
-    return f"{name} ({', '.join(shown[:_ARG_PREVIEW_VALUES])})" if shown else name
-
-
-class ReplyTextEncoder:
-    """Turns one run's RunEvents into the assistant's reply as markdown text pieces.
-
-    Streamed text passes through; a finished message is written whole only if none of it was streamed; tool
-    steps and approval requests become their own quoted paragraphs. A "running" line waits for the next
-    event: if that is an approval request the call is not running yet, so the line is dropped.
-    """
-
-    def __init__(self) -> None:
-        self.text = ""  # everything produced so far (for the conversation key)
-        self.error: dict[str, Any] | None = None
-        self._streamed: set[str] = set()
-        self._progress_seen: dict[str, int] = {}
-        self._waiting_calls: list[str] = []
-        self._out: list[str] = []
-
-    def encode(self, event: RunEvent) -> str:
-        self._out = []
-        if event.type == "interrupt" or (event.type == "updates" and "__interrupt__" in event.data):
-            self._waiting_calls.clear()
-        elif event.type != "values":
-            for line in self._waiting_calls:
-                self._paragraph(line)
-            self._waiting_calls.clear()
-        self._encode(event)
-        return "".join(self._out)
-
-    def _encode(self, event: RunEvent) -> None:
-        data = event.data
-        match event.type:
-            case "text_delta":
-                self._streamed.add(str(data.get("id")))
-                self._emit(str(data.get("delta") or ""))
-            case "message":
-                text = data.get("content")
-                if data.get("type") == "ai" and isinstance(text, str) and text.strip() \
-                        and str(data.get("id")) not in self._streamed:
-                    self._paragraph(text)
-            case "tool_call":
-                call = describe_call(data["name"], data.get("args") or {})
-                self._waiting_calls.append(f"> running {call}…")
-            case "tool_result":
-                summary = " ".join(str(data.get("summary") or "").split())
-                if data.get("is_error"):
-                    self._paragraph(f"> {data.get('name')} failed: {summary}")
-                elif summary:
-                    self._paragraph(f"> {summary}")
-            case "progress":
-                self._progress(data)
-            case "interrupt":
-                self._paragraph(approval_text(data))
-            case "error":
-                self.error = data
-
-    def _emit(self, piece: str) -> None:
-        self.text += piece
-        self._out.append(piece)
-
-    def _paragraph(self, text: str) -> None:
-        lead = "" if not self.text or self.text.endswith("\n\n") else ("\n" if self.text.endswith("\n")
-                                                                          else "\n\n")
-        self._emit(f"{lead}{text.strip()}\n\n")
-
-    def _progress(self, data: dict[str, Any]) -> None:
-        total, done = data.get("total"), data.get("done") or 0
-        if not total:
-            return
-        tool = str(data.get("tool"))
-        step = int(_PROGRESS_STEPS * min(done / total, 1))
-        if step >= _PROGRESS_STEPS or step <= self._progress_seen.get(tool, 0):
-            return
-        self._progress_seen[tool] = step
-        message = f" {data['message']}" if data.get("message") else ""
-        self._paragraph(f"> {tool}:{message} {round(100 * step / _PROGRESS_STEPS)}%")
-
-
-def approval_text(request: dict[str, Any]) -> str:
-    lines = ["**Approval needed.**"]
-    for action in request.get("action_requests", []):
-        args = json.dumps(action.get("args") or {}, ensure_ascii=False, indent=2)
-        lines += ["", f"`{action.get('name')}` with:", "```json", args, "```"]
-        if action.get("description"):
-            lines += [str(action["description"])]
-    lines += ["", "Reply **approve** to run it, or **reject** to cancel."]
-    return "\n".join(lines)
 
 
 # ---- wire format -----------------------------------------------------------------------------------------
