@@ -221,7 +221,9 @@ def _measure(parse: QueryParse, col: _Columns, dialect: str, windowed: bool = Tr
 
 def _median(column: exp.Expression, dialect: str) -> exp.Expression:
     if dialect == "clickhouse":
-        return exp.ParameterizedAgg(this="quantileExact", expressions=[_number(0.5)], params=[column])
+        return exp.ParameterizedAgg(
+            this="quantileExactInclusive", expressions=[_number(0.5)], params=[exp.cast(column, "DOUBLE")]
+        )
     if dialect == "postgres":
         return exp.WithinGroup(
             this=exp.PercentileCont(this=_number(0.5)),

@@ -351,6 +351,8 @@ class _Interpretation:
             return True
         if self.previous is not None:
             return self._inherit_measure()
+        if any(len({c.table for c in m.columns}) > 1 for m in self._group_mentions()):
+            return self._ask_which_table()
         if self.cues.superlatives or self.cues.limit:
             return self._ask_which_measure("rank")
         return self._ask_which_measure("count")

@@ -131,9 +131,8 @@ def _role(name: str, logical: str, distinct: int | None, unique: bool) -> Role:
     if logical == "boolean":
         return "boolean"
     if logical in _NUMERIC:
-        is_key = (
-            unique or (words and words[-1] in ("id", "key", "code", "number", "no")) or name.endswith("id")
-        )
+        # A unique number is not a key by itself (a price list has unique prices); its name says so.
+        is_key = bool(words and words[-1] in ("id", "key", "code", "number", "no")) or name.endswith("id")
         return "key" if is_key else "measure"
     if logical == "string" and (distinct is None or distinct <= CATEGORY_MAX_DISTINCT) and not unique:
         return "category"
