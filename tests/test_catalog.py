@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from etl_assistant.errors import WarehouseError
@@ -124,3 +126,28 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
 def test_bad_url_is_a_clear_error() -> None:
     with pytest.raises(WarehouseError, match="ETLA_CATALOG_URL"):
         Catalog("not a url")
+
+
+def test_concurrent_first_saves_agree(catalog: Catalog, tenant: str) -> None:
+    """Writers racing to create the same dataset/table/version all succeed and leave one consistent row."""
+    schema = orders_schema(row_count=3)
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        try:
+            catalog.save_dataset(tenant, schema.model_copy(update={"row_count": i}))
+            catalog.record_table(tenant, "orders", "orders", "postgres", "CREATE TABLE orders (a INT)", i)
+            catalog.bump_schema_version(tenant, "daily")
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert catalog.dataset_version(tenant, "orders") == 1 and catalog.get_table(tenant, "orders").version == 1
+    assert catalog.schema_version(tenant, "orders") == 2  # one name: the dataset appeared, then the table
+    assert catalog.schema_version(tenant, "daily") == 8
+    assert len(catalog.list_relationships(tenant)) == 1

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -37,10 +38,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from etl_assistant.errors import WarehouseError
 from etl_assistant.schema.model import DatasetSchema, Relationship
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 metadata = MetaData()
 
@@ -168,6 +172,7 @@ def _engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     try:
@@ -181,11 +186,31 @@ def _engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
-    """WAL lets readers proceed while one writer saves; foreign processes wait instead of failing."""
+    """WAL, a busy timeout, and transactions begun by us (see `_sqlite_begin_immediate`), not by pysqlite."""
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    """Take the write lock up front: two deferred transactions upgrading to write at once fail at once
+    with 'database is locked' instead of waiting their turn."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a write once more when a concurrent writer inserted the same key first (it is then an update)."""
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except WarehouseError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            return method(*args, **kwargs)
+    return wrapper
 
 
 def _first_line(exc: BaseException) -> str:
@@ -213,6 +238,7 @@ class Catalog:
 
     # --- datasets -------------------------------------------------------------------------------------------
 
+    @_retry_on_conflict
     def save_dataset(self, tenant: str, schema: DatasetSchema) -> int:
         """Store or update a dataset and its relationships; returns its version (bumped on a shape change)."""
         digest = shape_digest(schema)
@@ -223,6 +249,7 @@ class Catalog:
             row = conn.execute(
                 select(datasets_table.c.id, datasets_table.c.version, datasets_table.c.shape_digest)
                 .where(datasets_table.c.tenant == tenant, datasets_table.c.name == schema.name)
+                .with_for_update()  # concurrent savers of one dataset take turns (SQLite: BEGIN IMMEDIATE)
             ).first()
             if row is None:
                 version = 1
@@ -262,6 +289,7 @@ class Catalog:
             ).scalar()
         return version or 0
 
+    @_retry_on_conflict
     def delete_dataset(self, tenant: str, name: str) -> bool:
         """Forget a dataset and its outgoing relationships; returns whether it existed."""
         with self._transaction() as conn:
@@ -300,6 +328,7 @@ class Catalog:
 
     # --- warehouse tables ----------------------------------------------------------------------------------
 
+    @_retry_on_conflict
     def record_table(self, tenant: str, table: str, dataset: str | None, dialect: str, ddl: str,
                      row_count: int) -> int:
         """Record a created/loaded table; its version (and schema version) moves only when the DDL changed."""
@@ -307,7 +336,7 @@ class Catalog:
         t = tables_table.c
         with self._transaction() as conn:
             row = conn.execute(select(t.id, t.version, t.ddl, t.dialect)
-                               .where(t.tenant == tenant, t.table_name == table)).first()
+                               .where(t.tenant == tenant, t.table_name == table).with_for_update()).first()
             values = {"dataset": dataset, "dialect": dialect, "ddl": ddl, "row_count": row_count,
                       "updated_at": now}
             if row is None:
@@ -334,6 +363,7 @@ class Catalog:
             rows = conn.execute(select(tables_table).where(t.tenant == tenant).order_by(t.table_name)).all()
         return [_table_record(row) for row in rows]
 
+    @_retry_on_conflict
     def delete_table(self, tenant: str, table: str) -> bool:
         """Forget a table record (after a drop); returns whether it existed."""
         t = tables_table.c
@@ -354,21 +384,24 @@ class Catalog:
             version = conn.execute(stmt).scalar()
         return version or 0
 
+    @_retry_on_conflict
     def bump_schema_version(self, tenant: str, name: str) -> int:
         """Mark an object as changed (deploys call this); returns the new version."""
         with self._transaction() as conn:
             return self._bump(conn, tenant, name)
 
     def _bump(self, conn: Connection, tenant: str, name: str) -> int:
+        """Increment in the database (no read-then-write, so concurrent bumps are never lost)."""
         v = schema_versions_table.c
-        current = conn.execute(select(v.version).where(v.tenant == tenant, v.object_name == name)).scalar()
-        if current is None:
-            conn.execute(insert(schema_versions_table).values(tenant=tenant, object_name=name, version=1,
-                                                              updated_at=_now()))
-            return 1
-        conn.execute(update(schema_versions_table).where(v.tenant == tenant, v.object_name == name)
-                     .values(version=current + 1, updated_at=_now()))
-        return current + 1
+        bumped = conn.execute(
+            update(schema_versions_table).where(v.tenant == tenant, v.object_name == name)
+            .values(version=v.version + 1, updated_at=_now()).returning(v.version)
+        ).scalar()
+        if bumped is not None:
+            return bumped
+        conn.execute(insert(schema_versions_table).values(tenant=tenant, object_name=name, version=1,
+                                                          updated_at=_now()))
+        return 1
 
 
 def _table_record(row) -> TableRecord:  # noqa: ANN001 - SQLAlchemy Row
