@@ -1,6 +1,7 @@
 """The whole journey the planner drives, every tool real, on an embedded chDB warehouse in a temp dir:
-load a file, ask a question and a follow-up (the previous answer's parse is passed back), design a datamart,
-deploy it. The loop stands in for the graph (approval is the graph's job and is tested there)."""
+load a file, ask a question and a follow-up (the previous answer's parse is passed back), design a
+datamart, deploy it, roll a table back and read its history. The loop stands in for the graph
+(approval is the graph's job and is tested there)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ class Conversation:
                                                    "parameters": t.input_model.model_json_schema()}}
                  for t in REGISTRY]
         self.model = OfflinePlanner(settings=settings).bind_tools(tools)
-        self.settings = settings
+        # One context per conversation, like the server's shared warehouse/catalog resources.
+        self.context = ToolContext(settings=settings)
         self.messages: list[BaseMessage] = []
 
     def say(self, text: str) -> tuple[list[dict], str]:
@@ -45,7 +47,7 @@ class Conversation:
                 return calls, reply.content
             for call in reply.tool_calls:
                 calls.append(call)
-                output = get_tool(call["name"]).run(ToolContext(settings=self.settings), call["args"])
+                output = get_tool(call["name"]).run(self.context, call["args"])
                 self.messages.append(ToolMessage(output.model_dump_json(), tool_call_id=call["id"],
                                                  name=call["name"]))
         raise AssertionError("no final reply within 4 steps")
@@ -85,3 +87,15 @@ def test_load_ask_follow_up_datamart_deploy(settings: Settings, tmp_path: Path):
     assert [(s["target"], s["action"]) for s in steps] == [(definition["name"], "create")]
     assert f"| `{definition['name']}` | datamart | create |" in reply
     assert not isinstance(chat.messages[-1], ToolMessage) and isinstance(chat.messages[-1], AIMessage)
+
+    calls, reply = chat.say("deploy orders too")
+    assert [(c["name"], c["args"]) for c in calls] == [("deploy", {"datasets": ["orders"]})]
+    calls, reply = chat.say("roll it back")
+    assert [(c["name"], c["args"]) for c in calls] == [("rollback", {"target": "orders"})]
+    rolled = chat.output(calls[0])
+    assert "Rolled back `orders`" in reply and f"version {rolled['restored_version']} is live again" in reply
+
+    calls, reply = chat.say("deployment history of orders")
+    assert [(c["name"], c["args"]) for c in calls] == [("deployments", {"target": "orders"})]
+    history = chat.output(calls[0])["deployments"]
+    assert len(history) >= 2 and f"| {history[0]['version']} | {history[0]['action']} |" in reply

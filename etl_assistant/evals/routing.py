@@ -2,7 +2,8 @@
 
 Runs `evals/data/routing.jsonl` through the planner alone (no graph, no tools run) against a fixed catalog.
 Items carry a split: "dev" (the first 204, written before the planner, used while tuning it), "holdout"
-(written after the first tuning pass) or "blind" (written last); the report gives each. An item is correct
+(written after the first tuning pass), "blind" (written after the holdout fixes) or "new_intents" (written
+before the rollback/deployments intents existed); the report gives each. An item is correct
 when the intent matches and every expected argument equals the planner's (paths exactly, SQL after sqlglot
 normalisation, names ignoring case).
 """

@@ -216,6 +216,29 @@ def _fill_deploy(
     return Filled(args, [Step("deploy", {"datasets": [dataset]})])
 
 
+def _fill_target(
+    ents: Entities,
+    state: ConversationState,
+    catalog: CatalogView,
+    follow_up: bool,
+    dialect: str,
+    *,
+    intent: str = "rollback",
+) -> Filled | Missing:
+    """Rollback and deploy history name one deployed object: named, else the one just deployed/designed."""
+    target = _first(ents.mentions) or state.deployed or state.datamart or state.table or state.dataset
+    if target is None:
+        verb = "roll back" if intent == "rollback" else "show the deploy history of"
+        return Missing(f"Which table or datamart should I {verb}{_choices(catalog.tables)}?")
+    return _single(intent, {"target": target})
+
+
+def _fill_history(
+    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
+) -> Filled | Missing:
+    return _fill_target(ents, state, catalog, follow_up, dialect, intent="deployments")
+
+
 _FILLERS = {
     "infer_schema": _fill_infer,
     "generate_ddl": _fill_ddl,
@@ -225,6 +248,8 @@ _FILLERS = {
     "ask": _fill_ask,
     "design_datamart": _fill_request,
     "deploy": _fill_deploy,
+    "rollback": _fill_target,
+    "deployments": _fill_history,
 }
 
 

@@ -204,6 +204,26 @@ EXEMPLARS: dict[str, tuple[str, ...]] = {
         "promote it to prod",
         "deploy it to the production postgres",
     ),
+    "rollback": (
+        "roll back the dataset",
+        "undo the deploy",
+        "revert to the previous version",
+        "restore the old table",
+        "roll it back",
+        "put the previous version back",
+        "the deploy went wrong, undo it",
+        "switch back to the version before",
+        "rollback the datamart",
+    ),
+    "deployments": (
+        "deployment history of the dataset",
+        "show the versions of the table",
+        "when was it deployed",
+        "who approved the last deploy",
+        "list the deployments",
+        "what versions exist of the dataset",
+        "history of releases for the datamart",
+    ),
     "repeat": (
         "now for clickhouse",
         "same for postgres",
@@ -309,7 +329,13 @@ CUES: dict[str, tuple[tuple[str, float], ...]] = {
             0.25,
         ),
     ),
-    "deploy": ((r"\b(deploy\w*|ship|go live|live on|roll out|release|production|prod)\b", 0.25),),
+    "deploy": ((r"\b(deploy|deploying|ship|go live|live on|roll out|release|production|prod)\b", 0.25),),
+    "rollback": (
+        (r"\b(roll ?(it )?back|rollback|revert\w*|undo|restore|previous version|old version)\b", 0.3),
+    ),
+    "deployments": (
+        (r"\b(deployments|deploy(ment)? history|versions|when was .* deployed|who approved)\b", 0.3),
+    ),
     "repeat": (
         (
             r"^\s*(and|now|same|what about|how about|ok now|also|again|instead)\b|\b(same|instead|again)\b",

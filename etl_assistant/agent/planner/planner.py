@@ -37,6 +37,8 @@ TOOL_INTENTS = (
     "ask",
     "design_datamart",
     "deploy",
+    "rollback",
+    "deployments",
 )
 MIN_SCORE = 0.40  # below this nothing matched well enough: ask instead of guessing
 MIN_MARGIN = 0.01  # two tool intents closer than this, with no keyword cue for either: ask which one
@@ -56,6 +58,8 @@ _DESCRIPTIONS = {
     "ask": "answer a question about the data",
     "design_datamart": "design a datamart",
     "deploy": "deploy it",
+    "rollback": "roll back a deploy",
+    "deployments": "show deploy history",
 }
 
 

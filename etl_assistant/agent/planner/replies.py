@@ -24,6 +24,8 @@ CAPABILITIES = {
     "ask": "**answer questions** about your data with SQL — e.g. `top 5 regions by revenue last month?`",
     "design_datamart": "**design datamarts** that stay fresh — e.g. `daily revenue per region as a datamart`",
     "deploy": "**deploy** tables and datamarts after your approval — e.g. `deploy orders to ClickHouse`",
+    "rollback": "**roll back** a deploy to the previous version — e.g. `roll back orders`",
+    "deployments": "**show deploy history** — e.g. `deployment history of orders`",
 }
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
 
@@ -215,6 +217,31 @@ def _deployed(out: dict[str, Any]) -> str:
     return "\n\n".join(p for p in parts if p) or "Deployed."
 
 
+def _rolled_back(out: dict[str, Any]) -> str:
+    return (
+        f"Rolled back `{out.get('target')}` ({out.get('kind')}): version {out.get('restored_version')} "
+        f"is live again, recorded as version {out.get('version')}. Say `roll it back` again to undo this."
+    )
+
+
+def _history(out: dict[str, Any]) -> str:
+    rows = [
+        [
+            _cell(d.get("version")),
+            str(d.get("action", "")),
+            _cell(d.get("row_count")),
+            str(d.get("approved_by") or ""),
+            str(d.get("deployed_at") or ""),
+        ]
+        for d in out.get("deployments") or []
+    ]
+    if not rows:
+        return f"`{out.get('target')}` has not been deployed yet."
+    return f"Deployments of `{out.get('target')}`, newest first:\n\n" + _markdown_table(
+        ["version", "action", "rows", "approved by", "when"], rows
+    )
+
+
 def _generic(out: dict[str, Any]) -> str:
     """Tools without a dedicated writer: show their SQL/DDL, rows and a summary line when present."""
     parts = []
@@ -244,6 +271,8 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "design_datamart": _datamart,
     "deploy": _deployed,
     "apply_deploy": _deployed,
+    "rollback": _rolled_back,
+    "deployments": _history,
 }
 
 

@@ -37,6 +37,7 @@ class ConversationState:
     path: str | None = None
     dialect: str | None = None
     datamart: str | None = None  # the last datamart designed
+    deployed: str | None = None  # the first object of the last deploy (what "roll it back" means)
     ask_parse: dict[str, Any] | None = None  # the last answer's parse, passed back for follow-up questions
     names: list[str] = field(default_factory=list)  # datasets/tables seen in this thread, newest last
 
@@ -98,6 +99,11 @@ def _apply(state: ConversationState, name: str, args: dict[str, Any], output: di
         output = {"dataset": spec.get("dataset"), "dialect": (output.get("definition") or {}).get("dialect")}
     elif name == "ask":
         state.ask_parse = output.get("parse")
+    elif name in ("deploy", "apply_deploy", "rollback"):
+        steps = (output.get("result") or output).get("steps") or [{"target": output.get("target")}]
+        state.deployed = steps[0].get("target") if steps else None
+        state.remember(state.deployed)
+        return
     dataset = output.get("dataset") if name != "infer_schema" else output.get("name")
     dataset = dataset or args.get("dataset") or args.get("name")
     if name == "infer_schema" and args.get("table"):
