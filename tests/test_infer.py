@@ -98,6 +98,12 @@ CASES = [
         dialect={"encoding": "latin-1"},
     ),
     Case(
+        "utf16_bom",
+        "id,name\n1,Zoë\n2,Łódź\n".encode("utf-16"),
+        {"id": {"type": "integer"}, "name": {"type": "string", "max": "Łódź"}},
+        dialect={"encoding": "utf-16", "bom": True},
+    ),
+    Case(
         "leading_zeros_stay_text",
         _rows("code,n", ["007,7", "010,10", "123,123"]),
         {"code": {"type": "string", "min": "007"}, "n": {"type": "integer", "int_bits": 8, "signed": False}},
