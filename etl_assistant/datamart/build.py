@@ -130,12 +130,15 @@ def _where(filters: list[Filter]) -> exp.Expression | None:
 
 
 def aggregate_select(spec: DatamartSpec, source_table: str, dialect: str, mode: str) -> exp.Select:
-    """SELECT bucket, dimensions, aggregates FROM source [WHERE filters] GROUP BY bucket, dimensions."""
+    """SELECT bucket, dimensions, aggregates FROM source [WHERE filters] GROUP BY bucket, dimensions.
+    mode: "state" (ClickHouse -State), "plain" (finished aggregates) or "keys" (the groups only)."""
     keys: list[exp.Expression] = []
     if spec.grain:
         keys.append(exp.alias_(_bucket(spec, dialect), _ident(spec.grain)))
     keys += [_col(d) for d in spec.dimensions]
-    measures = [exp.alias_(_aggregate(m, dialect, mode), _ident(m.name)) for m in spec.measures]
+    measures = [
+        exp.alias_(_aggregate(m, dialect, mode), _ident(m.name)) for m in spec.measures if mode != "keys"
+    ]
     select = exp.select(*keys, *measures).from_(table(source_table))
     where = _where(spec.filters)
     if where is not None:

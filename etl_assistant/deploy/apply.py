@@ -70,7 +70,7 @@ def _build_datamart(ctx: ToolContext, warehouse: Warehouse, step: PlanStep) -> t
         columns = [exp.column(exp.to_identifier(k, quoted=True)) for k in keys]
         built = _group_count(warehouse, exp.select(*columns).from_(table(staging)).group_by(*columns))
         expected = _group_count(
-            warehouse, aggregate_select(step.spec, step.source_table, warehouse.dialect, "plain")
+            warehouse, aggregate_select(step.spec, step.source_table, warehouse.dialect, "keys")
         )
         if built != expected:
             raise WarehouseError(

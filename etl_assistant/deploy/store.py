@@ -114,6 +114,10 @@ class StoredPlan(BaseModel):
     applied_at: datetime | None
 
 
+# Catalog engines (one per URL, kept for the process) whose deploy tables exist.
+_created: set[int] = set()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -124,8 +128,10 @@ class DeployStore:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.engine = catalog.engine
-        with self._transaction():
-            metadata.create_all(self.engine, checkfirst=True)
+        if id(self.engine) not in _created:
+            with self._transaction() as conn:
+                metadata.create_all(conn, checkfirst=True)
+            _created.add(id(self.engine))
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:

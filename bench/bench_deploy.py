@@ -1,0 +1,171 @@
+"""Deploy throughput beside each engine's own load of the same file, and datamart backfill time, in one run.
+
+    .venv/bin/python bench/bench_deploy.py --rows 1000000        # while developing
+    .venv/bin/python bench/bench_deploy.py                       # ~10M rows / ~1 GB of CSV
+
+Table: `apply_deploy` of a plan creating `orders` (staging table, native bulk load, count check, swap,
+history) vs the engine's bare load of the file into a table from the same DDL (chDB `INSERT ... SELECT FROM
+file()`, PostgreSQL server-side `COPY`), both from bench_load.py. Datamart: `apply_deploy` of "daily revenue
+and order count per region" (staging target, backfill, group-count check, swap, materialized view) vs the
+bare statements (ClickHouse CREATE + INSERT ... SELECT; PostgreSQL CREATE MATERIALIZED VIEW). Each side
+alternates `--repeat` times on a warehouse emptied in between (a fresh tenant each time, so no deploy is a
+no-op); the best time counts. Ratio = deploy / bare (aim: <= 1.3). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from bench_load import PG_ADMIN, chdb_native, postgres_native
+from psycopg import sql
+
+from etl_assistant.config import Settings
+from etl_assistant.datamart import build_definition, parse_request
+from etl_assistant.ddl import generate_ddl
+from etl_assistant.deploy.swap import drop_object, object_names
+from etl_assistant.evals.sample_data import write_retail
+from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.tools import ToolContext, get_tool
+from etl_assistant.warehouse import Warehouse, connect
+from etl_assistant.warehouse.catalog import Catalog
+
+MART = "daily revenue and order count per region"
+
+
+def empty(warehouse: Warehouse) -> None:
+    """Drop everything (datamarts first: on PostgreSQL they depend on the table)."""
+    for name in sorted(object_names(warehouse), key=lambda n: n.startswith("orders")):
+        drop_object(warehouse, name)
+
+
+class Bench:
+    def __init__(
+        self, warehouse: Warehouse, schema: DatasetSchema, settings: Settings, catalog: Catalog
+    ) -> None:
+        self.warehouse, self.schema, self.settings, self.catalog = warehouse, schema, settings, catalog
+
+    def context(self) -> ToolContext:
+        """A fresh tenant knowing only the orders dataset: nothing of it is deployed yet."""
+        tenant = f"bench_{uuid.uuid4().hex[:8]}"
+        self.catalog.save_dataset(tenant, self.schema)
+        return ToolContext(
+            settings=self.settings,
+            tenant=tenant,
+            _overrides={"warehouse": self.warehouse, "catalog": self.catalog},
+        )
+
+    def deploy_table(self) -> float:
+        empty(self.warehouse)
+        ctx = self.context()
+        plan = get_tool("plan_deploy").run(ctx, {"datasets": ["orders"]})
+        started = time.perf_counter()
+        get_tool("apply_deploy").run(ctx, {"plan_id": plan.plan_id})
+        return time.perf_counter() - started
+
+    def native_table(self, native: Callable[[str], None]) -> float:
+        empty(self.warehouse)
+        for statement in generate_ddl(self.schema, self.warehouse.dialect, "orders").statements:
+            self.warehouse.execute(statement)
+        started = time.perf_counter()
+        native("orders")
+        return time.perf_counter() - started
+
+    def deploy_mart(self) -> float:
+        """Backfill of the datamart over an `orders` table deployed just before (not timed)."""
+        empty(self.warehouse)
+        ctx = self.context()
+        get_tool("deploy").run(ctx, {"datasets": ["orders"]})
+        name = get_tool("design_datamart").run(ctx, {"request": MART, "dataset": "orders"}).spec.name
+        plan = get_tool("plan_deploy").run(ctx, {"datamarts": [name]})
+        started = time.perf_counter()
+        get_tool("apply_deploy").run(ctx, {"plan_id": plan.plan_id})
+        return time.perf_counter() - started
+
+    def native_mart(self, native: Callable[[str], None]) -> float:
+        self.native_table(native)
+        definition = build_definition(
+            parse_request(MART, self.schema), self.schema, self.warehouse.dialect, "orders"
+        )
+        started = time.perf_counter()
+        for statement in [*definition.create, *filter(None, [definition.backfill])]:
+            self.warehouse.execute(statement)
+        return time.perf_counter() - started
+
+
+def run_engine(bench: Bench, native: Callable[[str], None], repeat: int) -> dict[str, float]:
+    sides: dict[str, Callable[[], float]] = {
+        "table: bare load": lambda: bench.native_table(native),
+        "table: deploy": bench.deploy_table,
+        "datamart: bare": lambda: bench.native_mart(native),
+        "datamart: deploy": bench.deploy_mart,
+    }
+    best = {name: float("inf") for name in sides}
+    for _ in range(repeat):
+        for name, side in sides.items():
+            best[name] = min(best[name], side())
+    empty(bench.warehouse)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=10_000_000, help="orders rows in the generated CSV")
+    parser.add_argument("--dir", type=Path, default=Path("bench/out/deploy"), help="work directory")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per side; the best is reported")
+    parser.add_argument("--engines", default="chdb,postgres", help="comma list: chdb, postgres")
+    args = parser.parse_args()
+
+    work = args.dir.resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    work.chmod(0o755)  # the PostgreSQL server reads the file itself for the bare COPY
+    started = time.perf_counter()
+    path = write_retail(work / "src", args.rows, fmt="csv")["orders"]
+    path.parent.chmod(0o755)
+    elapsed = time.perf_counter() - started
+    print(f"generated {args.rows:,} rows, {path.stat().st_size / 1e9:.2f} GB in {elapsed:.1f}s")
+    settings = Settings(data_dir=work, allowed_roots=[work], _env_file=None)
+    catalog = Catalog(f"sqlite:///{work / 'catalog.db'}")
+    ctx = ToolContext(settings=settings, _overrides={"catalog": catalog})
+    schema = get_tool("infer_schema").run(ctx, {"path": str(path)})
+
+    results: dict[str, dict[str, float]] = {}
+    engines = args.engines.split(",")
+    if "chdb" in engines:
+        chdb = connect(f"chdb://{work / 'chdb'}")
+        results["chdb"] = run_engine(
+            Bench(chdb, schema, settings, catalog), chdb_native(chdb, path), args.repeat
+        )
+    if "postgres" in engines:
+        pg_schema = f"etla_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
+        url = f"{PG_ADMIN}?options=-csearch_path%3D{pg_schema}"
+        try:
+            pg = connect(url)
+            results["postgres"] = run_engine(
+                Bench(pg, schema, settings, catalog), postgres_native(url, path), args.repeat
+            )
+            pg.close()
+        finally:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(pg_schema)))
+
+    rows = schema.row_count
+    print(f"\n{'engine':<10}{'what':<18}{'seconds':>9}{'rows/s':>13}{'vs bare':>9}")
+    for engine, sides in results.items():
+        for name, seconds in sides.items():
+            bare = sides["table: bare load" if name.startswith("table") else "datamart: bare"]
+            print(f"{engine:<10}{name:<18}{seconds:>9.2f}{rows / seconds:>13,.0f}{seconds / bare:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
