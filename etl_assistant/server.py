@@ -18,6 +18,7 @@ from etl_assistant.agent.runner import AgentService
 from etl_assistant.channels import agent_protocol, ai_sdk, datasets, openai_compat, web_page
 from etl_assistant.channels.mcp import mount_mcp
 from etl_assistant.channels.ops import install_ops
+from etl_assistant.channels.slack import mount_slack
 from etl_assistant.config import Settings, get_settings
 from etl_assistant.tools.base import Tool
 
@@ -43,6 +44,7 @@ def create_app(
                 settings, model=model, tools=tools, metrics=RunMetrics(registry)
             )
             stack.push_async_callback(app.state.agent.aclose)
+            await app.state.agent.warm_up()  # ready means ready: the first turn does not load models
             for hook in hooks:
                 await stack.enter_async_context(hook(app))
             yield
@@ -63,3 +65,4 @@ def include_channels(app: FastAPI, settings: Settings, hooks: list[LifespanHook]
     app.include_router(datasets.router)
     app.include_router(web_page.router)
     hooks.append(mount_mcp(app, settings))
+    hooks.append(mount_slack(app, settings))

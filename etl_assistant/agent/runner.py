@@ -72,6 +72,7 @@ class AgentService:
         self.threads = threads
         self.resources = resources
         self.metrics = metrics or RunMetrics()
+        self.chat_model: BaseChatModel | None = None
         self.llm: BaseChatModel | None = None
         self.model_name = model_name
         self._stack = stack
@@ -107,12 +108,19 @@ class AgentService:
             service = cls(
                 settings, graph, threads, resources, stack, model_name, [t.name for t in tool_list], metrics
             )
+            service.chat_model = chat_model
             # tools get the chat model only when it is a real LLM; the offline planner is not one
             service.llm = chat_model if settings.model == "openai" else None
             return service
         except BaseException:
             await stack.aclose()
             raise
+
+    async def warm_up(self) -> None:
+        """Load what the chat model loads lazily (the planner's embedding model), so no turn waits for it."""
+        hook = getattr(self.chat_model, "warm_up", None)
+        if callable(hook):
+            await asyncio.to_thread(hook)
 
     async def aclose(self) -> None:
         await self._stack.aclose()
