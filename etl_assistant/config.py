@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("ETLA_LLM_MODEL", "OPENAI_MODEL"))
 
     redis_url: str | None = None
+
+    # Slack channel (POST /slack/events): both secrets set, or the endpoint answers 503.
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"  # tests point it at a local recorder
     host: str = "127.0.0.1"
     port: int = 8000
 
