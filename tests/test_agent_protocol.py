@@ -147,7 +147,7 @@ async def test_unknown_thread_and_bad_requests_are_clear(server: LiveServer):
         assert bad_json.status_code == 422
         assert bad_json.json()["detail"].startswith("The request body is not valid JSON")
         bad_mode = await http.post(
-            f"/threads/{tid}/runs/stream", json={"input": say("x"), "stream_mode": "debug"}
+            f"/threads/{tid}/runs/stream", json={"input": say("x"), "stream_mode": "gossip"}
         )
         assert bad_mode.status_code == 422 and "stream_mode" in bad_mode.json()["detail"]
         empty = await http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "agent"})
@@ -215,3 +215,19 @@ async def test_keep_alive_pings_while_a_tool_works(server: LiveServer, monkeypat
     pings = [line for line in lines if line.startswith(": ping")]
     assert len(pings) >= 3, "a 600 ms tool run with 100 ms pings sends several comments"
     assert "event: end" in lines
+
+
+async def test_modes_we_do_not_produce_are_accepted_and_silent(server: LiveServer):
+    client = get_client(url=server.url)
+    thread = await client.threads.create()
+    parts = [
+        p
+        async for p in client.runs.stream(
+            thread["thread_id"],
+            "agent",
+            input=say("echo m"),
+            stream_mode=["values", "events", "debug", "tasks"],
+        )
+    ]
+    assert {p.event for p in parts} == {"metadata", "values", "end"}
+    assert parts[-1].data["status"] == "success"

@@ -26,7 +26,11 @@ from etl_assistant.channels.sse import sse_event, sse_response
 
 router = APIRouter(tags=["agent-protocol"])
 ASSISTANT_ID = "agent"
-StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom"]
+# Every mode LangGraph servers accept; values, updates, messages(-tuple) and custom produce events here,
+# the others (events, tasks, checkpoints, debug) are accepted so clients that ask for them still work.
+StreamMode = Literal[
+    "values", "updates", "messages", "messages-tuple", "custom", "events", "tasks", "checkpoints", "debug"
+]
 Body = TypeVar("Body", bound=BaseModel)
 Found = TypeVar("Found")
 
