@@ -118,6 +118,10 @@ def test_upload_then_schema_question_renders_a_table(shipped_server: LiveServer,
     page.wait_for_selector(".msg.ai table")
     assert page.locator(".msg.human").count() == 3
 
+    page.click("#new-chat")
+    assert page.is_visible("#welcome") and page.locator(".msg").count() == 0
+    assert page.evaluate("localStorage.getItem('etla.thread')") is None
+
 
 @pytest.fixture
 def scripted_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
