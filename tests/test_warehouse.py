@@ -16,6 +16,7 @@ from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema
 from etl_assistant.warehouse import Warehouse, connect
 from etl_assistant.warehouse.chdb_engine import shared_session
+from tests.support.clickhouse_http import ClickHouseHTTPFake
 from tests.support.datasets import column, orders_schema, write_orders_csv
 from tests.support.postgres import pg_schema  # noqa: F401 - pytest fixture
 from tests.support.warehouses import (  # noqa: F401 - the `warehouse` and `clickhouse_fake` fixtures
@@ -261,3 +262,14 @@ def test_chdb_sessions_are_shared_and_switch_safely(tmp_path: Path) -> None:
     for thread in threads:
         thread.join(timeout=120)
     assert errors == [] and not any(thread.is_alive() for thread in threads)
+
+
+def test_clickhouse_server_gone_mid_session(tmp_path: Path) -> None:
+    """A server that disappears after connecting is an infrastructure error, not a bad query."""
+    with ClickHouseHTTPFake(str(tmp_path / "gone")) as fake:
+        wh = connect(fake.url + "?connect_timeout=2&query_retries=0")
+        assert wh.query("SELECT 1 AS one").rows == [(1,)]
+    expected = r"Cannot reach ClickHouse at 127\.0\.0\.1:\d+: .*ETLA_WAREHOUSE_URL"
+    with pytest.raises(WarehouseError, match=expected):
+        wh.query("SELECT 1 AS one")
+    wh.close()

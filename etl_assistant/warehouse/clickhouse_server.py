@@ -70,13 +70,19 @@ class ClickHouseWarehouse(Warehouse):
                     _CLIENTS[self.url] = clickhouse_connect.get_client(**self._options,
                                                                        autogenerate_session_id=False)
                 except (OperationalError, DatabaseError) as exc:
-                    raise WarehouseError(f"Cannot reach ClickHouse at {self._where}: {_engine_message(exc)}; "
-                                         "check ETLA_WAREHOUSE_URL.") from exc
+                    raise self._unreachable(exc) from exc
             return _CLIENTS[self.url]
+
+    def _unreachable(self, exc: ClickHouseError) -> WarehouseError:
+        """The server went away mid-session: infrastructure, not the statement's fault."""
+        return WarehouseError(f"Cannot reach ClickHouse at {self._where}: {_engine_message(exc)}; "
+                              "check ETLA_WAREHOUSE_URL.")
 
     def execute(self, sql: str) -> None:
         try:
             self.client.command(sql)
+        except OperationalError as exc:
+            raise self._unreachable(exc) from exc
         except ClickHouseError as exc:
             message = f"ClickHouse refused a generated statement: {_engine_message(exc)}."
             raise WarehouseError(message) from exc
@@ -94,8 +100,8 @@ class ClickHouseWarehouse(Warehouse):
         try:
             # Native rows, not query_arrow: ClickHouse's Arrow output spells DateTime as a bare uint32.
             result = self.client.query(sql, settings=settings)
-        except WarehouseError:
-            raise
+        except OperationalError as exc:
+            raise self._unreachable(exc) from exc
         except ClickHouseError as exc:
             if "TIMEOUT_EXCEEDED" in str(exc):
                 raise ToolError(timeout_message(timeout_s)) from exc
@@ -115,6 +121,8 @@ class ClickHouseWarehouse(Warehouse):
                 self.client.insert_arrow(table, pa.Table.from_batches([batch]),
                                          settings={"insert_null_as_default": 0})
                 rows += batch.num_rows
+        except OperationalError as exc:
+            raise self._unreachable(exc) from exc
         except ClickHouseError as exc:
             raise WarehouseError(f"Loading {schema.source} into ClickHouse failed: {_engine_message(exc)}; "
                                  f"{LOAD_FAILED_HINT}.") from exc

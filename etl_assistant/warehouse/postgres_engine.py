@@ -150,6 +150,9 @@ class PostgresWarehouse(Warehouse):
             except psycopg.errors.QueryCanceled as exc:
                 conn.rollback()
                 raise ToolError(timeout_message(timeout_s)) from exc
+            except psycopg.OperationalError as exc:  # the server went away: infrastructure
+                raise WarehouseError(f"Cannot reach PostgreSQL at {self._where}: {_first_line(exc)}; "
+                                     "check ETLA_WAREHOUSE_URL.") from exc
             except psycopg.Error as exc:
                 conn.rollback()
                 raise ToolError(f"PostgreSQL rejected the query: {_first_line(exc)}.") from exc

@@ -14,9 +14,11 @@ chDB allows one data directory per process, so the handler shares the adapter's 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import re
+import socket
 import threading
 import uuid
 import zlib
@@ -145,6 +147,7 @@ class ClickHouseHTTPFake(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.path = path
         self.requests: list[dict[str, str]] = []  # URL parameters of every request, for assertions
+        self._connections: set[socket.socket] = set()
         self._thread = threading.Thread(target=self.serve_forever, name="clickhouse-http-fake", daemon=True)
 
     @property
@@ -160,11 +163,19 @@ class ClickHouseHTTPFake(ThreadingHTTPServer):
         with shared_session(self.path, read_only=read_only) as session:
             yield session
 
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        self._connections.add(request)
+        super().process_request(request, client_address)
+
     def __enter__(self) -> ClickHouseHTTPFake:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stop like a server process would: keep-alive connections are cut too."""
         self.shutdown()
+        for connection in self._connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         self.server_close()
         self._thread.join(timeout=5)
