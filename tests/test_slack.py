@@ -14,6 +14,7 @@ import hmac
 import itertools
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+import redis
 
 from etl_assistant.channels.slack import NOT_CONFIGURED, USAGE
 from etl_assistant.channels.slack_blocks import APPROVE_ACTION, REJECT_ACTION
@@ -41,6 +43,7 @@ from tests.support.slack_recorder import (
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-test-token"
 PERSON = "U0PERSON1"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 _ids = itertools.count(1)
 
 
@@ -406,3 +409,56 @@ def test_no_slack_task_is_left_running(server: LiveServer):
         time.sleep(0.05)
     assert not tasks.tasks
     assert not server.config.app.state.agent.active_runs
+
+
+# ---- the shipped assistant (offline planner, real tools) with Redis dedupe ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped_server(recorder: SlackRecorder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("slack_shipped")
+    settings = Settings(data_dir=data_dir, allowed_roots=[data_dir], slack_signing_secret=SECRET,
+                        slack_bot_token=TOKEN, slack_api_url=recorder.api_url, redis_url=REDIS_URL,
+                        _env_file=None)
+    with live_server(create_app(settings)) as running:
+        yield running
+
+
+def test_shipped_assistant_infers_an_uploaded_file_and_remembers_it_in_the_thread(
+        shipped_server: LiveServer, recorder: SlackRecorder):
+    rows = "\n".join(f"{i},{('north', 'south')[i % 2]},{i * 1.5:.2f}" for i in range(1, 31))
+    uploaded = httpx.post(f"{shipped_server.url}/v1/datasets", timeout=60,
+                          files={"file": ("orders.csv", f"order_id,region,amount\n{rows}\n")})
+    assert uploaded.status_code == 201, uploaded.text
+    channel = unique("CSHP")
+    root = mention(channel, "Show me the schema of orders")
+    assert post_event(shipped_server, root).status_code == 200
+    [schema] = posts_in(recorder, channel)
+    text = reply_text(schema)
+    assert text.startswith("> running infer_schema (orders.csv)…\n\n"
+                           "> infer_schema: name=orders, row_count=30")
+    assert "| `order_id` | integer | no | 30 | yes |" in text and "| `region` | string | no | 2 |" in text
+    post_event(shipped_server, mention(channel, "what datasets do I have?", thread_ts=root["event"]["ts"]))
+    listing = reply_text(posts_in(recorder, channel, 2)[1])
+    assert "> running list_datasets…" in listing and "`orders`" in listing
+
+
+@pytest.mark.redis
+def test_with_redis_a_retry_is_deduplicated_through_redis(shipped_server: LiveServer,
+                                                          recorder: SlackRecorder):
+    channel = unique("CRDS")
+    payload = mention(channel, "what datasets do I have?", event_id=f"Ev{uuid.uuid4().hex}")
+    key = f"etla:slack:once:event:{payload['event_id']}"
+    check = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert post_event(shipped_server, payload).status_code == 200
+        assert post_event(shipped_server, payload, headers={"X-Slack-Retry-Num": "1"}).status_code == 200
+        posts_in(recorder, channel)
+        assert check.exists(key) == 1 and 0 < check.ttl(key) <= 3600
+        time.sleep(0.5)
+        assert len(recorder.of("chat.postMessage", in_channel(channel))) == 1
+        thread_id = f"slack:{TEAM_ID}:{channel}:{payload['event']['ts']}"
+        assert human_turns(shipped_server, thread_id) == ["what datasets do I have?"]
+    finally:
+        check.delete(key)
+        check.close()
