@@ -157,12 +157,18 @@ def test_progress_approval_upload_error_and_safe_markdown(
     assert audit_rows(audit) == [("apples", "default")]
     assert "Result:" in page.locator(".msg.ai").last.inner_text()
 
+    ask(page, "record plums")
+    page.fill(".approval-args", '{"value": "edited plums"}')
+    page.click(".approval .approve")
+    wait_until_idle(page)
+    assert audit_rows(audit) == [("apples", "default"), ("edited plums", "default")]
+
     ask(page, "record pears")
     page.fill(".approval-reason", "not today")
     page.click(".approval .reject")
     wait_until_idle(page)
     assert "not today" in page.locator(".msg.ai").last.inner_text()
-    assert audit_rows(audit) == [("apples", "default")]
+    assert audit_rows(audit) == [("apples", "default"), ("edited plums", "default")]
 
     picture = tmp_path / "picture.csv"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
