@@ -91,9 +91,12 @@ async def test_chat_designs_deploys_after_approval_and_answers_from_the_datamart
     assert "rejected deploy: not yet" in rejected["messages"][-2]["content"]
     assert mart not in warehouse.tables() and "__interrupt__" not in rejected
 
-    waiting = await say(call("deploy", datamarts=[mart]))
-    assert waiting["__interrupt__"]
+    plan = tool_result(await say(call("plan_deploy", datamarts=[mart])))  # the plan is shown first
+    assert plan["summary"][0].startswith(f"create datamart {mart}: aggregate orders")
+    waiting = await say(call("deploy", plan_id=plan["plan_id"]))
+    assert waiting["__interrupt__"][0]["value"]["action_requests"][0]["args"] == {"plan_id": plan["plan_id"]}
     deployed = tool_result(await say(command={"resume": {"decisions": [{"type": "approve"}]}}))
+    assert deployed["plan_id"] == plan["plan_id"]
     assert [s["action"] for s in deployed["result"]["steps"]] == ["create"]
     assert deployed["summary"][0].startswith(f"create datamart {mart}")
 
