@@ -273,3 +273,13 @@ def test_warm_up_prepares_the_router():
 
     OfflinePlanner(settings=Settings(_env_file=None)).warm_up()
     assert shared_router()._matrix is not None and shared_router()._matrix.shape[1] == 384
+
+
+def test_a_thread_seeded_with_text_only_resolves_it_from_the_words(workspace):
+    settings, csv_path = workspace
+    catalog = Catalog(settings.resolved_catalog_url)
+    catalog.save_dataset("default", orders_schema(csv_path))
+    catalog.save_dataset("default", orders_schema(csv_path, name="refunds"))
+    history = [HumanMessage("tell me about refunds"), AIMessage("**refunds**: csv, 40 rows, 6 columns.")]
+    call = only_call(model_for(settings).invoke([*history, HumanMessage("make a postgres table for it")]))
+    assert call["args"] == {"dataset": "refunds", "dialect": "postgres"}

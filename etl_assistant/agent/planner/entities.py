@@ -154,6 +154,11 @@ def _find_paths(text: str) -> tuple[list[str], str]:
     return paths, rest
 
 
+def find_mentions(text: str, known_names: Iterable[str]) -> list[str]:
+    """Known dataset/table names a text refers to, strongest first (typos and plurals included)."""
+    return _find_mentions(text.lower(), known_names)
+
+
 def _find_mentions(lowered: str, known_names: Iterable[str]) -> list[str]:
     words = _WORD.findall(lowered)
     scored: list[tuple[float, int, str]] = []

@@ -11,12 +11,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from etl_assistant.agent.planner import replies
 from etl_assistant.agent.planner.arguments import Filled, Missing, Step, fill
 from etl_assistant.agent.planner.catalog_view import CatalogView
-from etl_assistant.agent.planner.entities import Entities, extract
+from etl_assistant.agent.planner.entities import Entities, extract, find_mentions
 from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
 from etl_assistant.agent.planner.router import Route, Router, shared_router
 from etl_assistant.agent.planner.state import (
@@ -115,6 +115,8 @@ class Planner:
         """Route the last (human) message of `messages` given everything before it."""
         history = messages[:-1]
         state = derive_state(history)
+        if state.dataset is None:  # a thread seeded with text only (no tool calls): the last dataset named
+            state.dataset = _last_named(history, catalog.dataset_names)
         known = [*catalog.dataset_names, *catalog.tables, *state.names]
         ents = extract(message_text(messages[-1]), known)
         route = self.router.route(ents.normalized)
@@ -217,6 +219,21 @@ class Planner:
             f"I'm not sure what you'd like. Should I {described}? "
             "Name the file, dataset or SQL you mean, e.g. `here is data/orders.csv`."
         )
+
+
+def _last_named(history: list[BaseMessage], names: list[str]) -> str | None:
+    """The dataset a text-only history talked about last (our own questions name candidates: skipped)."""
+    for message in reversed(history):
+        text = message_text(message)
+        if (
+            isinstance(message, HumanMessage)
+            or isinstance(message, AIMessage)
+            and not text.rstrip().endswith("?")
+        ):
+            named = find_mentions(text, names)
+            if named:
+                return named[0]
+    return None
 
 
 def _ranked_intents(ents: Entities, route: Route, state: ConversationState) -> list[str]:
