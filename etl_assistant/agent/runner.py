@@ -293,6 +293,8 @@ class AgentService:
         assistant_id: str,
     ) -> dict[str, Any] | Command:
         """Check the request against the thread's state, mark the thread busy, and return the graph input."""
+        if if_not_exists == "reject":
+            await self.threads.get(tenant, thread_id)  # an unknown thread is the first thing to report
         snapshot = await self.graph.aget_state(_thread_config(thread_id))
         if command is not None and input is None:
             if "resume" not in command:
