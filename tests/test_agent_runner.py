@@ -172,6 +172,10 @@ async def test_new_message_while_waiting_declines_the_pending_action(service: Ag
 async def test_unknown_thread_and_bad_input_are_errors_not_traces(service: AgentService):
     events = await collect(service, "nope", input=say("hi"), if_not_exists="reject")
     assert of(events, "error")[0]["error"] == "ThreadNotFound"
+    resume = {"resume": {"decisions": [{"type": "approve"}]}}
+    events = await collect(service, "nope", command=resume, if_not_exists="reject")
+    assert of(events, "error")[0]["error"] == "ThreadNotFound"
+    assert await service.search_threads() == [], "a refused run creates no thread"
     events = await collect(service, "t-x", input={"text": "hi"})
     assert of(events, "error")[0]["message"].startswith("Send input as {'messages'")
     assert events[-1].data == {"status": "error"}
