@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,7 @@ import pytest
 
 from etl_assistant.ddl import generate_ddl
 from etl_assistant.errors import ToolError, WarehouseError
-from etl_assistant.schema.model import ColumnProfile, DatasetSchema
+from etl_assistant.schema.model import ColumnProfile, DatasetSchema, Dialect
 from etl_assistant.warehouse import Warehouse, connect
 from etl_assistant.warehouse.chdb_engine import shared_session
 from tests.support.clickhouse_http import ClickHouseHTTPFake
@@ -273,3 +274,24 @@ def test_clickhouse_server_gone_mid_session(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match=expected):
         wh.query("SELECT 1 AS one")
     wh.close()
+
+
+def test_chdb_native_nulls_and_bad_dates(tmp_path: Path) -> None:
+    """Null spellings become NULL in nullable date/boolean columns; a non-date value fails the load."""
+    wh = connect(f"chdb://{tmp_path / 'chdb'}")
+    path = tmp_path / "events.csv"
+    path.write_text("id,day,ok\n1,2024-01-05,Yes\n2,NA,NA\n3,,no\n4,2024-02-29,\n")
+    schema = DatasetSchema(name="events", source=str(path), format="csv", dialect=Dialect(), row_count=4,
+                           columns=[column("id", "integer", int_bits=8, signed=False),
+                                    column("day", "date", nullable=True, datetime_format="%Y-%m-%d"),
+                                    column("ok", "boolean", nullable=True, true_values=["yes"],
+                                           false_values=["no"])])
+    create(wh, schema, "events")
+    assert wh.load_file("events", schema).method == "chdb file()"
+    assert wh.query('SELECT id, day, ok FROM "events" ORDER BY id').rows == [
+        (1, date(2024, 1, 5), True), (2, None, None), (3, None, False), (4, date(2024, 2, 29), None)]
+    path.write_text("id,day,ok\n1,2024-01-05,yes\n2,someday,no\n")
+    create(wh, schema, "events_bad")
+    with pytest.raises(WarehouseError, match="Loading .*events.csv into chDB failed"):
+        wh.load_file("events_bad", schema)
+    assert wh.count_rows("events_bad") == 0

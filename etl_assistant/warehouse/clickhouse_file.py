@@ -18,6 +18,8 @@ from etl_assistant.warehouse.statements import quote, render, table
 # Date layouts whose field order is unambiguous for parseDateTime64BestEffort (year first).
 _YEAR_FIRST = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
 _VERBATIM_TYPES = ("string", "uuid", "json")
+# Parseable stand-ins for null values of the types parsed here (see `_converted`).
+_PLACEHOLDERS = {"boolean": "false", "date": "1970-01-01", "datetime": "1970-01-01 00:00:00"}
 _TEXT_ENCODINGS = {"utf-8", "utf8", "ascii", "us-ascii", "utf-8-sig"}
 
 
@@ -46,12 +48,26 @@ def _column_is_native(col: ColumnProfile) -> bool:
 
 
 def _converted(col: ColumnProfile, raw: exp.Expression) -> exp.Expression:
-    """The value of one text field in the column's logical type (the INSERT casts it to the table's type)."""
-    # As the inference reader does: text kept as-is, other values trimmed, null spellings compared trimmed.
-    value: exp.Expression = raw if col.type in _VERBATIM_TYPES else exp.Trim(this=raw)
-    if col.nullable:
-        is_null = exp.In(this=exp.Trim(this=raw), expressions=[exp.Literal.string(s) for s in NULL_TOKENS])
-        value = exp.If(this=is_null, true=exp.Null(), false=value)
+    """The value of one text field in the column's logical type (the INSERT casts it to the table's type).
+
+    As the inference reader does: text kept as-is, other values trimmed, null spellings compared trimmed.
+    Parsers run on a placeholder where the value is null: ClickHouse evaluates a function on the values
+    hidden under NULLs too, and the strict parsers (a bad date fails the load) would fail on them.
+    """
+    text = exp.Coalesce(this=raw, expressions=[exp.Literal.string("")])
+    value: exp.Expression = text if col.type in _VERBATIM_TYPES else exp.Trim(this=text)
+    if not col.nullable:
+        return _parsed(col, value)
+    is_null = exp.In(this=exp.Trim(this=text), expressions=[exp.Literal.string(s) for s in NULL_TOKENS])
+    placeholder = _PLACEHOLDERS.get(col.type)
+    if placeholder is None:
+        return exp.If(this=is_null, true=exp.Null(), false=value)
+    safe = exp.If(this=is_null, true=exp.Literal.string(placeholder), false=value)
+    return exp.If(this=is_null, true=exp.Null(), false=_parsed(col, safe))
+
+
+def _parsed(col: ColumnProfile, value: exp.Expression) -> exp.Expression:
+    """Strict parsing of booleans (the schema's spellings) and year-first dates; other types pass as text."""
     if col.type == "boolean":
         trues = [v.lower() for v in col.details.true_values or []] or TRUE_SPELLINGS
         falses = [v.lower() for v in col.details.false_values or []] or FALSE_SPELLINGS
@@ -60,14 +76,11 @@ def _converted(col: ColumnProfile, raw: exp.Expression) -> exp.Expression:
             exp.If(this=exp.In(this=key, field=_literal_list(trues)), true=exp.Literal.string("true")),
             exp.If(this=exp.In(this=key, field=_literal_list(falses)), true=exp.Literal.string("false")),
         ], default=value)
-        target = "Nullable(Bool)" if col.nullable else "Bool"
-        return exp.Cast(this=canonical, to=exp.DataType.build(target, dialect="clickhouse"))
+        return exp.Cast(this=canonical, to=exp.DataType.build("Bool", dialect="clickhouse"))
     if col.type == "datetime":
-        digits = col.details.fraction_digits or 0
-        return _fn("parseDateTime64BestEffort" + ("OrNull" if col.nullable else ""), value,
-                   exp.Literal.number(digits))
+        return _fn("parseDateTime64BestEffort", value, exp.Literal.number(col.details.fraction_digits or 0))
     if col.type == "date":
-        return _fn("toDate32", _fn("parseDateTime64BestEffort" + ("OrNull" if col.nullable else ""), value))
+        return _fn("toDate32", _fn("parseDateTime64BestEffort", value))
     return value
 
 
