@@ -189,7 +189,8 @@ async def test_a_busy_thread_refuses_a_second_run(service: AgentService):
     assert of(events, "error")[0]["error"] == "ThreadBusy"
     rest = [e async for e in first]
     assert rest[-1].data == {"status": "success"}
-    assert service.active_runs == {}
+    assert service.active_runs == {} and not service.is_busy("t-busy")
+    assert service._locks == {}, "no lock is kept for finished runs"
 
 
 async def test_cancelled_stream_frees_the_thread(service: AgentService):

@@ -272,11 +272,13 @@ class AgentService:
         return result
 
     async def _finish_run(self, run_id: str, thread_id: str, status: RunStatus) -> None:
-        """The thread's status first, then the run leaves `active_runs`: no one sees a stale "busy"."""
+        """The thread's status first, then the run leaves `active_runs`: no one sees a stale "busy". The
+        thread's lock is dropped too (the run's work is done), so locks do not pile up per thread ever run."""
         try:
             await self.threads.update(thread_id, status=_THREAD_STATUS[status])
         finally:
             self.active_runs.pop(run_id, None)
+            self._locks.pop(thread_id, None)
 
     def _count(self, event: RunEvent) -> None:
         if event.type == "tool_result":
