@@ -7,8 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from etl_assistant.agent.planner.entities import extract
+from etl_assistant.agent.planner.exemplars import EXEMPLARS
 from etl_assistant.cli import app
-from etl_assistant.evals.routing import DATA_PATH, load_items, run
+from etl_assistant.evals.routing import DATA_PATH, EVAL_CATALOG, load_items, run
 
 # Measured 2026-11-27 (see the planner report). dev: 99.5 % (tuned on). holdout: 88 % blind, 98 % after
 # fixing the generic bugs it exposed. blind: 96.7 % on first run. new_intents: 91.7 % on first run.
@@ -65,6 +67,14 @@ def test_eval_set_shape():
     assert len({item["id"] for item in items}) == len(items)
     assert sum(1 for item in items if item.get("history")) >= 40
     assert {item.get("split", "dev") for item in items} == {"dev", "holdout", "blind", "new_intents"}
+
+
+def test_no_exemplar_is_an_eval_utterance():
+    """The planner's exemplars must not copy eval items, even after the router's normalisation."""
+    known = [*EVAL_CATALOG.dataset_names, *EVAL_CATALOG.tables, "refunds"]
+    normalized = {extract(item["text"], known).normalized for item in load_items()}
+    exemplars = {text for texts in EXEMPLARS.values() for text in texts}
+    assert not normalized & exemplars
 
 
 def test_unknown_suite_is_a_clear_error():
