@@ -147,6 +147,27 @@ def aggregate_select(spec: DatamartSpec, source_table: str, dialect: str, mode: 
     return select.group_by(*group) if group else select
 
 
+def consistency_check(
+    spec: DatamartSpec, engine: str, source_table: str, built: str, dialect: str
+) -> tuple[exp.Select, exp.Select, str]:
+    """Two one-value queries that must agree once `built` holds the datamart: with a row-count measure, its
+    total against COUNT(*) of the (filtered) source, which is cheap; otherwise the number of groups."""
+    count = next((m for m in spec.measures if m.agg == "count" and m.column is None), None)
+    if count is not None:
+        final = "countMerge" if engine == "AggregatingMergeTree" else "sum"
+        total = exp.select(_fn(final, _col(count.name))).from_(table(built))
+        source = exp.select(exp.Count(this=exp.Star())).from_(table(source_table))
+        where = _where(spec.filters)
+        return total, source.where(where) if where is not None else source, "rows"
+    keys = [_col(k) for k in spec.key_columns()]
+    groups = exp.select(*keys).from_(table(built)).group_by(*keys)
+    return (_counted(groups), _counted(aggregate_select(spec, source_table, dialect, "keys")), "groups")
+
+
+def _counted(query: exp.Select) -> exp.Select:
+    return exp.select(exp.Count(this=exp.Star())).from_(query.subquery("groups"))
+
+
 def _source_types(schema: DatasetSchema, source_table: str) -> dict[str, str]:
     """ClickHouse type text of each source column, as our DDL generator creates the source table."""
     create = sqlglot.parse_one(

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 from sqlglot import exp
 
-from etl_assistant.datamart import aggregate_select, build_definition
+from etl_assistant.datamart import build_definition
+from etl_assistant.datamart.build import consistency_check
 from etl_assistant.deploy.locks import deploy_locks
 from etl_assistant.deploy.plan import DeployPlan, PlanStep, file_fingerprint, redact, table_state
 from etl_assistant.deploy.store import Deployment, DeployStore
@@ -24,7 +25,7 @@ from etl_assistant.deploy.swap import (
     swap_in,
 )
 from etl_assistant.errors import ToolError, WarehouseError
-from etl_assistant.warehouse.statements import render, staging_name, table
+from etl_assistant.warehouse.statements import render, staging_name
 
 if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
     from etl_assistant.tools.base import ToolContext
@@ -48,39 +49,37 @@ class ApplyResult(BaseModel):
     notes: list[str] = []
 
 
-def _group_count(warehouse: Warehouse, query: exp.Select) -> int:
-    counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(query.subquery("groups"))
-    return int(warehouse.query(render(counted, warehouse.dialect), read_only=False).rows[0][0])
+def _scalar(warehouse: Warehouse, query: exp.Select) -> int:
+    return int(warehouse.query(render(query, warehouse.dialect), read_only=False).rows[0][0] or 0)
 
 
 def _build_datamart(ctx: ToolContext, warehouse: Warehouse, step: PlanStep) -> tuple[str, int]:
-    """Create the datamart under a staging name and fill it; its groups must equal the source's."""
+    """Create the datamart under a staging name and fill it; it must account for every source row (or
+    group). Returns the staging name and its row count."""
     assert step.spec is not None and step.source_table is not None
     staging = staging_name(step.target)
     definition = build_definition(
         step.spec, step.source_schema, warehouse.dialect, step.source_table, staging
     )
-    keys = step.spec.key_columns()
     for statement in definition.create:
         warehouse.execute(statement)
     try:
         if definition.backfill:
             ctx.progress(0, None, f"backfilling {step.target} from {step.source_table}")
             warehouse.execute(definition.backfill)
-        columns = [exp.column(exp.to_identifier(k, quoted=True)) for k in keys]
-        built = _group_count(warehouse, exp.select(*columns).from_(table(staging)).group_by(*columns))
-        expected = _group_count(
-            warehouse, aggregate_select(step.spec, step.source_table, warehouse.dialect, "keys")
+        built_query, source_query, what = consistency_check(
+            step.spec, definition.engine, step.source_table, staging, warehouse.dialect
         )
+        built, expected = _scalar(warehouse, built_query), _scalar(warehouse, source_query)
         if built != expected:
             raise WarehouseError(
-                f"The datamart {step.target} came out with {built} groups but its source has "
-                f"{expected}; it was left unchanged, apply the plan again."
+                f"The datamart {step.target} accounts for {built} {what} but its source has {expected}; "
+                "it was left unchanged, apply the plan again."
             )
+        return staging, warehouse.count_rows(staging)
     except BaseException:
         drop_object(warehouse, staging)
         raise
-    return staging, built
 
 
 def _build(ctx: ToolContext, warehouse: Warehouse, step: PlanStep) -> tuple[str, int]:
