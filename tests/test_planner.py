@@ -283,3 +283,16 @@ def test_a_thread_seeded_with_text_only_resolves_it_from_the_words(workspace):
     history = [HumanMessage("tell me about refunds"), AIMessage("**refunds**: csv, 40 rows, 6 columns.")]
     call = only_call(model_for(settings).invoke([*history, HumanMessage("make a postgres table for it")]))
     assert call["args"] == {"dataset": "refunds", "dialect": "postgres"}
+
+
+def test_two_files_are_inspected_in_parallel_and_both_reported(workspace):
+    settings, csv_path = workspace
+    other = csv_path.parent / "refunds.csv"
+    write_orders_csv(other, 12)
+    model = model_for(settings)
+    first = model.invoke([HumanMessage(f"here are {csv_path} and {other}")])
+    assert [(c["name"], c["args"]) for c in first.tool_calls] == [
+        ("infer_schema", {"path": str(csv_path)}), ("infer_schema", {"path": str(other)})]
+    messages = turn(model, settings, [], f"here are {csv_path} and {other}")
+    reply = messages[-1].content
+    assert "**orders**" in reply and "**refunds**" in reply and "40 rows" in reply and "12 rows" in reply

@@ -32,14 +32,16 @@ class Step:
 
 @dataclass
 class Filled:
-    """The intent's arguments (what the eval checks) and the tool calls that carry it out, in order.
+    """The intent's arguments (what the eval checks) and the tool calls that carry it out.
 
-    A later step may need an earlier step's result: generate_ddl for a file runs infer_schema first and takes
-    the dataset name from its output (see `planner.next_step`).
+    Steps run in order, and a later step may need an earlier one's result: generate_ddl for a file runs
+    infer_schema first and takes the dataset name from its output (see `Planner._continue`). Parallel steps
+    are independent (one per file named) and are emitted together.
     """
 
     args: dict[str, Any]
     steps: list[Step] = field(default_factory=list)
+    parallel: bool = False
 
 
 @dataclass
@@ -63,6 +65,8 @@ def fill(
 def _fill_infer(
     ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
 ) -> Filled | Missing:
+    if len(ents.paths) > 1:
+        return _per_file("infer_schema", ents.paths, {})
     if ents.paths:
         args: dict[str, Any] = {"path": ents.paths[0]}
         if ents.target:
@@ -125,6 +129,8 @@ def _fill_load(
         options["table"] = state.last_args["table"]
     if ents.replace:
         options["replace"] = True
+    if len(ents.paths) > 1:
+        return _per_file("load_table", ents.paths, {k: v for k, v in options.items() if k != "table"})
     if ents.paths:
         return _single("load_table", {"path": ents.paths[0], **options})
     dataset = _dataset(ents, state, catalog)
@@ -269,6 +275,12 @@ def _dataset(
     if len(catalog.datasets) == 1:
         return catalog.datasets[0].name
     return None
+
+
+def _per_file(tool: str, paths: list[str], options: dict[str, Any]) -> Filled:
+    """Several files named at once: one independent call per file (each gets its own table/dataset name)."""
+    steps = [Step(tool, {"path": path, **options}) for path in dict.fromkeys(paths)]
+    return Filled({"path": paths[0], **options}, steps, parallel=True)
 
 
 def _single(tool: str, args: dict[str, Any]) -> Filled:

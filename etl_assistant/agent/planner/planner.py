@@ -184,7 +184,8 @@ class Planner:
         assert isinstance(filled, Filled)
         if intent not in tools or any(step.tool not in tools for step in filled.steps):
             return Decision(intent, filled.args, text=replies.unavailable(intent, tools))
-        return Decision(intent, filled.args, calls=filled.steps[:1], plan=filled.steps)
+        calls = filled.steps if filled.parallel else filled.steps[:1]
+        return Decision(intent, filled.args, calls=calls, plan=filled.steps)
 
     def _repeated_intent(self, ents: Entities, state: ConversationState) -> str | None:
         """A follow-up repeats the last action; "the same as a table" moves one step along the journey."""

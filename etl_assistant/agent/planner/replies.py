@@ -43,11 +43,14 @@ def help_text(tools: list[str], greeting: bool = False) -> str:
 
 
 def reply_for_results(steps: list[ToolStep]) -> str:
-    """The final reply for this turn's tool steps (errors first: they are what the person must act on)."""
+    """The final reply for this turn's tool steps: errors first (they are what the person must act on), then
+    the results of the last action (every file of a parallel call; for a chain only its final step)."""
     failed = [step for step in steps if step.error is not None]
-    if failed:
-        return "\n\n".join(_error(step) for step in failed)
-    return "\n\n".join(_WRITERS.get(step.name, _generic)(step.output or {}) for step in steps[-1:])
+    succeeded = [step for step in steps if step.error is None and step.output is not None]
+    last = succeeded[-1].name if succeeded else None
+    parts = [_error(step) for step in failed]
+    parts += [_WRITERS.get(step.name, _generic)(step.output or {}) for step in succeeded if step.name == last]
+    return "\n\n".join(parts) or "Done."
 
 
 def unavailable(intent: str, available: list[str]) -> str:
