@@ -276,9 +276,10 @@ def test_meaning_only_link_is_low_confidence(retail) -> None:  # noqa: ANN001
 def test_value_index_is_cached_per_schema_version(retail) -> None:  # noqa: ANN001
     from etl_assistant.nl2sql import values
     from etl_assistant.nl2sql.schema_graph import load_graph
+    from etl_assistant.tools.run_query import allowed_tables
 
     ctx, _ = retail
-    graph = load_graph(ctx)
+    graph = load_graph(ctx, allowed_tables(ctx))
     first = values.value_index(graph, ctx.warehouse)
     assert {"Europe", "cancelled", "web", "Garden"} <= {v.value for v in first}
     assert not any(v.column in ("order_id", "amount", "order_date") for v in first)

@@ -83,10 +83,6 @@ def build_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> exp.Sele
     return query.limit(parse.limit) if parse.limit else query
 
 
-def render_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> str:
-    return render(build_query(parse, graph, dialect), dialect)
-
-
 def _join_edges(parse: QueryParse, graph: SchemaGraph) -> list:
     edges = []
     for table in sorted(parse.tables() - {parse.base}):

@@ -15,7 +15,6 @@ from typing import Literal
 from etl_assistant.nl2sql.text import lemma, words_of
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import ToolContext
-from etl_assistant.tools.run_query import allowed_tables
 
 Role = Literal["key", "measure", "time", "boolean", "category", "text"]
 # Strings with at most this many distinct values are indexed as filter values ("Europe", "cancelled").
@@ -180,10 +179,10 @@ _cache_lock = threading.Lock()
 _cache: dict[tuple, SchemaGraph] = {}
 
 
-def load_graph(ctx: ToolContext, only: Iterable[str] | None = None) -> SchemaGraph:
-    """The tenant's queryable tables (optionally only `only`), cached until a table's schema version moves."""
+def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None = None) -> SchemaGraph:
+    """The `allowed` tables (optionally only `only`), cached until a table's schema version moves."""
     records = {r.table: r for r in ctx.catalog.list_tables(ctx.tenant)}
-    names = sorted(allowed_tables(ctx))
+    names = sorted(allowed)
     if only:
         wanted = set(only)
         names = [n for n in names if n in wanted or (records.get(n) and records[n].dataset in wanted)]

@@ -11,7 +11,7 @@ from typing import Any
 
 from etl_assistant.errors import ToolError
 from etl_assistant.nl2sql.answer import chart, summarize
-from etl_assistant.nl2sql.build import latest_query, render_query, resolve_latest
+from etl_assistant.nl2sql.build import build_query, latest_query, resolve_latest
 from etl_assistant.nl2sql.model import QueryParse
 from etl_assistant.nl2sql.parser import Parser
 from etl_assistant.nl2sql.schema_graph import SchemaGraph, load_graph
@@ -43,9 +43,9 @@ class Answer:
     execute_ms: float
 
 
-def parser_for(ctx: ToolContext, tables: list[str] | None = None) -> Parser:
+def parser_for(ctx: ToolContext, allowed: set[str], tables: list[str] | None = None) -> Parser:
     """The parser for the tenant's current schema (rebuilt only when a table's schema version moves)."""
-    graph = load_graph(ctx, tables)
+    graph = load_graph(ctx, allowed, tables)
     if not graph.tables:
         raise ToolError(
             "There are no tables to ask about yet; load a file first (load_table), then ask again."
@@ -68,29 +68,43 @@ def translate(
     tables: list[str] | None = None,
     previous: QueryParse | None = None,
     today: date | None = None,
+    limit: int = 100,
 ) -> Translation:
-    """Question -> parse -> SQL for the warehouse's dialect (not run, apart from a latest-date lookup)."""
+    """Question -> parse -> SQL through the guard (read-only, the tenant's tables, LIMIT `limit`); not run,
+    apart from a latest-date lookup for "latest month"-style questions."""
     if not question.strip():
         raise ToolError("The question is empty; ask something about your data, e.g. 'revenue by region'.")
     started = time.perf_counter()
-    parser = parser_for(ctx, tables)
+    allowed = allowed_tables(ctx)
+    parser = parser_for(ctx, allowed, tables)
     parse = parser.parse(question, today or date.today(), previous)
     dialect = ctx.warehouse.dialect
+    if not parse.clarify and parse.time is not None and parse.time.latest is not None:
+        _resolve_latest(ctx, parse)
     if parse.clarify:
         return Translation(parse, None, dialect, (time.perf_counter() - started) * 1000)
-    if parse.time is not None and parse.time.latest is not None:
-        result = ctx.warehouse.query(
-            latest_query(parse, dialect), limit=1, timeout_s=ctx.settings.query_timeout_s, read_only=True
-        )
-        latest = result.rows[0][0] if result.rows else None
-        if latest is None:
-            parse.clarify = (
-                f"{parse.time.ref.table} has no dates yet, so there is no latest {parse.time.latest}."
-            )
-            return Translation(parse, None, dialect, (time.perf_counter() - started) * 1000)
-        resolve_latest(parse, latest.date() if hasattr(latest, "date") else latest)
-    sql = render_query(parse, parser.graph, dialect)
+    # The guard parses the rendering back (no opaque Command may pass) and is the only way SQL gets run.
+    sql = guard(
+        build_query(parse, parser.graph, dialect).sql(dialect=dialect),
+        dialect=dialect,
+        allowed_tables=allowed,
+        limit=limit,
+    )
     return Translation(parse, sql, dialect, (time.perf_counter() - started) * 1000)
+
+
+def _resolve_latest(ctx: ToolContext, parse: QueryParse) -> None:
+    result = ctx.warehouse.query(
+        latest_query(parse, ctx.warehouse.dialect),
+        limit=1,
+        timeout_s=ctx.settings.query_timeout_s,
+        read_only=True,
+    )
+    latest = result.rows[0][0] if result.rows else None
+    if latest is None:
+        parse.clarify = f"{parse.time.ref.table} has no dates yet, so there is no latest {parse.time.latest}."
+        return
+    resolve_latest(parse, latest.date() if hasattr(latest, "date") else latest)
 
 
 def ask(
@@ -102,23 +116,20 @@ def ask(
     today: date | None = None,
     limit: int = 100,
 ) -> Answer:
-    """Translate, run through the guard (read-only, allow-listed tables, LIMIT), describe the result."""
-    translation = translate(ctx, question, tables=tables, previous=previous, today=today)
+    """Translate (guarded SQL), run it read-only with the row limit and timeout, describe the result."""
+    limit = max(1, min(limit, ctx.settings.query_row_limit))
+    # One row more than asked shows whether the result was cut.
+    translation = translate(ctx, question, tables=tables, previous=previous, today=today, limit=limit + 1)
     parse = translation.parse
     if translation.sql is None:
         return Answer(translation, [], [], False, parse.clarify or "", None, 0.0)
-    limit = max(1, min(limit, ctx.settings.query_row_limit))
-    safe_sql = guard(
-        translation.sql, dialect=translation.dialect, allowed_tables=allowed_tables(ctx), limit=limit + 1
-    )
     started = time.perf_counter()
     result = ctx.warehouse.query(
-        safe_sql, limit=limit, timeout_s=ctx.settings.query_timeout_s, read_only=True
+        translation.sql, limit=limit, timeout_s=ctx.settings.query_timeout_s, read_only=True
     )
     execute_ms = (time.perf_counter() - started) * 1000
     rows = [[jsonable(v) for v in row] for row in result.rows[:limit]]
     truncated = result.truncated or len(result.rows) > limit
-    translation.sql = safe_sql
     return Answer(
         translation,
         result.columns,

@@ -54,7 +54,12 @@ def run(ctx: ToolContext, args: NlToSqlInput) -> NlToSqlOutput:
     from etl_assistant.nl2sql.service import translate  # lazily: nl2sql imports warehouse, which loads tools
 
     translation = translate(
-        ctx, args.question, tables=args.tables, previous=previous_parse(args.previous), today=args.today
+        ctx,
+        args.question,
+        tables=args.tables,
+        previous=previous_parse(args.previous),
+        today=args.today,
+        limit=ctx.settings.query_row_limit,
     )
     parse = translation.parse
     return NlToSqlOutput(

@@ -29,8 +29,9 @@ class RunQueryOutput(BaseModel):
 def allowed_tables(ctx: ToolContext) -> set[str]:
     """The tenant's recorded tables, plus its datasets that already exist as warehouse tables."""
     recorded = {record.table for record in ctx.catalog.list_tables(ctx.tenant)}
-    datasets = {schema.name for schema in ctx.catalog.list_datasets(ctx.tenant)}
-    return recorded | (datasets & set(ctx.warehouse.tables()))
+    unrecorded = {schema.name for schema in ctx.catalog.list_datasets(ctx.tenant)} - recorded
+    # Listing the warehouse's tables costs a query; only datasets without a table record need it.
+    return recorded | (unrecorded & set(ctx.warehouse.tables()) if unrecorded else set())
 
 
 def jsonable(value: Any) -> Any:
