@@ -49,200 +49,183 @@ class Missing:
     question: str
 
 
-def fill(
-    intent: str,
-    ents: Entities,
-    state: ConversationState,
-    catalog: CatalogView,
-    *,
-    follow_up: bool = False,
-    warehouse_dialect: str = "clickhouse",
-) -> Filled | Missing:
-    filler = _FILLERS.get(intent, _fill_request)
-    return filler(ents, state, catalog, follow_up, warehouse_dialect)
+@dataclass(frozen=True)
+class Request:
+    """What every filler reads: the message's entities, the conversation so far and the catalog."""
+
+    ents: Entities
+    state: ConversationState
+    catalog: CatalogView
+    follow_up: bool = False  # routed as "the last action again, with changes"
+    warehouse_dialect: str = "clickhouse"  # SQL the planner builds itself (previews) is rendered for it
 
 
-def _fill_infer(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
-    if len(ents.paths) > 1:
-        return _per_file("infer_schema", ents.paths, {})
-    if ents.paths:
-        args: dict[str, Any] = {"path": ents.paths[0]}
-        if ents.target:
-            args["name"] = ents.target
+def fill(intent: str, req: Request) -> Filled | Missing:
+    return _FILLERS.get(intent, _fill_request)(req)
+
+
+def _fill_infer(req: Request) -> Filled | Missing:
+    if len(req.ents.paths) > 1:
+        return _per_file("infer_schema", req.ents.paths, {})
+    if req.ents.paths:
+        args: dict[str, Any] = {"path": req.ents.paths[0]}
+        if req.ents.target:
+            args["name"] = req.ents.target
         return _single("infer_schema", args)
-    mention = _first(ents.mentions)
-    if ents.table_mode:
+    mention = _first(req.ents.mentions)
+    if req.ents.table_mode:
         if mention:
             return _single("infer_schema", {"table": mention})
-        return Missing(f"Which warehouse table should I profile{_choices(catalog.tables)}?")
+        return Missing(f"Which warehouse table should I profile{_choices(req.catalog.tables)}?")
     if mention:
-        known = catalog.dataset(mention)
+        known = req.catalog.dataset(mention)
         if known and known.source and not known.source.startswith("table:"):
             return _single("infer_schema", {"path": known.source})
         return _single("infer_schema", {"table": mention})
-    if state.path:  # nothing named: the file this conversation is about
-        return _single("infer_schema", {"path": state.path})
+    if req.state.path:  # nothing named: the file this conversation is about
+        return _single("infer_schema", {"path": req.state.path})
     return Missing(
         "Which file should I inspect? Give me its path (or upload it) and I will infer its schema."
     )
 
 
-def _fill_ddl(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
+def _fill_ddl(req: Request) -> Filled | Missing:
     options: dict[str, Any] = {}
     # A change to the last DDL ("now do it for customers", "name the table X") keeps its dialect.
-    revising = state.last_intent == "generate_ddl" and (follow_up or not ents.mentions and not ents.paths)
-    target_dialect = ents.dialect or (state.dialect if revising else None)
+    revising = req.state.last_intent == "generate_ddl" and (
+        req.follow_up or not req.ents.mentions and not req.ents.paths
+    )
+    target_dialect = req.ents.dialect or (req.state.dialect if revising else None)
     if target_dialect:
         options["dialect"] = target_dialect
-    if ents.target:
-        options["table"] = ents.target
+    if req.ents.target:
+        options["table"] = req.ents.target
     elif (
-        follow_up
-        and state.last_intent == "generate_ddl"
-        and state.last_args.get("table")
-        and not ents.mentions
+        req.follow_up
+        and req.state.last_intent == "generate_ddl"
+        and req.state.last_args.get("table")
+        and not req.ents.mentions
     ):
-        options["table"] = state.last_args["table"]
-    if ents.paths:
-        path = ents.paths[0]
+        options["table"] = req.state.last_args["table"]
+    if req.ents.paths:
+        path = req.ents.paths[0]
         return Filled(
             {"path": path, **options},
             [Step("infer_schema", {"path": path}), Step("generate_ddl", dict(options))],
         )
-    dataset = _dataset(ents, state, catalog)
+    dataset = _dataset(req)
     if dataset is None:
-        return Missing(f"Which dataset should I design the table for{_choices(catalog.dataset_names)}?")
+        return Missing(f"Which dataset should I design the table for{_choices(req.catalog.dataset_names)}?")
     return _single("generate_ddl", {"dataset": dataset, **options})
 
 
-def _fill_load(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
+def _fill_load(req: Request) -> Filled | Missing:
     options: dict[str, Any] = {}
-    if ents.target:
-        options["table"] = ents.target
-    elif state.last_intent == "generate_ddl" and state.last_args.get("table"):
-        options["table"] = state.last_args["table"]
-    if ents.replace:
+    if req.ents.target:
+        options["table"] = req.ents.target
+    elif req.state.last_intent == "generate_ddl" and req.state.last_args.get("table"):
+        options["table"] = req.state.last_args["table"]
+    if req.ents.replace:
         options["replace"] = True
-    if len(ents.paths) > 1:
-        return _per_file("load_table", ents.paths, {k: v for k, v in options.items() if k != "table"})
-    if ents.paths:
-        return _single("load_table", {"path": ents.paths[0], **options})
-    dataset = _dataset(ents, state, catalog)
+    if len(req.ents.paths) > 1:
+        return _per_file("load_table", req.ents.paths, {k: v for k, v in options.items() if k != "table"})
+    if req.ents.paths:
+        return _single("load_table", {"path": req.ents.paths[0], **options})
+    dataset = _dataset(req)
     if dataset is None:
-        return Missing(f"Which dataset or file should I load{_choices(catalog.dataset_names)}?")
+        return Missing(f"Which dataset or file should I load{_choices(req.catalog.dataset_names)}?")
     return _single("load_table", {"dataset": dataset, **options})
 
 
-def _fill_query(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
-    if ents.sql:
-        args: dict[str, Any] = {"sql": ents.sql}
-        if ents.limit:
-            args["limit"] = ents.limit
+def _fill_query(req: Request) -> Filled | Missing:
+    if req.ents.sql:
+        args: dict[str, Any] = {"sql": req.ents.sql}
+        if req.ents.limit:
+            args["limit"] = req.ents.limit
         return _single("run_query", args)
-    table = _first(ents.mentions) or state.table or state.dataset
+    table = _first(req.ents.mentions) or req.state.table or req.state.dataset
     if table is None:
         return Missing(
             "Which SQL should I run? Paste a SELECT statement, or name a table to preview"
-            f"{_choices(catalog.tables, lead=' (')}{')' if catalog.tables else ''}."
+            f"{_choices(req.catalog.tables, lead=' (')}{')' if req.catalog.tables else ''}."
         )
     source = exp.to_table(table)
-    if _COUNT.search(ents.text.lower()):
+    if _COUNT.search(req.ents.text.lower()):
         return _single(
-            "run_query", {"sql": exp.select(exp.Count(this=exp.Star())).from_(source).sql(dialect)}
+            "run_query",
+            {"sql": exp.select(exp.Count(this=exp.Star())).from_(source).sql(req.warehouse_dialect)},
         )
     return _single(
-        "run_query", {"sql": exp.select("*").from_(source).sql(dialect), "limit": ents.limit or PREVIEW_ROWS}
+        "run_query",
+        {
+            "sql": exp.select("*").from_(source).sql(req.warehouse_dialect),
+            "limit": req.ents.limit or PREVIEW_ROWS,
+        },
     )
 
 
-def _fill_list(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
+def _fill_list(req: Request) -> Filled | Missing:
     return _single("list_datasets", {})
 
 
-def _fill_ask(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
-    args: dict[str, Any] = {"question": ents.text.strip()}
+def _fill_ask(req: Request) -> Filled | Missing:
+    args: dict[str, Any] = {"question": req.ents.text.strip()}
     if (
-        state.last_intent == "ask"
-        and state.ask_parse
-        and (follow_up or _FOLLOW_UP_QUESTION.search(ents.text))
+        req.state.last_intent == "ask"
+        and req.state.ask_parse
+        and (req.follow_up or _FOLLOW_UP_QUESTION.search(req.ents.text))
     ):
-        args["previous"] = state.ask_parse
+        args["previous"] = req.state.ask_parse
     return _single("ask", args)
 
 
-def _fill_request(
-    ents: Entities,
-    state: ConversationState,
-    catalog: CatalogView,
-    follow_up: bool,
-    dialect: str,
-    *,
-    intent: str = "design_datamart",
-) -> Filled | Missing:
+def _fill_request(req: Request, *, intent: str = "design_datamart") -> Filled | Missing:
     """A datamart in words: the request plus whatever dataset, dialect and name the message gives."""
-    args: dict[str, Any] = {"request": ents.text.strip()}
-    dataset = _dataset(ents, state, catalog, by_columns=True)
+    args: dict[str, Any] = {"request": req.ents.text.strip()}
+    dataset = _dataset(req, by_columns=True)
     if dataset:
         args["dataset"] = dataset
-    if ents.dialect:
-        args["dialect"] = ents.dialect
-    if ents.target:
-        args["name"] = ents.target
+    if req.ents.dialect:
+        args["dialect"] = req.ents.dialect
+    if req.ents.target:
+        args["name"] = req.ents.target
     return _single(intent, args)
 
 
-def _fill_deploy(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
+def _fill_deploy(req: Request) -> Filled | Missing:
     """Deploy the datamart just designed ("deploy it" after a datamart), else the dataset meant."""
-    named = ents.mentions[0] if ents.mentions else None
-    if state.datamart and (
-        named == state.datamart
+    named = req.ents.mentions[0] if req.ents.mentions else None
+    if req.state.datamart and (
+        named == req.state.datamart
         or not named
-        and state.last_intent == "design_datamart"
-        or _DATAMART_WORD.search(ents.text)
+        and req.state.last_intent == "design_datamart"
+        or _DATAMART_WORD.search(req.ents.text)
     ):
-        return Filled({"datamart": state.datamart}, [Step("deploy", {"datamarts": [state.datamart]})])
-    dataset = _dataset(ents, state, catalog)
+        return Filled({"datamart": req.state.datamart}, [Step("deploy", {"datamarts": [req.state.datamart]})])
+    dataset = _dataset(req)
     if dataset is None:
-        return Missing(f"What should I deploy{_choices(catalog.dataset_names)}?")
-    args = {"dataset": dataset, **({"dialect": ents.dialect} if ents.dialect else {})}
+        return Missing(f"What should I deploy{_choices(req.catalog.dataset_names)}?")
+    args = {"dataset": dataset, **({"dialect": req.ents.dialect} if req.ents.dialect else {})}
     return Filled(args, [Step("deploy", {"datasets": [dataset]})])
 
 
-def _fill_target(
-    ents: Entities,
-    state: ConversationState,
-    catalog: CatalogView,
-    follow_up: bool,
-    dialect: str,
-    *,
-    intent: str = "rollback",
-) -> Filled | Missing:
+def _fill_target(req: Request, *, intent: str = "rollback") -> Filled | Missing:
     """Rollback and deploy history name one deployed object: named, else the one just deployed/designed."""
-    target = _first(ents.mentions) or state.deployed or state.datamart or state.table or state.dataset
+    target = (
+        _first(req.ents.mentions)
+        or req.state.deployed
+        or req.state.datamart
+        or req.state.table
+        or req.state.dataset
+    )
     if target is None:
         verb = "roll back" if intent == "rollback" else "show the deploy history of"
-        return Missing(f"Which table or datamart should I {verb}{_choices(catalog.tables)}?")
+        return Missing(f"Which table or datamart should I {verb}{_choices(req.catalog.tables)}?")
     return _single(intent, {"target": target})
 
 
-def _fill_history(
-    ents: Entities, state: ConversationState, catalog: CatalogView, follow_up: bool, dialect: str
-) -> Filled | Missing:
-    return _fill_target(ents, state, catalog, follow_up, dialect, intent="deployments")
+def _fill_history(req: Request) -> Filled | Missing:
+    return _fill_target(req, intent="deployments")
 
 
 _FILLERS = {
@@ -259,21 +242,19 @@ _FILLERS = {
 }
 
 
-def _dataset(
-    ents: Entities, state: ConversationState, catalog: CatalogView, *, by_columns: bool = False
-) -> str | None:
+def _dataset(req: Request, *, by_columns: bool = False) -> str | None:
     """The dataset meant: named in the message, else the one the conversation is about, else the only one."""
-    mention = _first(ents.mentions)
+    mention = _first(req.ents.mentions)
     if mention:
         return mention
     if by_columns:
-        linked = catalog.datasets_with_columns(set(_WORDS.findall(ents.text.lower())))
+        linked = req.catalog.datasets_with_columns(set(_WORDS.findall(req.ents.text.lower())))
         if len(linked) == 1:
             return linked[0]
-    if state.dataset:
-        return state.dataset
-    if len(catalog.datasets) == 1:
-        return catalog.datasets[0].name
+    if req.state.dataset:
+        return req.state.dataset
+    if len(req.catalog.datasets) == 1:
+        return req.catalog.datasets[0].name
     return None
 
 

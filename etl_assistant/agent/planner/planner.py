@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from etl_assistant.agent.planner import replies
-from etl_assistant.agent.planner.arguments import Filled, Missing, Step, fill
+from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step, fill
 from etl_assistant.agent.planner.catalog_view import CatalogView
 from etl_assistant.agent.planner.entities import Entities, extract, find_mentions
 from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
@@ -176,9 +176,7 @@ class Planner:
         *,
         follow_up: bool = False,
     ) -> Decision:
-        filled = fill(
-            intent, ents, state, catalog, follow_up=follow_up, warehouse_dialect=self.warehouse_dialect
-        )
+        filled = fill(intent, Request(ents, state, catalog, follow_up, self.warehouse_dialect))
         if isinstance(filled, Missing):
             return Decision("clarify", text=filled.question, pending=intent)
         assert isinstance(filled, Filled)
