@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from etl_assistant.agent.planner import CatalogView, Decision, Planner, read_catalog, shared_router
 from etl_assistant.config import Settings, get_settings
@@ -39,11 +39,7 @@ _TOKEN = re.compile(r"\S+\s*|\s+")
 class OfflinePlanner(BaseChatModel):
     """Deterministic planner: a request becomes a tool call or one question; results become the reply."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     settings: Settings = Field(default_factory=get_settings)
-    # Tests and evals may pass a fixed catalog; by default the tenant's catalog is read on every turn.
-    catalog_reader: Callable[[str], CatalogView] | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -77,13 +73,10 @@ class OfflinePlanner(BaseChatModel):
     ) -> AIMessage:
         parameters = {t["function"]["name"]: t["function"].get("parameters") or {} for t in tools or []}
         tenant = self._tenant(run_manager)
-        catalog = (self.catalog_reader or self._read_catalog)(tenant)
+        catalog = read_catalog(self.settings.resolved_catalog_url, tenant)  # per turn: uploads appear at once
         planner = Planner(warehouse_dialect=_warehouse_dialect(self.settings.resolved_warehouse_url))
         decision = planner.decide(messages, catalog, list(parameters) if tools is not None else None)
         return _to_message(decision, parameters, catalog)
-
-    def _read_catalog(self, tenant: str) -> CatalogView:
-        return read_catalog(self.settings.resolved_catalog_url, tenant)
 
     def _tenant(self, run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> str:
         """The run's tenant: `configurable.tenant` of the run config, else its metadata, else the settings."""
