@@ -231,3 +231,20 @@ async def test_modes_we_do_not_produce_are_accepted_and_silent(server: LiveServe
     ]
     assert {p.event for p in parts} == {"metadata", "values", "end"}
     assert parts[-1].data["status"] == "success"
+
+
+async def test_a_second_run_on_a_busy_thread_is_a_409(server: LiveServer):
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        tid = (await http.post("/threads", json={})).json()["thread_id"]
+        async with http.stream(
+            "POST", f"/threads/{tid}/runs/stream", json={"input": say("slow 10"), "stream_mode": ["custom"]}
+        ) as running:
+            lines = running.aiter_lines()  # one iterator: leaving it early would close the stream
+            while not (await anext(lines)).startswith("event: custom"):
+                pass  # until the slow tool is working
+            second = await http.post(f"/threads/{tid}/runs/wait", json={"input": say("echo b")})
+            assert second.status_code == 409 and "already running" in second.json()["detail"], second.text
+            rest = [line async for line in lines]
+        assert any(line.startswith("event: end") for line in rest)
+        third = await http.post(f"/threads/{tid}/runs/wait", json={"input": say("echo c")})
+        assert third.status_code == 200 and third.json()["messages"][-1]["content"].endswith('"length":1}')
