@@ -9,6 +9,7 @@ import pyarrow as pa
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.schema.readers import iter_typed_batches
 from etl_assistant.tools.base import ProgressCallback
+from etl_assistant.warehouse.prefetch import prefetched
 
 BATCH_ROWS = 65_536
 
@@ -18,7 +19,9 @@ def typed_batches(schema: DatasetSchema, report: ProgressCallback,
     """Batches converted to the schema's logical types; progress is rows read of the inferred row count."""
     total = schema.row_count or None
     done = 0
-    for batch in iter_typed_batches(schema, batch_rows=batch_rows):
+    # Read (parse, convert) the next batches in a thread while the engine takes this one; progress is
+    # reported from the caller's thread.
+    for batch in prefetched(iter_typed_batches(schema, batch_rows=batch_rows)):
         done += batch.num_rows
         report(done, max(total, done) if total else None, f"read {done:,} rows of {schema.name}")
         yield batch
