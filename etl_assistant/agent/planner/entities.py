@@ -108,7 +108,7 @@ def find_dialect(lowered: str) -> str | None:
             return dialect
     for word in _WORD.findall(lowered):
         if len(word) >= 5:
-            close = difflib.get_close_matches(word, list(_DIALECT_WORDS), n=1, cutoff=0.8)
+            close = difflib.get_close_matches(word, list(_DIALECT_WORDS), n=1, cutoff=0.84)
             if close:
                 return _DIALECT_WORDS[close[0]]
     return None
