@@ -33,6 +33,13 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
 
+    # Vector store for retrieval context, verified question->SQL pairs and the semantic cache:
+    # empty = an embedded Chroma (PersistentClient) under data_dir; set = a Chroma server (http://host:8000).
+    chroma_url: str | None = None
+    retrieval_top_k: int = 5  # tables (with their columns) the LLM sees per question, never the whole schema
+    cache_threshold: float = 0.9  # cosine similarity a cached question must reach (plus the same literals)
+    llm_sql_tries: int = 3  # LLM NL->SQL attempts, each fed the previous error
+
     # Slack channel (POST /slack/events): both secrets set, or the endpoint answers 503.
     slack_signing_secret: SecretStr | None = None
     slack_bot_token: SecretStr | None = None

@@ -16,6 +16,7 @@ from etl_assistant.tools import (
     plan_deploy,
     rollback,
     run_query,
+    verify,
 )
 from etl_assistant.tools.base import Tool, ToolContext
 
@@ -33,6 +34,7 @@ REGISTRY.append(apply_deploy.TOOL)
 REGISTRY.append(deploy.TOOL)
 REGISTRY.append(rollback.TOOL)
 REGISTRY.append(deployments.TOOL)
+REGISTRY.append(verify.TOOL)
 
 
 def get_tool(name: str) -> Tool:

@@ -35,16 +35,18 @@ def run(ctx: ToolContext, args: AskInput) -> AskOutput:
     time ranges ('last month', 'in 2023', 'since March'), top-N, HAVING and joins. If the question is
     ambiguous or names data that is not there, it asks back instead of guessing. Pass the previous answer's
     `parse` as `previous` for follow-ups like 'and last year?' or 'only for EU'."""
+    from etl_assistant.cache.semantic import cached_answer
+    from etl_assistant.nl2sql.llm import llm_ask, use_llm
     from etl_assistant.nl2sql.service import ask  # lazily: nl2sql imports warehouse, which loads tools
 
-    answer = ask(
-        ctx,
-        args.question,
-        tables=args.tables,
-        previous=previous_parse(args.previous),
-        today=args.today,
-        limit=args.limit,
-    )
+    previous = previous_parse(args.previous)
+    # A verified answer to the same question (same literals, same schema) is re-run before any parsing.
+    fresh_question = previous is None and not args.tables and args.question.strip()
+    answer = cached_answer(ctx, args.question, today=args.today, limit=args.limit) if fresh_question else None
+    if answer is None:
+        answer = (llm_ask if use_llm(ctx) else ask)(
+            ctx, args.question, tables=args.tables, previous=previous, today=args.today, limit=args.limit
+        )
     parse = answer.translation.parse
     return AskOutput(
         question=args.question,

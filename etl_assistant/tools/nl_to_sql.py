@@ -51,9 +51,10 @@ def run(ctx: ToolContext, args: NlToSqlInput) -> NlToSqlOutput:
     synonyms), and handles aggregates, group-by, filters, time ranges, top-N, HAVING and joins along known
     relationships. When the question is ambiguous or names data that is not there, `clarification` asks back
     instead of guessing. Pass the previous answer's `parse` as `previous` for follow-up questions."""
+    from etl_assistant.nl2sql.llm import llm_translate, use_llm
     from etl_assistant.nl2sql.service import translate  # lazily: nl2sql imports warehouse, which loads tools
 
-    translation = translate(
+    translation = (llm_translate if use_llm(ctx) else translate)(
         ctx,
         args.question,
         tables=args.tables,

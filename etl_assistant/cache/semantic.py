@@ -1,0 +1,93 @@
+"""The semantic cache: a new question answered by re-running the SQL of a verified pair that means the same.
+
+A hit needs all of: cosine similarity of the questions >= `cache_threshold`, the same tenant and dialect, the
+same literal signature (cache.signature), and every table the SQL reads still at the schema version it was
+verified against (a deploy bumps versions, which retires the entry). The cache holds SQL, not rows: a hit runs
+the SQL again through the guard, so the answer is as fresh as the data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from etl_assistant.cache.signature import literal_signature
+from etl_assistant.errors import ToolError
+from etl_assistant.nl2sql.llm import result_answer
+from etl_assistant.nl2sql.model import QueryParse
+from etl_assistant.nl2sql.schema_graph import load_graph
+from etl_assistant.nl2sql.service import Answer, Translation
+from etl_assistant.nl2sql.values import value_index
+from etl_assistant.retrieval.pairs import VerifiedPair, has_pairs, similar_pairs
+from etl_assistant.retrieval.store import embed_texts, vector_store
+from etl_assistant.tools.base import ToolContext
+from etl_assistant.tools.run_query import allowed_tables
+from etl_assistant.warehouse.safety import guard
+
+CANDIDATES = 3  # nearest pairs with the same signature checked for similarity and freshness
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    pair: VerifiedPair
+    signature: str
+
+
+def question_signature(ctx: ToolContext, question: str, today: date, allowed: set[str]) -> str:
+    """The literal signature with the tenant's columns and stored values linked (both cached per version)."""
+    graph = load_graph(ctx, allowed)
+    return literal_signature(question, today, graph, value_index(graph, ctx.warehouse))
+
+
+def lookup(
+    ctx: ToolContext, question: str, today: date | None = None, allowed: set[str] | None = None
+) -> CacheHit | None:
+    """The verified pair that answers `question` for this tenant now, or None."""
+    store = vector_store(ctx.settings)
+    dialect = ctx.warehouse.dialect
+    if not has_pairs(store, ctx.tenant, dialect):
+        return None  # nothing verified yet: no embedding or linking cost on the way to the parser
+    allowed = allowed_tables(ctx) if allowed is None else allowed
+    if not allowed:
+        return None
+    signature = question_signature(ctx, question, today or date.today(), allowed)
+    vector = embed_texts([question])[0]
+    candidates = similar_pairs(store, ctx.tenant, dialect, vector, CANDIDATES, signature)
+    for pair in candidates:
+        if pair.similarity < ctx.settings.cache_threshold:
+            break  # nearest first: the rest are further away
+        if set(pair.versions) <= allowed and pair.is_current(ctx.catalog):
+            return CacheHit(pair, signature)
+    return None
+
+
+def cached_answer(
+    ctx: ToolContext, question: str, *, today: date | None = None, limit: int = 100
+) -> Answer | None:
+    """A cache hit's answer, its SQL re-run through the guard now; None on a miss or when it fails now."""
+    allowed = allowed_tables(ctx)
+    hit = lookup(ctx, question, today, allowed)
+    if hit is None:
+        return None
+    started = time.perf_counter()
+    limit = max(1, min(limit, ctx.settings.query_row_limit))
+    dialect = ctx.warehouse.dialect
+    try:
+        sql = guard(hit.pair.sql, dialect=dialect, allowed_tables=allowed, limit=limit + 1)
+        result = ctx.warehouse.query(
+            sql, limit=limit + 1, timeout_s=ctx.settings.query_timeout_s, read_only=True
+        )
+    except ToolError:
+        return None  # the parser or the LLM answers instead
+    parse = QueryParse(
+        question=question,
+        base=next(iter(hit.pair.versions), None),
+        confidence=1.0,
+        notes=[
+            f"semantic cache: the verified answer to {hit.pair.question!r} "
+            f"(similarity {hit.pair.similarity:.3f})"
+        ],
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    return result_answer(Translation(parse, sql, dialect, 0.0), result, limit, elapsed)

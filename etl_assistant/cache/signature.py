@@ -1,0 +1,152 @@
+"""The literal signature of a question: what must be equal, not just similar, for a cached answer to apply.
+
+Sentence embeddings put "revenue in 2023" next to "revenue in 2024" (cosine 0.97) and barely notice "not" or
+"lowest"; those words change the answer. So a cache hit also needs the same: numbers, dates, quoted strings,
+the stored values and columns the words link to, the resolved time range (relative phrases resolved against
+`today`, so "last month" and "previous month" agree and "last month" asked next month does not), and the
+polarity words: negation, ranking direction, comparisons and aggregate kind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from etl_assistant.nl2sql.schema_graph import SchemaGraph
+from etl_assistant.nl2sql.text import lemma, number_value, tokenize
+from etl_assistant.nl2sql.timerange import extract_time
+from etl_assistant.nl2sql.values import IndexedValue
+
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "fifty": 50,
+    "hundred": 100,
+}
+# Word -> the polarity class it sets; a class may hold several values ("not ... highest").
+POLARITY = {
+    **dict.fromkeys(
+        (
+            "not",
+            "no",
+            "without",
+            "except",
+            "excluding",
+            "exclude",
+            "non",
+            "never",
+            "neither",
+            "nor",
+            "isn't",
+            "aren't",
+            "wasn't",
+            "weren't",
+            "don't",
+            "doesn't",
+            "didn't",
+            "other",
+        ),
+        ("negation", "not"),
+    ),
+    **dict.fromkeys(
+        (
+            "top",
+            "highest",
+            "most",
+            "largest",
+            "biggest",
+            "best",
+            "max",
+            "maximum",
+            "greatest",
+            "descending",
+            "desc",
+        ),
+        ("direction", "high"),
+    ),
+    **dict.fromkeys(
+        ("bottom", "lowest", "least", "smallest", "fewest", "worst", "min", "minimum", "ascending", "asc"),
+        ("direction", "low"),
+    ),
+    **dict.fromkeys(
+        ("over", "above", "more", "greater", "exceeding", "exceeds", "exceed", ">", ">=", "after"),
+        ("comparison", "gt"),
+    ),
+    **dict.fromkeys(("under", "below", "less", "fewer", "<", "<=", "before"), ("comparison", "lt")),
+    **dict.fromkeys(("average", "avg", "mean"), ("aggregate", "avg")),
+    **dict.fromkeys(("count", "many", "number"), ("aggregate", "count")),
+    **dict.fromkeys(("distinct", "unique", "different"), ("aggregate", "distinct")),
+    **dict.fromkeys(("median",), ("aggregate", "median")),
+    **dict.fromkeys(
+        ("share", "percent", "percentage", "proportion", "ratio", "fraction"), ("aggregate", "share")
+    ),
+}
+_QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|“([^”]+)”")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def literal_signature(
+    question: str, today: date, graph: SchemaGraph | None = None, values: Iterable[IndexedValue] = ()
+) -> str:
+    """A canonical JSON text; two questions may share an answer only when their signatures are equal."""
+    time = extract_time(question, today)
+    in_time_phrase = [range(a, b) for a, b in time.spans]
+    tokens = tokenize(question.replace("n't", " not"))
+    lemmas = [t.lemma for t in tokens]
+    numbers: set[str] = set()
+    classes: dict[str, set[str]] = {}
+    for token in tokens:
+        if any(token.start in span for span in in_time_phrase):
+            continue
+        value = NUMBER_WORDS.get(token.low)
+        value = value if value is not None else number_value(token.low)
+        if value is not None and not _DATE.fullmatch(token.low):
+            numbers.add(f"{value:g}")
+        if token.low in POLARITY:
+            kind, label = POLARITY[token.low]
+            classes.setdefault(kind, set()).add(label)
+    signature = {
+        "numbers": sorted(numbers),
+        "dates": sorted(_DATE.findall(question)),
+        "quoted": sorted(
+            " ".join(next(g for g in m.groups() if g).lower().split()) for m in _QUOTED.finditer(question)
+        ),
+        "time": [str(time.start or ""), str(time.end or ""), time.latest or "", time.bucket or ""],
+        "values": sorted(_linked_values(lemmas, values)),
+        "columns": sorted(_linked_columns(set(lemmas), graph)),
+        **{kind: sorted(labels) for kind, labels in sorted(classes.items())},
+    }
+    return json.dumps(signature, sort_keys=True, separators=(",", ":"))
+
+
+def _linked_values(lemmas: list[str], values: Iterable[IndexedValue]) -> set[str]:
+    """Stored values whose words appear in order in the question ("europe" -> orders.region=Europe)."""
+    text = " " + " ".join(lemmas) + " "
+    return {
+        f"{v.table}.{v.column}={v.value}" for v in values if v.lemmas and f" {' '.join(v.lemmas)} " in text
+    }
+
+
+def _linked_columns(lemmas: set[str], graph: SchemaGraph | None) -> set[str]:
+    """Columns every word of whose name the question uses ("by region" -> orders.region)."""
+    if graph is None:
+        return set()
+    return {
+        f"{c.table}.{c.name}"
+        for c in graph.columns()
+        if c.words and all(lemma(w) in lemmas for w in c.words if not w.isdigit())
+    }

@@ -1,0 +1,1 @@
+"""Vector retrieval over Chroma: schema documents for LLM prompts and verified question->SQL pairs."""

@@ -1,0 +1,111 @@
+"""Verified question->SQL pairs: answers a person confirmed, per tenant, with the schema versions they read.
+
+They serve twice: as worked examples in the LLM prompt, and as the semantic cache's entries (which also
+compare the question's literal signature, kept here as metadata so the cache can filter on it exactly).
+A pair is current only while every table it reads still has the schema version it was verified against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from etl_assistant.retrieval.store import VectorStore, embed_texts
+
+if TYPE_CHECKING:
+    from etl_assistant.warehouse.catalog import Catalog
+
+COLLECTION = "etla-verified-pairs"
+
+
+@dataclass(frozen=True)
+class VerifiedPair:
+    id: str
+    tenant: str
+    question: str
+    sql: str
+    dialect: str
+    versions: dict[str, int]  # table -> schema version when verified
+    signature: str  # the question's literal signature (see cache.signature)
+    similarity: float = 0.0  # to the question it was found for
+
+    def is_current(self, catalog: Catalog) -> bool:
+        return all(catalog.schema_version(self.tenant, t) == v for t, v in self.versions.items())
+
+
+def pair_id(tenant: str, question: str, dialect: str) -> str:
+    """Re-verifying the same question (same words, any case/spacing) replaces the earlier pair."""
+    normalized = " ".join(question.lower().split())
+    return hashlib.sha1(f"{tenant}\x1f{dialect}\x1f{normalized}".encode()).hexdigest()
+
+
+def save_pair(
+    store: VectorStore,
+    *,
+    tenant: str,
+    question: str,
+    sql: str,
+    dialect: str,
+    versions: dict[str, int],
+    signature: str,
+) -> VerifiedPair:
+    pair = VerifiedPair(
+        pair_id(tenant, question, dialect), tenant, question, sql, dialect, versions, signature
+    )
+    store.collection(COLLECTION).upsert(
+        ids=[pair.id],
+        embeddings=embed_texts([question]).tolist(),
+        documents=[question],
+        metadatas=[
+            {
+                "tenant": tenant,
+                "sql": sql,
+                "dialect": dialect,
+                "versions": json.dumps(versions, sort_keys=True),
+                "signature": signature,
+                "verified_at": datetime.now(UTC).isoformat(),
+            }
+        ],
+    )
+    return pair
+
+
+def has_pairs(store: VectorStore, tenant: str, dialect: str) -> bool:
+    """Whether the tenant has any pair for `dialect` (cheap: no embedding, no vector search)."""
+    found = store.collection(COLLECTION).get(
+        where={"$and": [{"tenant": tenant}, {"dialect": dialect}]}, limit=1, include=[]
+    )
+    return bool(found["ids"])
+
+
+def similar_pairs(
+    store: VectorStore,
+    tenant: str,
+    dialect: str,
+    vector: np.ndarray,
+    k: int,
+    signature: str | None = None,
+) -> list[VerifiedPair]:
+    """The tenant's `k` pairs nearest to `vector` for `dialect` (and exactly `signature` when given)."""
+    conditions: list[dict] = [{"tenant": tenant}, {"dialect": dialect}]
+    if signature is not None:
+        conditions.append({"signature": signature})
+    hits = store.nearest(COLLECTION, vector, {"$and": conditions}, k)
+    return [
+        VerifiedPair(
+            item_id,
+            tenant,
+            question,
+            metadata["sql"],
+            metadata["dialect"],
+            json.loads(metadata["versions"]),
+            metadata["signature"],
+            similarity,
+        )
+        for item_id, similarity, metadata, question in hits
+    ]
