@@ -14,7 +14,9 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Literal
 
+import sqlglot
 from pydantic import BaseModel
+from sqlglot import exp
 
 from etl_assistant.datamart import DatamartSpec, build_definition
 from etl_assistant.ddl import generate_ddl
@@ -53,17 +55,24 @@ class DeployPlan(BaseModel):
     steps: list[PlanStep]
 
     def summary(self) -> list[str]:
-        return [describe_step(step) for step in self.steps]
+        return [describe_step(step, self.dialect) for step in self.steps]
 
 
-def describe_step(step: PlanStep) -> str:
+def _created_views(step: PlanStep, dialect: str) -> list[str]:
+    """Names of the views (materialized or plain) a datamart step (re)creates after its swap."""
+    parsed = [sqlglot.parse_one(statement, read=dialect) for statement in step.after_swap]
+    return [p.this.name for p in parsed if isinstance(p, exp.Create)]
+
+
+def describe_step(step: PlanStep, dialect: str) -> str:
     if step.action == "unchanged":
         return f"{step.kind} {step.target}: unchanged (already deployed as planned)."
     what = f"{step.action} {step.kind} {step.target}"
     if step.kind == "table":
         rows = f"load {step.rows_to_load:,} rows from {step.source_schema.source}"
     else:
-        rows = f"aggregate {step.source_table}"
+        views = _created_views(step, dialect)
+        rows = f"aggregate {step.source_table}" + (f", (re)create {', '.join(views)}" if views else "")
     was = (
         f"; it has {step.existing_rows:,} rows now and is kept for rollback"
         if step.existing_rows is not None
