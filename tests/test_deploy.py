@@ -354,6 +354,17 @@ def test_a_redis_lock_held_elsewhere_makes_apply_wait(tmp_path: Path, request: p
     close_env(made)
 
 
+def test_unreachable_redis_is_a_clear_error(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    made = make_env("chdb", tmp_path, request, orders=100, redis_url="redis://127.0.0.1:1/0")
+    plan = made.tool("plan_deploy", datasets=["orders"]).plan_id
+    with pytest.raises(
+        WarehouseError, match=r"^Cannot reach Redis for deploy locks .*; check ETLA_REDIS_URL\.$"
+    ):
+        made.tool("apply_deploy", plan_id=plan)
+    assert "orders" not in objects(made)
+    close_env(made)
+
+
 CHILD = """
 import sys
 from etl_assistant.config import Settings

@@ -1,6 +1,11 @@
 """Apply a stored plan: under the targets' locks, refuse it if a source changed, then per object build into
 staging, load in bulk, check counts against the source, swap atomically (the replaced version is kept for
 rollback) and record the deployment. Applying the same plan twice changes nothing.
+
+A plan is applied object by object: if one fails, those before it stay deployed (each one whole) and applying
+the plan again skips them and continues. Rows inserted into a ClickHouse source while its datamart is
+rebuilt (between the backfill and the new materialized view) reach only the replaced version; our own loads
+swap whole tables under the same locks and never insert into a live source.
 """
 
 from __future__ import annotations
