@@ -203,3 +203,16 @@ def test_median_per_dialect(flights) -> None:  # noqa: ANN001
     _check(
         ctx, oracle, "median delay", "SELECT quantile_cont(dep_delay_min, 0.5) FROM flights", ordered=False
     )
+
+
+def test_timeout_says_so_and_suggests_narrowing(flights) -> None:  # noqa: ANN001
+    ctx, _ = flights
+    if ctx.warehouse.dialect != "sqlite":
+        pytest.skip("only SQLite can stop a query within microseconds (the others round up to a second)")
+    hurried = ToolContext(
+        settings=ctx.settings.model_copy(update={"query_timeout_s": 1e-6}),
+        tenant=ctx.tenant,
+        _overrides=ctx._overrides,
+    )
+    with pytest.raises(ToolError, match=r"ran longer than .*narrow it down"):
+        ask(hurried, "average delay by carrier and month", today=TODAY)
