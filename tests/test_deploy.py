@@ -354,6 +354,41 @@ def test_a_redis_lock_held_elsewhere_makes_apply_wait(tmp_path: Path, request: p
     close_env(made)
 
 
+class FailingBackfill(RecordingWarehouse):
+    """A real adapter that refuses the first datamart backfill, as an engine running out of memory would."""
+
+    def execute(self, sql: str) -> None:
+        if sql.startswith('INSERT INTO "daily_revenue_by_region__staging_') and not self._log:
+            self._log.append(("failed", sql))
+            raise WarehouseError("ClickHouse ran out of memory for the backfill.")
+        self._inner.execute(sql)
+
+
+def test_a_failed_step_leaves_earlier_ones_whole_and_the_plan_resumes(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    made = make_env("chdb", tmp_path, request, orders=500)
+    made.tool("design_datamart", request=MART)
+    plan = made.tool("plan_deploy", datamarts=["daily_revenue_by_region"]).plan_id
+    real = made.ctx
+    made.ctx = ToolContext(
+        settings=real.settings,
+        _overrides={"warehouse": FailingBackfill(real.warehouse, []), "catalog": real.catalog},
+    )
+    with pytest.raises(WarehouseError, match="out of memory"):
+        made.tool("apply_deploy", plan_id=plan)
+    made.ctx = real
+    assert objects(made) == {"orders"} and made.warehouse.count_rows("orders") == 500  # no staging left
+    assert DeployStore(made.ctx.catalog).get_plan("default", plan).status == "planned"
+    resumed = made.tool("apply_deploy", plan_id=plan)
+    assert [(s.target, s.action) for s in resumed.steps] == [
+        ("orders", "unchanged"),
+        ("daily_revenue_by_region", "create"),
+    ]
+    assert mart_totals(made) == revenue_by(source_rows(made.files["orders"]), "order_date", "region")
+    close_env(made)
+
+
 def test_unreachable_redis_is_a_clear_error(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     made = make_env("chdb", tmp_path, request, orders=100, redis_url="redis://127.0.0.1:1/0")
     plan = made.tool("plan_deploy", datasets=["orders"]).plan_id

@@ -5,7 +5,7 @@ rollback) and record the deployment. Applying the same plan twice changes nothin
 A plan is applied object by object: if one fails, those before it stay deployed (each one whole) and applying
 the plan again skips them and continues. Rows inserted into a ClickHouse source while its datamart is
 rebuilt (between the backfill and the new materialized view) reach only the replaced version; our own loads
-swap whole tables under the same locks and never insert into a live source.
+swap whole tables in and never insert into a live source.
 """
 
 from __future__ import annotations
