@@ -37,6 +37,7 @@ from tests.support.deploy_env import (  # noqa: F401 - pytest fixture
     source_rows,
 )
 from tests.support.postgres import ADMIN_URL
+from tests.support.warehouses import clickhouse_fake_fixture  # noqa: F401 - pytest fixture
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MART = "daily revenue and order count per region from orders"
@@ -69,7 +70,16 @@ def rewrite_orders(env: DeployEnv, orders: int) -> None:
     env.tool("infer_schema", path=str(env.files["orders"]))
 
 
-def test_plan_then_apply_twice_changes_nothing_the_second_time(env: DeployEnv) -> None:
+@pytest.fixture(params=[*ENGINES, "clickhouse"])
+def any_env(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201 - DeployEnv generator
+    """Also the ClickHouse server adapter (clickhouse-connect against the chDB-backed HTTP stand-in)."""
+    made = make_env(request.param, tmp_path, request)
+    yield made
+    close_env(made)
+
+
+def test_plan_then_apply_twice_changes_nothing_the_second_time(any_env: DeployEnv) -> None:
+    env = any_env
     env.tool("design_datamart", request=MART)
     plan = env.tool("plan_deploy", datamarts=["daily_revenue_by_region"])
     assert [(s.target, s.kind, s.action) for s in plan.steps] == [

@@ -20,6 +20,7 @@ from etl_assistant.config import Settings
 from etl_assistant.evals.sample_data import write_retail
 from etl_assistant.tools import get_tool
 from etl_assistant.tools.base import ToolContext
+from etl_assistant.warehouse import connect
 from etl_assistant.warehouse.chdb_engine import close_sessions
 from tests.support.postgres import ADMIN_URL, schema_url
 
@@ -64,8 +65,18 @@ class DeployEnv:
 
 
 def warehouse_url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """chdb: a temp dir; clickhouse: the session's ClickHouse HTTP stand-in (tests/support/clickhouse_http.py,
+    emptied first); postgres: the module's schema, emptied first."""
     if engine == "chdb":
         return f"chdb://{tmp_path / 'warehouse'}"
+    if engine == "clickhouse":
+        from etl_assistant.deploy.swap import drop_object, object_names
+
+        url = request.getfixturevalue("clickhouse_fake").url
+        server = connect(url)
+        for name in sorted(object_names(server), key=lambda n: not n.endswith("__mv")):  # views first
+            drop_object(server, name)
+        return url
     schema = request.getfixturevalue("deploy_pg_schema")
     drop_pg_objects(schema)
     return schema_url(schema)
