@@ -228,9 +228,7 @@ def test_datamart_totals_equal_the_source_and_stay_current(env: DeployEnv) -> No
     assert view == expected
 
     # new rows in the source: ClickHouse's materialized view adds them on insert, PostgreSQL on refresh
-    columns = list(source_rows(env.files["orders"])[0])
-    copied = ", ".join('"order_id" + 1000000' if c == "order_id" else f'"{c}"' for c in columns)
-    env.warehouse.execute(f'INSERT INTO "orders" SELECT {copied} FROM "orders" WHERE "order_id" <= 40')
+    _copy_orders(env, source_rows(env.files["orders"]), up_to=40)
     if definition.refresh:
         env.warehouse.execute(definition.refresh)
     doubled = source_rows(env.files["orders"])
@@ -259,12 +257,27 @@ def test_aggregating_states_average_distinct_and_filters(env: DeployEnv) -> None
         filters=[{"column": "status", "op": "=", "value": "completed"}],
     )
     definition = _build(env, spec)
-    assert env.ctx.catalog is not None
-    rows = [r for r in source_rows(env.files["orders"]) if r["status"] == "completed"]
+    rows = source_rows(env.files["orders"])
+    _assert_region_stats(env, definition.read_query, rows)
+    # more rows: aggregate states merge them in (ClickHouse on insert, PostgreSQL on refresh)
+    _copy_orders(env, rows, up_to=300)
+    if definition.refresh:
+        env.warehouse.execute(definition.refresh)
+    _assert_region_stats(env, definition.read_query, rows + [r for r in rows if int(r["order_id"]) <= 300])
+
+
+def _copy_orders(env: DeployEnv, rows: list[dict[str, str]], up_to: int) -> None:
+    """Insert copies of the first orders under new ids (the test's own SQL, straight to the engine)."""
+    copied = ", ".join('"order_id" + 1000000' if c == "order_id" else f'"{c}"' for c in rows[0])
+    env.warehouse.execute(f'INSERT INTO "orders" SELECT {copied} FROM "orders" WHERE "order_id" <= {up_to}')
+
+
+def _assert_region_stats(env: DeployEnv, read_query: str, source: list[dict[str, str]]) -> None:
     groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
-    for row in rows:
-        groups[(row["order_date"][:7] + "-01", row["region"])].append(row)
-    got = {(str(r[0]), r[1]): r[2:] for r in _rows(env, definition.read_query)}
+    for row in source:
+        if row["status"] == "completed":
+            groups[(row["order_date"][:7] + "-01", row["region"])].append(row)
+    got = {(str(r[0]), r[1]): r[2:] for r in _rows(env, read_query)}
     assert set(got) == set(groups)
     for key, members in groups.items():
         amounts = [Decimal(r["amount"]) for r in members]
