@@ -281,6 +281,9 @@ FILLER = {
     "popular",
     "frequent",
     "often",
+    "work",
+    "works",
+    "working",
     "busiest",
     # units people put after numbers ("over 60 minutes", "more than 500 km")
     "minute",

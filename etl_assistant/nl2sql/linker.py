@@ -72,7 +72,7 @@ class Linker:
         words |= {t.name.lower() for t in self.graph.tables.values()}
         for column in (c for c in self.graph.columns() if c.role == "boolean"):
             adjective = "".join(w for w in column.words if w not in _FLAG_PREFIXES)
-            words |= {adjective, f"in{adjective}", f"un{adjective}", f"non{adjective}"}
+            words |= {adjective, f"{adjective}ly", f"in{adjective}", f"un{adjective}", f"non{adjective}"}
         return words
 
     def spell_correct(self, tokens: list[Token]) -> int:
@@ -314,7 +314,7 @@ class Linker:
         for column in (c for c in self.graph.columns() if c.role == "boolean"):
             words = [w for w in column.words if w not in _FLAG_PREFIXES]
             adjective = " ".join(words)
-            if word == adjective:
+            if word in (adjective, f"{adjective}ly"):  # "remote", "remotely"
                 return Mention("flag", i, i + 1, 1.05, column.table, [column])
             if word in (f"in{adjective}", f"un{adjective}", f"non{adjective}"):
                 return Mention("flag", i, i + 1, 1.0, column.table, [column], negated=True)

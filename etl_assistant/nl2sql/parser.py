@@ -22,6 +22,7 @@ from etl_assistant.nl2sql.timerange import TimeSpec, extract_time
 from etl_assistant.nl2sql.values import IndexedValue
 
 HIGH_CONFIDENCE = 0.8
+_COUNTING = {"most", "least", "fewest"}  # superlatives of a count: "the most orders"
 _MONEY_WORDS = lexicon.MEASURE_SYNONYMS["revenue"]
 
 
@@ -537,7 +538,10 @@ class _Interpretation:
         """A table named as what to group by: "by customer", "top 5 customers", "customers with > 300"."""
         if self._after_group_marker(mention):
             return True
-        if any(0 <= mention.start - pos <= 2 for pos, _d, _w in self.cues.superlatives):
+        # "top 5 customers" ranks customers; "the most employees" counts employees.
+        if any(
+            0 <= mention.start - pos <= 2 for pos, _d, word in self.cues.superlatives if word not in _COUNTING
+        ):
             return True
         if any(0 <= mention.start - pos <= 2 for pos in self._which_positions()):
             return True
