@@ -44,11 +44,17 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-test-token"
 PERSON = "U0PERSON1"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+PLANNER_WAIT_S = 240  # the shipped planner's first turn loads its embedding model; the machine is shared
 _ids = itertools.count(1)
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}{next(_ids):04d}"
+
+
+def new_event_id() -> str:
+    """Unique across runs too: with Redis the dedupe gate remembers event ids for an hour."""
+    return f"Ev{uuid.uuid4().hex}"
 
 
 def signed_post(url: str, body: bytes, content_type: str, *, secret: str = SECRET,
@@ -79,7 +85,7 @@ def mention(channel: str, text: str, *, event_id: str | None = None, ts: str | N
     if thread_ts:
         event["thread_ts"] = thread_ts
     return {"token": "unused", "team_id": TEAM_ID, "api_app_id": "A0APP0001", "type": "event_callback",
-            "event": event, "event_id": event_id or unique("Ev"), "event_time": int(time.time()),
+            "event": event, "event_id": event_id or new_event_id(), "event_time": int(time.time()),
             "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}]}
 
 
@@ -107,8 +113,8 @@ def in_channel(channel: str) -> Where:
     return lambda call: call.args.get("channel") == channel
 
 
-def posts_in(recorder: SlackRecorder, channel: str, count: int = 1) -> list[SlackCall]:
-    return recorder.wait_for("chat.postMessage", in_channel(channel), count)
+def posts_in(recorder: SlackRecorder, channel: str, count: int = 1, timeout: float = 60) -> list[SlackCall]:
+    return recorder.wait_for("chat.postMessage", in_channel(channel), count, timeout)
 
 
 def reply_text(call: SlackCall) -> str:
@@ -170,7 +176,7 @@ def test_url_verification_echoes_the_challenge(server: LiveServer):
 
 
 @pytest.mark.parametrize("how", ["wrong secret", "stale timestamp", "future timestamp", "no signature",
-                                 "body changed"])
+                                 "body changed", "timestamp not a number"])
 def test_requests_not_signed_by_slack_are_refused(server: LiveServer, recorder: SlackRecorder, how: str):
     channel = unique("CBAD")
     payload = mention(channel, "echo should never run")
@@ -179,11 +185,16 @@ def test_requests_not_signed_by_slack_are_refused(server: LiveServer, recorder: 
     if how == "wrong secret":
         response = signed_post(url, body, "application/json", secret="not-the-secret")
     elif how == "stale timestamp":
-        response = signed_post(url, body, "application/json", timestamp=int(time.time()) - 301)
+        response = signed_post(url, body, "application/json", timestamp=int(time.time()) - 600)
     elif how == "future timestamp":
-        response = signed_post(url, body, "application/json", timestamp=int(time.time()) + 301)
+        response = signed_post(url, body, "application/json", timestamp=int(time.time()) + 600)
     elif how == "no signature":
         response = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
+    elif how == "timestamp not a number":
+        sig = "v0=" + hmac.new(SECRET.encode(), b"v0:soon:" + body, hashlib.sha256).hexdigest()
+        response = httpx.post(url, content=body, headers={"Content-Type": "application/json",
+                                                          "X-Slack-Request-Timestamp": "soon",
+                                                          "X-Slack-Signature": sig})
     else:
         signed = signed_post(url, b"{}", "application/json")  # a valid signature, for another body
         assert signed.status_code in (200, 404)
@@ -280,7 +291,7 @@ def test_a_direct_message_is_answered_and_the_bots_own_messages_are_not(server: 
         event = {"type": "message", "channel_type": "im", "channel": channel, "user": PERSON, "text": text,
                  "ts": ts, "event_ts": ts, **extra}
         return {"team_id": TEAM_ID, "api_app_id": "A0APP0001", "type": "event_callback", "event": event,
-                "event_id": unique("Ev"), "event_time": int(time.time()), "token": "unused"}
+                "event_id": new_event_id(), "event_time": int(time.time()), "token": "unused"}
 
     assert post_event(server, dm("echo in private")).status_code == 200
     [reply] = posts_in(recorder, channel)
@@ -298,7 +309,7 @@ def test_a_direct_message_is_answered_and_the_bots_own_messages_are_not(server: 
 
 
 def test_other_events_are_acked_so_slack_does_not_retry(server: LiveServer):
-    payload = {"team_id": TEAM_ID, "type": "event_callback", "event_id": unique("Ev"), "token": "unused",
+    payload = {"team_id": TEAM_ID, "type": "event_callback", "event_id": new_event_id(), "token": "unused",
                "event": {"type": "reaction_added", "user": PERSON, "reaction": "eyes", "event_ts": "1.2"}}
     assert post_event(server, payload).status_code == 200
 
@@ -411,6 +422,24 @@ def test_no_slack_task_is_left_running(server: LiveServer):
     assert not server.config.app.state.agent.active_runs
 
 
+def test_shutdown_lets_a_running_turn_post_its_reply(recorder: SlackRecorder, tmp_path: Path):
+    """A turn acked just before the server stops is drained by the lifespan, not dropped or left running."""
+    settings = Settings(data_dir=tmp_path / "data", slack_signing_secret=SECRET, slack_bot_token=TOKEN,
+                        slack_api_url=recorder.api_url, _env_file=None)
+    app = create_app(settings, model=ScriptedChatModel(), tools=scripted_tools(tmp_path / "audit.db"))
+    channel = unique("CEND")
+    with live_server(app) as running:
+        assert post_event(running, mention(channel, "slow 20")).status_code == 200
+        deadline = time.monotonic() + 5
+        while not app.state.slack_tasks.tasks and time.monotonic() < deadline:
+            time.sleep(0.01)  # the listener starts the turn just after the ack
+        assert len(app.state.slack_tasks.tasks) == 1
+        assert not recorder.of("chat.postMessage", in_channel(channel))
+    [reply] = recorder.of("chat.postMessage", in_channel(channel))
+    assert 'Result: {"text":"rested","length":20}' in reply_text(reply)
+    assert not app.state.slack_tasks.tasks
+
+
 # ---- the shipped assistant (offline planner, real tools) with Redis dedupe ---------------------------------
 
 
@@ -433,13 +462,13 @@ def test_shipped_assistant_infers_an_uploaded_file_and_remembers_it_in_the_threa
     channel = unique("CSHP")
     root = mention(channel, "Show me the schema of orders")
     assert post_event(shipped_server, root).status_code == 200
-    [schema] = posts_in(recorder, channel)
+    [schema] = posts_in(recorder, channel, timeout=PLANNER_WAIT_S)
     text = reply_text(schema)
     assert text.startswith("> running infer_schema (orders.csv)…\n\n"
                            "> infer_schema: name=orders, row_count=30")
     assert "| `order_id` | integer | no | 30 | yes |" in text and "| `region` | string | no | 2 |" in text
     post_event(shipped_server, mention(channel, "what datasets do I have?", thread_ts=root["event"]["ts"]))
-    listing = reply_text(posts_in(recorder, channel, 2)[1])
+    listing = reply_text(posts_in(recorder, channel, 2, timeout=PLANNER_WAIT_S)[1])
     assert "> running list_datasets…" in listing and "`orders`" in listing
 
 
@@ -447,13 +476,13 @@ def test_shipped_assistant_infers_an_uploaded_file_and_remembers_it_in_the_threa
 def test_with_redis_a_retry_is_deduplicated_through_redis(shipped_server: LiveServer,
                                                           recorder: SlackRecorder):
     channel = unique("CRDS")
-    payload = mention(channel, "what datasets do I have?", event_id=f"Ev{uuid.uuid4().hex}")
+    payload = mention(channel, "what datasets do I have?", event_id=new_event_id())
     key = f"etla:slack:once:event:{payload['event_id']}"
     check = redis.Redis.from_url(REDIS_URL)
     try:
         assert post_event(shipped_server, payload).status_code == 200
         assert post_event(shipped_server, payload, headers={"X-Slack-Retry-Num": "1"}).status_code == 200
-        posts_in(recorder, channel)
+        posts_in(recorder, channel, timeout=PLANNER_WAIT_S)
         assert check.exists(key) == 1 and 0 < check.ttl(key) <= 3600
         time.sleep(0.5)
         assert len(recorder.of("chat.postMessage", in_channel(channel))) == 1

@@ -37,7 +37,7 @@ async def test_local_gate_says_first_time_once_and_forgets_the_oldest():
 @pytest.mark.redis
 async def test_redis_gate_claims_a_key_once_across_clients_with_a_ttl():
     prefix = f"etla:test:slack:{uuid.uuid4().hex}:"
-    first, second = RedisOnceGate(REDIS_URL, prefix=prefix, ttl_s=60), RedisOnceGate(REDIS_URL, prefix=prefix)
+    first, second = (RedisOnceGate(REDIS_URL, prefix=prefix, ttl_s=60) for _ in range(2))
     check = Redis.from_url(REDIS_URL)
     try:
         claims = await asyncio.gather(*[gate.first_time("event:Ev1") for gate in (first, second, first)])
@@ -81,6 +81,10 @@ async def test_background_tasks_finish_within_the_grace_and_stragglers_are_cance
     await tasks.aclose(grace_s=0.5)
     assert finished == ["quick"] and cancelled.is_set()
     assert not tasks.tasks
+    late = quick()
+    tasks.start(late, name="late")  # arrives during shutdown: refused, not leaked
+    assert not tasks.tasks and late.cr_frame is None, "the refused coroutine is closed, never run"
+    assert finished == ["quick"]
 
 
 async def test_a_failing_background_task_is_logged_and_released(caplog: pytest.LogCaptureFixture):

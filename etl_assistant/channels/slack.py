@@ -41,6 +41,7 @@ NOT_CONFIGURED = (
     "Slack is not configured on this server; set ETLA_SLACK_SIGNING_SECRET and ETLA_SLACK_BOT_TOKEN "
     "and restart it."
 )
+UNSIGNED = {"error": "invalid request"}  # what bolt answers a request that fails the signature check
 USAGE = "Tell me what you need after the command, e.g. `/etl what datasets do I have`."
 Ack = Callable[..., Awaitable[Any]]
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[object]]
@@ -60,6 +61,9 @@ def mount_slack(app: FastAPI, settings: Settings) -> LifespanHook:
     handler = AsyncSlackRequestHandler(bolt)
 
     async def slack_events(request: Request) -> Response:
+        timestamp = request.headers.get("x-slack-request-timestamp", "0")
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            return JSONResponse(UNSIGNED, status_code=401)  # bolt would fail on int() with a 500
         return await handler.handle(request)
 
     app.add_api_route(EVENTS_PATH, slack_events, methods=["POST"], tags=["slack"])

@@ -85,8 +85,13 @@ class BackgroundTasks:
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
 
     def start(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        if self.closed:  # a request that slipped in during shutdown: nothing may outlive the drain
+            work.close()
+            log.warning("Slack task %s not started: the server is shutting down", name)
+            return
         task = asyncio.get_running_loop().create_task(work, name=name)
         self.tasks.add(task)
         task.add_done_callback(self._finished)
@@ -98,6 +103,7 @@ class BackgroundTasks:
 
     async def aclose(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         """Let running turns finish for `grace_s`, then cancel the rest (a run records a cancellation)."""
+        self.closed = True
         if not self.tasks:
             return
         _, pending = await asyncio.wait(set(self.tasks), timeout=grace_s)
