@@ -55,7 +55,8 @@ def mount_slack(app: FastAPI, settings: Settings) -> LifespanHook:
     once = once_gate(settings.redis_url)
     tasks = BackgroundTasks()
     token = settings.slack_bot_token.get_secret_value()
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    api_url = settings.slack_api_url.rstrip("/") + "/"  # the SDK urljoins method names onto it
+    client = AsyncWebClient(token=token, base_url=api_url)
     bolt = build_bolt_app(settings.slack_signing_secret.get_secret_value(), client,
                           SlackTurns(app, client, once), tasks, once)
     handler = AsyncSlackRequestHandler(bolt)
