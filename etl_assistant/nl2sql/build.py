@@ -50,7 +50,7 @@ def build_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> exp.Sele
             expression=exp.column(edge.ref_column, table=edge.ref_table, quoted=True),
         )
         query = query.join(exp.to_table(edge.ref_table, quoted=True), on=on, join_type="inner")
-    conditions = [_condition(f, col) for f in parse.filters] + _time_conditions(parse, col)
+    conditions = [_condition(f, col) for f in parse.filters] + _time_conditions(parse, col, graph)
     if conditions:
         query = query.where(exp.and_(*conditions))
     if parse.columns:
@@ -114,30 +114,24 @@ def _condition(f: Filter, col: _Columns) -> exp.Expression:
     return exp.EQ(this=column, expression=exp.false())
 
 
-def _time_conditions(parse: QueryParse, col: _Columns) -> list[exp.Expression]:
+def _time_conditions(parse: QueryParse, col: _Columns, graph: SchemaGraph) -> list[exp.Expression]:
+    """[start, end) on the time column; one day of a DATE column reads better as `= day`."""
     time = parse.time
     if time is None or time.ref is None:
         return []
     column = col(time.ref)
+    start = exp.Literal.string(time.start.isoformat()) if time.start is not None else None
+    end = exp.Literal.string(time.end.isoformat()) if time.end is not None else None
+    stored = graph.tables[time.ref.table].column(time.ref.column)
+    one_day = time.start is not None and time.end is not None and (time.end - time.start).days == 1
+    if one_day and stored is not None and stored.type == "date":
+        return [exp.EQ(this=column, expression=start)]
     out: list[exp.Expression] = []
-    if time.start is not None and time.end is not None and (time.end - time.start).days == 1:
-        return (
-            [exp.EQ(this=column, expression=exp.Literal.string(time.start.isoformat()))]
-            if _is_date_only(time.ref, parse)
-            else [
-                exp.GTE(this=column, expression=exp.Literal.string(time.start.isoformat())),
-                exp.LT(this=column.copy(), expression=exp.Literal.string(time.end.isoformat())),
-            ]
-        )
-    if time.start is not None:
-        out.append(exp.GTE(this=column, expression=exp.Literal.string(time.start.isoformat())))
-    if time.end is not None:
-        out.append(exp.LT(this=column.copy(), expression=exp.Literal.string(time.end.isoformat())))
+    if start is not None:
+        out.append(exp.GTE(this=column, expression=start))
+    if end is not None:
+        out.append(exp.LT(this=column.copy(), expression=end))
     return out
-
-
-def _is_date_only(ref: ColumnRef, parse: QueryParse) -> bool:
-    return "date" in ref.column or ref.column.endswith("_on") or ref.column == "day"
 
 
 def resolve_latest(parse: QueryParse, latest: date) -> None:

@@ -53,12 +53,8 @@ def merge(previous: QueryParse, current: QueryParse, parser: Parser, inherited: 
             merged.dimensions = new_dims
     for new in current.filters:
         merged.filters = [f for f in merged.filters if f.ref != new.ref] + [new]
-    if current.time is not None:
-        merged.time = current.time.model_copy(
-            update={"ref": merged.time.ref if merged.time else current.time.ref}
-        )
-        if merged.time.ref is None or merged.time.ref.table not in _tables(merged):
-            merged.time.ref = current.time.ref
+    if current.time is not None:  # resolved against the inherited base when the measure was inherited
+        merged.time = current.time
     if current.having is not None:
         merged.having = current.having
     if current.order is not None:
@@ -81,10 +77,6 @@ def _measure_stated(parse: QueryParse) -> bool:
         or "how many" in parse.question.lower()
         or "number of" in parse.question.lower()
     )
-
-
-def _tables(parse: QueryParse) -> set[str]:
-    return parse.tables()
 
 
 def _rebased(parse: QueryParse, parser: Parser) -> QueryParse:
