@@ -284,5 +284,5 @@ def test_value_index_is_cached_per_schema_version(retail) -> None:  # noqa: ANN0
     assert {"Europe", "cancelled", "web", "Garden"} <= {v.value for v in first}
     assert not any(v.column in ("order_id", "amount", "order_date") for v in first)
     assert values.value_index(graph, ctx.warehouse) == first
-    keys = [k for k in values._cache if k[0] == ctx.warehouse.url and k[1] == "orders"]
+    keys = [k for k in values._cache.keys() if k[0] == ctx.warehouse.url and k[1] == "orders"]
     assert keys and all(k[2] == graph.tables["orders"].version for k in keys)

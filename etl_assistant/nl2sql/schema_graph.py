@@ -7,11 +7,11 @@ Learnt from the catalog (dataset profiles: logical types, distinct counts, relat
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from etl_assistant.nl2sql.cache import BoundedCache
 from etl_assistant.nl2sql.text import lemma, words_of
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import ToolContext
@@ -175,8 +175,7 @@ def _table_from_engine(ctx: ToolContext, name: str) -> Table:
     return Table(name, columns, noun=lemma(name))
 
 
-_cache_lock = threading.Lock()
-_cache: dict[tuple, SchemaGraph] = {}
+_cache: BoundedCache[tuple, SchemaGraph] = BoundedCache(64)
 
 
 def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None = None) -> SchemaGraph:
@@ -198,9 +197,9 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
             for n in names
         ),
     )
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
     graph = SchemaGraph()
     dataset_to_table: dict[str, str] = {}
     for name in names:
@@ -217,8 +216,7 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
         source, target = dataset_to_table.get(record.dataset), dataset_to_table.get(rel.ref_dataset)
         if source and target and source != target:
             graph.edges.append(Edge(source, rel.column, target, rel.ref_column))
-    with _cache_lock:
-        _cache[key] = graph
+    _cache.put(key, graph)
     return graph
 
 

@@ -3,7 +3,6 @@ answer. `today` is injectable so evals and tests get the same answer every day."
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +11,7 @@ from typing import Any
 from etl_assistant.errors import ToolError
 from etl_assistant.nl2sql.answer import chart, summarize
 from etl_assistant.nl2sql.build import build_query, latest_query, resolve_latest
+from etl_assistant.nl2sql.cache import BoundedCache
 from etl_assistant.nl2sql.model import QueryParse
 from etl_assistant.nl2sql.parser import Parser
 from etl_assistant.nl2sql.schema_graph import SchemaGraph, load_graph
@@ -20,8 +20,7 @@ from etl_assistant.tools.base import ToolContext
 from etl_assistant.tools.run_query import allowed_tables, jsonable
 from etl_assistant.warehouse.safety import guard
 
-_parsers_lock = threading.Lock()
-_parsers: dict[int, tuple[SchemaGraph, int, Parser]] = {}
+_parsers: BoundedCache[int, tuple[SchemaGraph, int, Parser]] = BoundedCache(64)  # by id(graph)
 
 
 @dataclass
@@ -51,13 +50,11 @@ def parser_for(ctx: ToolContext, allowed: set[str], tables: list[str] | None = N
             "There are no tables to ask about yet; load a file first (load_table), then ask again."
         )
     values = value_index(graph, ctx.warehouse)
-    with _parsers_lock:
-        cached = _parsers.get(id(graph))
-        if cached is not None and cached[0] is graph and cached[1] == len(values):
-            return cached[2]
+    cached = _parsers.get(id(graph))
+    if cached is not None and cached[0] is graph and cached[1] == len(values):
+        return cached[2]
     parser = Parser(graph, values)
-    with _parsers_lock:
-        _parsers[id(graph)] = (graph, len(values), parser)
+    _parsers.put(id(graph), (graph, len(values), parser))
     return parser
 
 

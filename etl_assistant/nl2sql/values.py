@@ -3,13 +3,13 @@ schema version, so "europe", "Compelted" or "germany" can ground a filter on the
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from etl_assistant.errors import EtlError
+from etl_assistant.nl2sql.cache import BoundedCache
 from etl_assistant.nl2sql.schema_graph import CATEGORY_MAX_DISTINCT, SchemaGraph
 from etl_assistant.nl2sql.text import lemma, words_of
 from etl_assistant.warehouse.statements import render
@@ -27,8 +27,7 @@ class IndexedValue:
     lemmas: tuple[str, ...]
 
 
-_lock = threading.Lock()
-_cache: dict[tuple[str, str, int, str], list[IndexedValue]] = {}
+_cache: BoundedCache[tuple[str, str, int, str], list[IndexedValue]] = BoundedCache(4096)  # one per column
 
 
 def distinct_values_sql(table: str, column: str, dialect: str) -> str:
@@ -54,12 +53,10 @@ def value_index(graph: SchemaGraph, warehouse: Warehouse) -> list[IndexedValue]:
             or (c.role == "text" and c.distinct is not None and c.distinct <= CATEGORY_MAX_DISTINCT)
         ]:
             key = (warehouse.url, table.name, table.version, column.name)
-            with _lock:
-                cached = _cache.get(key)
+            cached = _cache.get(key)
             if cached is None:
                 cached = _read_values(warehouse, table.name, column.name)
-                with _lock:
-                    _cache[key] = cached
+                _cache.put(key, cached)
             values.extend(cached)
     return values
 
