@@ -272,6 +272,15 @@ def test_replies_in_a_thread_continue_its_conversation(server: LiveServer, recor
     assert human_turns(server, f"slack:{TEAM_ID}:{channel}:{root_ts}") == ["echo first", "echo second"]
 
 
+def test_a_failing_tool_is_answered_with_its_sentence(server: LiveServer, recorder: SlackRecorder):
+    channel = unique("CERR")
+    post_event(server, mention(channel, "down"))
+    [reply] = posts_in(recorder, channel)
+    text = reply_text(reply)
+    assert "> warehouse_down failed: The warehouse at chdb:///nowhere is unreachable" in text
+    assert "Traceback" not in text
+
+
 def test_a_bare_mention_gets_help_without_a_run(server: LiveServer, recorder: SlackRecorder):
     channel = unique("CHLP")
     payload = mention(channel, "")
