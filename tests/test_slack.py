@@ -415,7 +415,11 @@ def test_a_message_while_the_thread_is_busy_gets_a_sentence(server: LiveServer, 
     channel = unique("CBSY")
     root = mention(channel, "slow 30")
     post_event(server, root)
-    time.sleep(0.3)
+    agent = server.config.app.state.agent
+    deadline = time.monotonic() + 30
+    while not agent.is_busy(f"slack:{TEAM_ID}:{channel}:{root['event']['ts']}"):
+        assert time.monotonic() < deadline, "the first turn never started"
+        time.sleep(0.01)
     post_event(server, mention(channel, "echo too soon", thread_ts=root["event"]["ts"]))
     busy = posts_in(recorder, channel)[0]
     assert BUSY in reply_text(busy)
