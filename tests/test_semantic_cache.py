@@ -60,6 +60,12 @@ def test_a_paraphrase_hits_and_reruns_the_verified_sql(ctx: ToolContext, questio
     )
 
 
+def test_the_verified_question_asked_again_is_found_by_id(ctx: ToolContext) -> None:
+    out = get_tool("ask").run(ctx, {"question": "  TOTAL revenue by region in 2024 "})
+    assert from_cache(out) and out.parse["notes"][0].endswith("(similarity 1.000)")
+    assert {row[0]: row[1] for row in out.rows} == revenue_by_region(2024)
+
+
 @pytest.mark.parametrize(
     ("question", "differs_in"),
     [

@@ -19,7 +19,7 @@ from etl_assistant.nl2sql.model import QueryParse
 from etl_assistant.nl2sql.schema_graph import load_graph
 from etl_assistant.nl2sql.service import Answer, Translation
 from etl_assistant.nl2sql.values import value_index
-from etl_assistant.retrieval.pairs import VerifiedPair, has_pairs, similar_pairs
+from etl_assistant.retrieval.pairs import VerifiedPair, get_pair, has_pairs, similar_pairs
 from etl_assistant.retrieval.store import embed_texts, vector_store
 from etl_assistant.tools.base import ToolContext
 from etl_assistant.tools.run_query import allowed_tables
@@ -47,19 +47,29 @@ def lookup(
     store = vector_store(ctx.settings)
     dialect = ctx.warehouse.dialect
     if not has_pairs(store, ctx.tenant, dialect):
-        return None  # nothing verified yet: no embedding or linking cost on the way to the parser
+        return None  # nothing verified yet: no linking cost on the way to the parser
     allowed = allowed_tables(ctx) if allowed is None else allowed
     if not allowed:
         return None
     signature = question_signature(ctx, question, today or date.today(), allowed)
+    if not has_pairs(store, ctx.tenant, dialect, signature):
+        return None  # most misses end here, before the embedding (the costly step)
+    exact = get_pair(store, ctx.tenant, question, dialect)  # the verified question asked again
+    if exact is not None and exact.signature == signature and _usable(ctx, exact, allowed):
+        return CacheHit(exact, signature)
     vector = embed_texts([question])[0]
     candidates = similar_pairs(store, ctx.tenant, dialect, vector, CANDIDATES, signature)
     for pair in candidates:
         if pair.similarity < ctx.settings.cache_threshold:
             break  # nearest first: the rest are further away
-        if set(pair.versions) <= allowed and pair.is_current(ctx.catalog):
+        if _usable(ctx, pair, allowed):
             return CacheHit(pair, signature)
     return None
+
+
+def _usable(ctx: ToolContext, pair: VerifiedPair, allowed: set[str]) -> bool:
+    """Every table it reads is still the tenant's and at the schema version it was verified against."""
+    return set(pair.versions) <= allowed and pair.is_current(ctx.catalog)
 
 
 def cached_answer(

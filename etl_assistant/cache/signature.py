@@ -2,9 +2,9 @@
 
 Sentence embeddings put "revenue in 2023" next to "revenue in 2024" (cosine 0.97) and barely notice "not" or
 "lowest"; those words change the answer. So a cache hit also needs the same: numbers, dates, quoted strings,
-the stored values and columns the words link to, the resolved time range (relative phrases resolved against
-`today`, so "last month" and "previous month" agree and "last month" asked next month does not), and the
-polarity words: negation, ranking direction, comparisons and aggregate kind.
+the stored values, columns and tables the words link to, the resolved time range (relative phrases resolved
+against `today`, so "last month" and "previous month" agree and "last month" asked next month does not), and
+the polarity words: negation, ranking direction, comparisons and aggregate kind.
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def literal_signature(
         "time": [str(time.start or ""), str(time.end or ""), time.latest or "", time.bucket or ""],
         "values": sorted(_linked_values(lemmas, values)),
         "columns": sorted(_linked_columns(set(lemmas), graph)),
+        "tables": sorted(t.name for t in graph.tables.values() if t.noun in lemmas) if graph else [],
         **{kind: sorted(labels) for kind, labels in sorted(classes.items())},
     }
     return json.dumps(signature, sort_keys=True, separators=(",", ":"))

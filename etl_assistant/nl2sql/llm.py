@@ -128,11 +128,12 @@ def _prompt(
     values = value_index(graph, ctx.warehouse)
     store = vector_store(ctx.settings)
     sync_schema(store, ctx.tenant, graph, values)
-    names = relevant_tables(store, ctx.tenant, question, graph, ctx.settings.retrieval_top_k)
+    vector = embed_texts([question])[0]
+    names = relevant_tables(store, ctx.tenant, question, graph, ctx.settings.retrieval_top_k, vector)
     dialect = ctx.warehouse.dialect
     pairs = [
         p
-        for p in similar_pairs(store, ctx.tenant, dialect, embed_texts([question])[0], EXAMPLES)
+        for p in similar_pairs(store, ctx.tenant, dialect, vector, EXAMPLES)
         if set(p.versions) <= allowed and p.is_current(ctx.catalog)
     ]
     examples = "\n\n".join(f"Q: {p.question}\nSQL: {p.sql}" for p in pairs) or "(none yet)"

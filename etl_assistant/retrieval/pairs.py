@@ -75,12 +75,40 @@ def save_pair(
     return pair
 
 
-def has_pairs(store: VectorStore, tenant: str, dialect: str) -> bool:
-    """Whether the tenant has any pair for `dialect` (cheap: no embedding, no vector search)."""
-    found = store.collection(COLLECTION).get(
-        where={"$and": [{"tenant": tenant}, {"dialect": dialect}]}, limit=1, include=[]
-    )
+def _where(tenant: str, dialect: str, signature: str | None) -> dict:
+    conditions: list[dict] = [{"tenant": tenant}, {"dialect": dialect}]
+    if signature is not None:
+        conditions.append({"signature": signature})
+    return {"$and": conditions}
+
+
+def has_pairs(store: VectorStore, tenant: str, dialect: str, signature: str | None = None) -> bool:
+    """Whether the tenant has a pair for `dialect` (and `signature`): a metadata read, no embedding."""
+    found = store.collection(COLLECTION).get(where=_where(tenant, dialect, signature), limit=1, include=[])
     return bool(found["ids"])
+
+
+def get_pair(store: VectorStore, tenant: str, question: str, dialect: str) -> VerifiedPair | None:
+    """The pair verified for exactly this question (any case or spacing), read by id: no embedding."""
+    found = store.collection(COLLECTION).get(
+        ids=[pair_id(tenant, question, dialect)], include=["metadatas", "documents"]
+    )
+    if not found["ids"]:
+        return None
+    return _pair(found["ids"][0], tenant, 1.0, found["metadatas"][0], found["documents"][0])
+
+
+def _pair(item_id: str, tenant: str, similarity: float, metadata: dict, question: str) -> VerifiedPair:
+    return VerifiedPair(
+        item_id,
+        tenant,
+        question,
+        metadata["sql"],
+        metadata["dialect"],
+        json.loads(metadata["versions"]),
+        metadata["signature"],
+        similarity,
+    )
 
 
 def similar_pairs(
@@ -92,20 +120,8 @@ def similar_pairs(
     signature: str | None = None,
 ) -> list[VerifiedPair]:
     """The tenant's `k` pairs nearest to `vector` for `dialect` (and exactly `signature` when given)."""
-    conditions: list[dict] = [{"tenant": tenant}, {"dialect": dialect}]
-    if signature is not None:
-        conditions.append({"signature": signature})
-    hits = store.nearest(COLLECTION, vector, {"$and": conditions}, k)
+    hits = store.nearest(COLLECTION, vector, _where(tenant, dialect, signature), k)
     return [
-        VerifiedPair(
-            item_id,
-            tenant,
-            question,
-            metadata["sql"],
-            metadata["dialect"],
-            json.loads(metadata["versions"]),
-            metadata["signature"],
-            similarity,
-        )
+        _pair(item_id, tenant, similarity, metadata, question)
         for item_id, similarity, metadata, question in hits
     ]

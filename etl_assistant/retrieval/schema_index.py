@@ -12,6 +12,8 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
+import numpy as np
+
 from etl_assistant.nl2sql.schema_graph import Column, SchemaGraph, Table
 from etl_assistant.nl2sql.values import IndexedValue
 from etl_assistant.retrieval.store import VectorStore, embed_texts
@@ -98,12 +100,19 @@ def _stored_fingerprints(store: VectorStore, tenant: str) -> dict[str, str]:
     return {m["table"]: m["fingerprint"] for m in found["metadatas"] or []}
 
 
-def relevant_tables(store: VectorStore, tenant: str, question: str, graph: SchemaGraph, k: int) -> list[str]:
+def relevant_tables(
+    store: VectorStore,
+    tenant: str,
+    question: str,
+    graph: SchemaGraph,
+    k: int,
+    vector: np.ndarray | None = None,
+) -> list[str]:
     """Up to `k` tables of `graph` nearest to `question` (best first, close runners-up), then the tables they
-    reference."""
+    reference. `vector`: the question's embedding when the caller has it already."""
     if len(graph.tables) <= k:
         return list(graph.tables)
-    vector = embed_texts([question])[0]
+    vector = embed_texts([question])[0] if vector is None else vector
     hits = store.nearest(
         COLLECTION, vector, {"tenant": tenant}, min(k * CANDIDATES_PER_TABLE + len(graph.tables), 200)
     )
