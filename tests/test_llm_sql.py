@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from etl_assistant.agent.runner import AgentService
 from etl_assistant.errors import EtlError
 from etl_assistant.nl2sql.llm import extract_sql
 from etl_assistant.tools import ToolContext, get_tool
@@ -167,6 +168,35 @@ def test_verified_pairs_become_examples_in_the_prompt(base: ToolContext) -> None
     prompt = system_prompt(fake.requests[0])
     assert "Q: average session length per browser\nSQL: SELECT browser, AVG(duration_s)" in prompt
     assert sorted(r[1] for r in out.rows) == [8, 8, 8]
+
+
+async def test_through_the_agent_graph_the_tool_makes_its_own_sql_call(base: ToolContext) -> None:
+    """The graph's model calls ask; the tool sends the NL->SQL prompt (no tools bound) to the same endpoint;
+    only the final reply reaches the chat as text."""
+    replies = [
+        Reply(tool_calls=[("ask", {"question": "revenue by region"})]),
+        Reply(GOOD_REVENUE),  # requested by the ask tool, not by the graph
+        Reply(content="Here is the revenue per region."),
+    ]
+    with openai_fake(replies) as fake:
+        service = await AgentService.create(llm_ctx(base, fake.url).settings)
+        try:
+            say = {"messages": [{"role": "user", "content": "revenue by region?"}]}
+            events = [e async for e in service.stream("llm-sql-graph", input=say)]
+        finally:
+            await service.aclose()
+    assert (
+        "".join(e.data["delta"] for e in events if e.type == "text_delta")
+        == "Here is the revenue per region."
+    )
+    ai_messages = [e.data["content"] for e in events if e.type == "message" and e.data["type"] == "ai"]
+    assert not any("SUM(amount)" in str(content) for content in ai_messages)
+    output = next(e.data["output"] for e in events if e.type == "tool_result")
+    assert {row[0]: row[1] for row in output["rows"]} == revenue_by_region()
+    graph_call, sql_call, reply_call = fake.requests
+    assert "tools" in graph_call and "tools" not in sql_call
+    assert system_prompt(sql_call).startswith("You translate a question about a data warehouse")
+    assert reply_call["messages"][-1]["role"] == "tool"
 
 
 def test_an_unreachable_llm_is_one_sentence(base: ToolContext) -> None:
