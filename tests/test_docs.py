@@ -89,6 +89,25 @@ def test_setting_alias_is_documented(settings_doc: dict[str, str], env: str, ali
     assert f"`{alias}`" in settings_doc.get(env, ""), f"docs/settings.md: {env} should mention `{alias}`"
 
 
+def documented_default(field: Any) -> str:
+    """How docs/settings.md spells a field's default: `value`, or the words empty / unset."""
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return "Default: unset"
+    if default in ("", []):
+        return "Default: empty"
+    if isinstance(default, float):
+        return f"Default: `{default:g}`"
+    return f"Default: `{default}`"
+
+
+@pytest.mark.parametrize("name", list(Settings.model_fields))
+def test_setting_default_is_documented(settings_doc: dict[str, str], name: str) -> None:
+    env, expected = SETTINGS[name][0], documented_default(Settings.model_fields[name])
+    text = " ".join(settings_doc.get(env, "").split())
+    assert expected in text, f"docs/settings.md: {env} should say {expected}"
+
+
 def test_no_documented_setting_is_gone(settings_doc: dict[str, str]) -> None:
     known = {names[0] for names in SETTINGS.values()}
     assert sorted(set(settings_doc) - known) == []
