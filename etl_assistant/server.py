@@ -6,6 +6,8 @@ on `app.state.agent` and closes it on shutdown. Channels are plain routers that 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -21,6 +23,8 @@ from etl_assistant.channels.ops import install_ops
 from etl_assistant.channels.slack import mount_slack
 from etl_assistant.config import Settings, get_settings
 from etl_assistant.tools.base import Tool
+
+log = logging.getLogger(__name__)
 
 # Extra things a channel needs running while the app serves (e.g. the MCP session manager).
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[object]]
@@ -44,7 +48,10 @@ def create_app(
                 settings, model=model, tools=tools, metrics=RunMetrics(registry)
             )
             stack.push_async_callback(app.state.agent.aclose)
-            await app.state.agent.warm_up()  # ready means ready: the first turn does not load models
+            # The planner's embedding model loads in the background: tools, MCP and /health answer at once,
+            # and a chat turn that arrives early waits on the same load instead of starting a second one.
+            app.state.warming = asyncio.create_task(app.state.agent.warm_up())
+            stack.push_async_callback(_settle, app.state.warming)
             for hook in hooks:
                 await stack.enter_async_context(hook(app))
             yield
@@ -54,6 +61,14 @@ def create_app(
     install_ops(app, registry)
     include_channels(app, settings, hooks)
     return app
+
+
+async def _settle(warming: asyncio.Task[None]) -> None:
+    """Let a warm-up still running at shutdown finish (a thread cannot be cancelled), logging its failure."""
+    try:
+        await warming
+    except Exception:  # a failed warm-up is retried by the first turn, which reports the error itself
+        log.exception("warming up the chat model failed")
 
 
 def include_channels(app: FastAPI, settings: Settings, hooks: list[LifespanHook]) -> None:

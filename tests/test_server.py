@@ -79,7 +79,16 @@ async def test_health_reports_reachable_parts_and_the_model(server: LiveServer):
     assert response.status_code == 200 and body["status"] == "ok"
     assert body["warehouse"] == {"reachable": True} and body["catalog"] == {"reachable": True}
     assert body["threads"] == {"reachable": True}
-    assert body["model"] == {"kind": "offline", "name": "etl-assistant-offline"}
+    assert body["model"]["kind"] == "offline" and body["model"]["name"] == "etl-assistant-offline"
+    assert isinstance(body["model"]["ready"], bool)  # the model loads in the background; /health answers
+
+
+async def test_a_turn_waits_for_the_background_model_load_and_health_then_says_ready(server: LiveServer):
+    thread = await get_client(url=server.url).threads.create()
+    parts = await turn(server, thread["thread_id"], "hello")
+    assert any(p.event == "values" for p in parts)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        assert (await http.get("/health")).json()["model"]["ready"] is True
 
 
 async def test_metrics_count_requests_runs_and_tool_calls(server: LiveServer, data_dir: Path):

@@ -97,10 +97,16 @@ async def health(request: Request) -> JSONResponse:
         "warehouse": warehouse,
         "catalog": catalog,
         "threads": threads,
-        "model": {"kind": settings.model, "name": agent.model_name},
+        "model": {"kind": settings.model, "name": agent.model_name, "ready": _model_ready(request.app)},
         "active_runs": len(agent.active_runs),
     }
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _model_ready(app: FastAPI) -> bool:
+    """False while the chat model still loads in the background (turns wait for it; tools do not)."""
+    warming = getattr(app.state, "warming", None)
+    return warming is None or (warming.done() and not warming.cancelled() and warming.exception() is None)
 
 
 @router.get("/metrics")
