@@ -71,23 +71,27 @@ def write_tables(root: Path) -> dict[str, Path]:
 
 
 def settings_for(root: Path, **extra: object) -> Settings:
+    """chDB under `root` unless `warehouse_url` is given; catalog and vector store under `root` too."""
     return Settings(
-        allowed_roots=[root],
-        data_dir=root / "data",
-        warehouse_url=f"chdb://{root / 'warehouse'}",
-        catalog_url=f"sqlite:///{root / 'catalog.db'}",
-        _env_file=None,
-        **extra,
+        **{
+            "allowed_roots": [root],
+            "data_dir": root / "data",
+            "warehouse_url": f"chdb://{root / 'warehouse'}",
+            "catalog_url": f"sqlite:///{root / 'catalog.db'}",
+            "_env_file": None,
+            **extra,
+        }
     )
 
 
-def build_warehouse(root: Path) -> ToolContext:
-    """All six tables inferred and loaded for tenant `default` (customers before orders: inference finds the
-    reference from orders.customer_id)."""
-    ctx = ToolContext(settings=settings_for(root))
+def build_warehouse(root: Path, only: list[str] | None = None, **extra: object) -> ToolContext:
+    """The tables (default: all six) inferred and loaded for tenant `default` (customers before orders:
+    inference finds the reference from orders.customer_id)."""
+    ctx = ToolContext(settings=settings_for(root, **extra))
     for name, path in write_tables(root / "source").items():
-        get_tool("infer_schema").run(ctx, {"path": str(path), "name": name})
-        get_tool("load_table").run(ctx, {"dataset": name, "replace": True})
+        if only is None or name in only:
+            get_tool("infer_schema").run(ctx, {"path": str(path), "name": name})
+            get_tool("load_table").run(ctx, {"dataset": name, "replace": True})
     return ctx
 
 
