@@ -286,3 +286,30 @@ def test_value_index_is_cached_per_schema_version(retail) -> None:  # noqa: ANN0
     assert values.value_index(graph, ctx.warehouse) == first
     keys = [k for k in values._cache.keys() if k[0] == ctx.warehouse.url and k[1] == "orders"]
     assert keys and all(k[2] == graph.tables["orders"].version for k in keys)
+
+
+@pytest.mark.parametrize(
+    ("question", "oracle"),
+    [
+        ("how many orders had no discount", "SELECT count(*) FROM orders WHERE discount IS NULL"),
+        (
+            "total revenue for Q3",
+            "SELECT sum(amount) FROM orders WHERE order_date BETWEEN '2024-07-01' AND '2024-09-30'",
+        ),
+        ("what is the largest order ever", "SELECT max(amount) FROM orders"),
+        (
+            "revenue of electronics vs books",
+            "SELECT p.category, sum(o.amount) FROM orders o JOIN products p USING (product_id) "
+            "WHERE p.category IN ('Electronics', 'Books') GROUP BY 1",
+        ),
+    ],
+)
+def test_missing_values_bare_quarters_extremes_and_comparisons(retail, question: str, oracle: str) -> None:  # noqa: ANN001
+    check(retail, question, oracle)
+
+
+@pytest.mark.parametrize("question", ["customers who never ordered", "the cheapest product in each category"])
+def test_partly_understood_questions_are_not_confident(retail, question: str) -> None:  # noqa: ANN001
+    parse = answer(retail, question).translation.parse
+    assert parse.clarify is not None or parse.confidence < HIGH_CONFIDENCE
+    assert parse.clarify is not None or any("not used" in note for note in parse.notes)

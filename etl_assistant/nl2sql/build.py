@@ -109,6 +109,9 @@ def _condition(f: Filter, col: _Columns) -> exp.Expression:
         return exp.Not(this=inside) if f.op == "not_in" else inside
     if f.op == "between":
         return exp.Between(this=column, low=_literal(f.values[0]), high=_literal(f.values[1]))
+    if f.op in ("is_null", "not_null"):
+        missing = exp.Is(this=column, expression=exp.Null())
+        return missing if f.op == "is_null" else exp.Not(this=missing)
     if f.op == "is_true":
         return exp.EQ(this=column, expression=exp.true())
     return exp.EQ(this=column, expression=exp.false())

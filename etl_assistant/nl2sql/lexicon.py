@@ -106,6 +106,8 @@ COMPARISONS: dict[tuple[str, ...], str] = {
 }
 NEGATIONS = {
     "not",
+    "no",
+    "never",
     "except",
     "excluding",
     "exclude",
@@ -281,6 +283,7 @@ FILLER = {
     "popular",
     "frequent",
     "often",
+    "ever",
     "work",
     "works",
     "working",

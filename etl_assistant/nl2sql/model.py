@@ -10,7 +10,21 @@ from pydantic import BaseModel, Field
 
 Aggregate = Literal["count", "count_distinct", "sum", "avg", "min", "max", "median", "share"]
 Bucket = Literal["day", "week", "month", "quarter", "year"]
-Operator = Literal["eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "between", "is_true", "is_false"]
+Operator = Literal[
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "between",
+    "is_true",
+    "is_false",
+    "is_null",
+    "not_null",
+]
 
 
 class ColumnRef(BaseModel):

@@ -23,6 +23,13 @@ from etl_assistant.nl2sql.values import IndexedValue
 
 HIGH_CONFIDENCE = 0.8
 _COUNTING = {"most", "least", "fewest"}  # superlatives of a count: "the most orders"
+_ADJECTIVE_STEMS = {
+    "biggest": "big",
+    "largest": "large",
+    "smallest": "small",
+    "cheapest": "cheap",
+    "priciest": "pricey",
+}
 _MONEY_WORDS = lexicon.MEASURE_SYNONYMS["revenue"]
 
 
@@ -89,6 +96,7 @@ class _Interpretation:
         self.out = QueryParse(question=question)
         self.consumed: set[int] = set()  # ids of mentions already given a role
         self.time_hint: Column | None = None  # a date column the question named ("signed up in 2022")
+        self.used_negations: set[int] = set()  # negation words some filter took up
 
     # --- orchestration ----------------------------------------------------------------------------------
 
@@ -112,12 +120,49 @@ class _Interpretation:
         if not self._dimensions():
             return self.out
         self._filters()
+        self._missing_value_filters()
         self._comparisons_to_filters()
         self._time()
         self._order()
         self._share()
         self._check_columns_reachable()
+        self._doubt_unused_words()
         return self.out
+
+    def _doubt_unused_words(self) -> None:
+        """Words the query does not use mean the question said more than the answer covers ("the cheapest
+        product in each category", "customers who never ordered"): keep answering, but not confidently."""
+        unused = [
+            self.tokens[m.start].text
+            for m in self.mentions
+            if m.kind == "column" and id(m) not in self.consumed and id(m) not in self._comparison_columns()
+        ]
+        unused += [self.tokens[pos].text for pos in self.cues.negations if pos not in self.used_negations]
+        measure = self.out.measure
+        if measure is not None and measure.agg == "count":
+            unused += [
+                w for _p, _d, w in self.cues.superlatives if _ADJECTIVE_STEMS.get(w) or w == "expensive"
+            ]
+        if unused and not self.out.clarify:
+            self.out.confidence *= 0.5
+            self.out.notes.append(f"not used in the query: {', '.join(unused)}")
+
+    def _missing_value_filters(self) -> None:
+        """ "orders with no discount", "without email": a negated column means its value is missing."""
+        for mention in self.mentions:
+            if mention.kind != "column" or id(mention) in self.consumed or mention.column.role == "time":
+                continue
+            negation = next((pos for pos in self.cues.negations if 0 < mention.start - pos <= 2), None)
+            if negation is None or self.tokens[negation].low not in ("no", "without"):
+                continue
+            column = self._prefer(mention.columns)
+            if column is not None and column.table in {
+                self.out.base,
+                *self.graph.reachable(self.out.base or ""),
+            }:
+                self.out.filters.append(Filter(ref=_ref(column), op="is_null"))
+                self.consumed.add(id(mention))
+                self.used_negations.add(negation)
 
     def _clarify(self, text: str, confidence: float) -> QueryParse:
         self.out.clarify = text
@@ -245,12 +290,8 @@ class _Interpretation:
         if not self.cues.superlatives or self._group_mentions():
             return None
         named = {m.table for m in self.mentions if m.kind == "table"}
-        plural = any(
-            m.kind == "table" and self.tokens[m.start].low != self.tokens[m.start].lemma
-            for m in self.mentions
-        )
-        adjective = self._adjective_measure() if not measures and (self.cues.limit or plural) else None
-        if adjective is not None and named <= {adjective[0].table}:
+        adjective = self._adjective_measure() if not measures else None
+        if adjective is not None and named <= {adjective[0].table} and (self.cues.limit or named):
             return adjective
         if measures and self.cues.limit and named <= {measures[0].table}:
             direction = self.cues.limit_direction or self.cues.superlatives[0][1]
@@ -399,13 +440,7 @@ class _Interpretation:
     def _adjective_measure(self) -> tuple[Column, str] | None:
         """ "most expensive" / "biggest" / "cheapest": the measure a ranking adjective names."""
         for _pos, direction, word in self.cues.superlatives:
-            stem = {
-                "biggest": "big",
-                "largest": "large",
-                "smallest": "small",
-                "cheapest": "cheap",
-                "priciest": "pricey",
-            }.get(word)
+            stem = _ADJECTIVE_STEMS.get(word)
             following = [t.low for t in self.tokens if t.low in lexicon.MEASURE_ADJECTIVES]
             key = stem or (following[0] if following else None)
             if key is None:
@@ -433,8 +468,11 @@ class _Interpretation:
     def _listing_or_extreme(self, found: tuple[Column, str]) -> bool:
         column, direction = found
         table = self.graph.tables[column.table]
-        has_rows_subject = any(m.kind == "table" and m.table == table.name for m in self.mentions)
-        if self.cues.limit or has_rows_subject and not self._group_mentions():
+        plural_subject = any(
+            m.kind == "table" and m.table == table.name and _plural(self.tokens[m.start])
+            for m in self.mentions
+        )  # "the biggest orders" lists; "the biggest order" is a max
+        if self.cues.limit or plural_subject and not self._group_mentions():
             label = table.label
             self.out.base = table.name
             self.out.columns = [_ref(c) for c in (label, column) if c is not None]
@@ -576,7 +614,11 @@ class _Interpretation:
     def _negated(self, mention: Mention) -> bool:
         previous_mentions = [m.end for m in self.mentions if m.end <= mention.start and m.kind == "value"]
         floor = max(previous_mentions, default=-1)
-        return any(floor < pos < mention.start and mention.start - pos <= 3 for pos in self.cues.negations)
+        hits = [
+            pos for pos in self.cues.negations if floor < pos < mention.start and mention.start - pos <= 3
+        ]
+        self.used_negations.update(hits)
+        return bool(hits)
 
     def _filters(self) -> None:
         groups: dict[tuple[str, str], list[tuple[Mention, bool]]] = {}
@@ -593,8 +635,17 @@ class _Interpretation:
             groups.setdefault(key, []).append((mention, negated))
             if mention.score < 1:
                 self.out.confidence *= mention.score
+        compare = any(t.low in ("vs", "versus") for t in self.tokens)  # "electronics vs books": side by side
         for (table, name), items in groups.items():
             values = list(dict.fromkeys(m.value for m, _n in items))
+            ref = ColumnRef(table=table, column=name)
+            if (
+                compare
+                and len(values) > 1
+                and self.out.measure
+                and all(d.ref != ref for d in self.out.dimensions)
+            ):
+                self.out.dimensions.append(Dimension(ref=ref))
             negated = items[0][1]
             if len(values) == 1:
                 op = "ne" if negated else "eq"
@@ -749,6 +800,10 @@ def unknown_tokens(tokens: list[Token]) -> list[Token]:
             continue
         unknown.append(token)
     return unknown
+
+
+def _plural(token: Token) -> bool:
+    return token.low != token.lemma
 
 
 def _numeric(mention: Mention) -> bool:

@@ -218,6 +218,14 @@ def _day(m: re.Match, today: date) -> tuple:
     return day, day + timedelta(days=1), None, m[0]
 
 
+def _bare_quarter(m: re.Match, today: date) -> tuple:
+    """ "Q1" without a year: the latest such quarter that has started."""
+    quarter = int(m[1])
+    year = today.year if 3 * quarter - 2 <= today.month else today.year - 1
+    start = date(year, 3 * quarter - 2, 1)
+    return start, start + relativedelta(months=3), None, f"Q{quarter} {year}"
+
+
 def _point(m: re.Match, today: date) -> tuple | None:
     found = period(m[1], today)
     return (found[0], found[1], None, m[1]) if found else None
@@ -236,4 +244,5 @@ _RANGE_RULES = [
     (r"\b(?:yesterday|today)\b", _day),
     (rf"\b({_POINT})(?![\d,.])", _point),
     (rf"\b(?:in|during|for|of)\s+({_MONTH})\b", _point),  # a month without a year: the latest one so far
+    (r"\bq([1-4])\b", _bare_quarter),
 ]
