@@ -2,8 +2,9 @@
 
 Each test is parametrised by the thing itself, so a failure names what is missing: a setting without a
 heading in docs/settings.md, a CLI command or option missing from docs/cli.md, a tool whose reference in
-docs/tools.md no longer matches the registry, an HTTP route without a heading in docs/http.md. Headings that
-name things which no longer exist fail too, so the docs cannot drift the other way.
+docs/tools.md no longer matches the registry, an HTTP route without a heading in docs/http.md, a package
+missing from docs/architecture.md. Headings that name things which no longer exist fail too, so the docs
+cannot drift the other way.
 
 The tool reference is generated from the registry: after changing a tool, rewrite it with
 `.venv/bin/python tests/test_docs.py` (it replaces the generated block of docs/tools.md) and review the diff.
@@ -296,6 +297,35 @@ def test_no_documented_route_is_gone() -> None:
     mounted = {path for method, path in ROUTES if method == "*"}
     stale = [(m, p) for m, p in documented_routes() if (m, p) not in ROUTES and p not in mounted]
     assert sorted(stale) == []
+
+
+# Packages -> docs/architecture.md: every package of etl_assistant is in the table of packages.
+
+PACKAGES = sorted(
+    init.parent.relative_to(ROOT).as_posix() for init in (ROOT / "etl_assistant").rglob("__init__.py")
+    if init.parent != ROOT / "etl_assistant"
+)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_is_in_the_architecture(package: str) -> None:
+    architecture = read_doc("architecture.md")
+    assert f"| `{package}/` |" in architecture, f"docs/architecture.md does not describe {package}/"
+
+
+# Links: every relative link in the README and docs/ points at a file that exists.
+
+LINKS = sorted({
+    (page.relative_to(ROOT).as_posix(), target)
+    for page in [ROOT / "README.md", *DOCS.glob("*.md")]
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8"))
+    if "://" not in target
+})
+
+
+@pytest.mark.parametrize("page, target", LINKS)
+def test_relative_link_resolves(page: str, target: str) -> None:
+    assert ((ROOT / page).parent / target).exists(), f"{page} links to {target}, which does not exist"
 
 
 def write_tools_reference() -> None:
