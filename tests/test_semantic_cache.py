@@ -7,6 +7,7 @@ signature's (or the tenant's, or the schema version's) doing and the test could 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import date
 
@@ -14,6 +15,7 @@ import pytest
 
 from etl_assistant.cache.semantic import lookup
 from etl_assistant.cache.signature import literal_signature
+from etl_assistant.errors import EtlError
 from etl_assistant.retrieval.store import embed_texts
 from etl_assistant.tools import ToolContext, get_tool
 from etl_assistant.warehouse.chdb_engine import close_sessions
@@ -143,6 +145,22 @@ def test_a_schema_version_bump_retires_the_entry_until_verified_again(ctx: ToolC
     assert lookup(ctx, "mean session duration by browser") is not None
 
 
+def test_a_real_deploy_of_the_table_retires_the_entry(ctx: ToolContext) -> None:
+    sql = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country"
+    get_tool("verify").run(ctx, {"question": "number of customers per country", "sql": sql})
+    assert lookup(ctx, "how many customers per country") is not None
+    plan = get_tool("plan_deploy").run(ctx, {"datasets": ["customers"]})
+    get_tool("apply_deploy").run(ctx, {"plan_id": plan.plan_id, "approved_by": "test"})
+    assert lookup(ctx, "how many customers per country") is None
+    out = get_tool("ask").run(ctx, {"question": "how many customers per country"})
+    assert not from_cache(out) and sorted(out.rows) == [
+        ["Brazil", 1],
+        ["France", 1],
+        ["Germany", 1],
+        ["Japan", 1],
+    ]
+
+
 def test_a_hit_reruns_the_sql_on_current_data(ctx: ToolContext) -> None:
     question = "total stock units by warehouse location"
     sql = "SELECT warehouse_location, SUM(stock_units) AS units FROM inventory GROUP BY warehouse_location"
@@ -155,6 +173,21 @@ def test_a_hit_reruns_the_sql_on_current_data(ctx: ToolContext) -> None:
     out = get_tool("ask").run(ctx, {"question": "stock units in total per warehouse location"})
     assert from_cache(out)
     assert {r[0]: r[1] for r in out.rows} == {**before, "North": before["North"] + 1000}
+
+
+def test_an_unreachable_vector_store_only_skips_the_cache(
+    ctx: ToolContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    settings = ctx.settings.model_copy(update={"chroma_url": dead})
+    broken = ToolContext(settings=settings, _overrides={"warehouse": ctx.warehouse, "catalog": ctx.catalog})
+    out = get_tool("ask").run(broken, {"question": "what was the revenue per region in 2024"})
+    assert not from_cache(out) and {row[0]: row[1] for row in out.rows} == revenue_by_region(2024)
+    assert "semantic cache skipped: The vector store at http://127.0.0.1:" in caplog.text
+    with pytest.raises(EtlError, match="cannot be opened"):  # verify says so to the person
+        get_tool("verify").run(broken, {"question": VERIFIED, "sql": VERIFIED_SQL})
 
 
 def test_follow_ups_skip_the_cache(ctx: ToolContext) -> None:

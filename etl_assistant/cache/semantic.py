@@ -8,6 +8,7 @@ the SQL again through the guard, so the answer is as fresh as the data.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +26,7 @@ from etl_assistant.tools.base import ToolContext
 from etl_assistant.tools.run_query import allowed_tables
 from etl_assistant.warehouse.safety import guard
 
+log = logging.getLogger(__name__)
 CANDIDATES = 3  # nearest pairs with the same signature checked for similarity and freshness
 
 
@@ -77,7 +79,11 @@ def cached_answer(
 ) -> Answer | None:
     """A cache hit's answer, its SQL re-run through the guard now; None on a miss or when it fails now."""
     allowed = allowed_tables(ctx)
-    hit = lookup(ctx, question, today, allowed)
+    try:
+        hit = lookup(ctx, question, today, allowed)
+    except Exception as exc:  # the cache only saves work: an unreachable vector store must not stop answers
+        log.warning("semantic cache skipped: %s", exc)
+        return None
     if hit is None:
         return None
     started = time.perf_counter()
