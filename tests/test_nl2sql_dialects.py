@@ -110,6 +110,7 @@ QUESTIONS = [
         "AND flight_date BETWEEN '2024-11-01' AND '2024-11-30'",
     ),
     ("how many flights from JFK", "SELECT count(*) FROM flights WHERE origin = 'JFK'"),
+    ("how many destinations", "SELECT count(DISTINCT dest) FROM flights"),
     ("flights with a delay over 60 minutes", "SELECT count(*) FROM flights WHERE dep_delay_min > 60"),
     ("how many cancelled flights", "SELECT count(*) FROM flights WHERE cancelled"),
     (
@@ -187,6 +188,8 @@ def test_follow_up_and_clarification_on_every_engine(flights) -> None:  # noqa: 
         ordered=False,
         previous=first.translation.parse,
     )
+    longest = ask(ctx, "longest flight", today=TODAY).translation.parse
+    assert longest.clarify and "dep_delay_min or distance_km" in longest.clarify
     vague = ask(ctx, "what is the average", today=TODAY).translation.parse
     assert vague.clarify and "dep_delay_min or distance_km" in vague.clarify
     missing = ask(ctx, "profit by origin", today=TODAY).translation.parse

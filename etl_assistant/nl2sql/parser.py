@@ -370,6 +370,24 @@ class _Interpretation:
             or (after[0] if after else None)
         )
         if subject is None:
+            named = next(
+                (
+                    m
+                    for m in self.mentions
+                    if m.start > pos and m.kind == "column" and m.column.role in ("category", "text")
+                ),
+                None,
+            )
+            explicit = pos >= 0 and not self.cues.superlatives  # "how many X", not "the most used X"
+            if agg == "count" and explicit and named is not None and not self._after_group_marker(named):
+                # "how many destinations": distinct values of the column, not rows
+                column = self._prefer(named.columns)
+                self.consumed.add(id(named))
+                self.out.base, self.out.measure = (
+                    column.table,
+                    Measure(agg="count_distinct", ref=_ref(column)),
+                )
+                return True
             context = self._context_table()
             if context is None:
                 return self._ask_which_table()
@@ -762,6 +780,13 @@ class _Interpretation:
                 and self.out.measure.ref is not None
             ):
                 self.out.measure.agg = "max" if direction == "desc" else "min"
+            elif (
+                self.out.measure
+                and self.out.measure.ref is None
+                and self.cues.superlatives
+                and not self.inherited
+            ):
+                self._ask_which_measure("rank")  # "longest flight": longest by what?
             return
         self.out.order = direction
         self.out.limit = self.cues.limit or (None if self.cues.ranked else 1)
