@@ -2,9 +2,10 @@
 
 Each test is parametrised by the thing itself, so a failure names what is missing: a setting without a
 heading in docs/settings.md, a CLI command or option missing from docs/cli.md, a tool whose reference in
-docs/tools.md no longer matches the registry, an HTTP route without a heading in docs/http.md, a package
-missing from docs/architecture.md. Headings that name things which no longer exist fail too, so the docs
-cannot drift the other way.
+docs/tools.md no longer matches the registry, an HTTP route without a heading in docs/http.md, an MCP
+resource or prompt missing from docs/mcp.md, a package missing from docs/architecture.md, a relative link
+that leads nowhere. Headings that name things which no longer exist fail too, so the docs cannot drift the
+other way.
 
 The tool reference is generated from the registry: after changing a tool, rewrite it with
 `.venv/bin/python tests/test_docs.py` (it replaces the generated block of docs/tools.md) and review the diff.
@@ -12,6 +13,7 @@ The tool reference is generated from the registry: after changing a tool, rewrit
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -297,6 +299,47 @@ def test_no_documented_route_is_gone() -> None:
     mounted = {path for method, path in ROUTES if method == "*"}
     stale = [(m, p) for m, p in documented_routes() if (m, p) not in ROUTES and p not in mounted]
     assert sorted(stale) == []
+
+
+# MCP -> docs/mcp.md: every resource (and resource template) and prompt the server offers, prompts with their
+# arguments.
+
+
+def mcp_offers() -> tuple[list[str], dict[str, list[str]]]:
+    """(resource URIs and URI templates, {prompt name: argument names}) of a freshly built MCP server."""
+    from etl_assistant.channels.mcp import build_mcp_server
+
+    async def listed() -> tuple[list[str], dict[str, list[str]]]:
+        with tempfile.TemporaryDirectory(prefix="etla-docs-") as data_dir:
+            settings = Settings(data_dir=Path(data_dir), _env_file=None)
+            server = build_mcp_server(settings, lambda progress: None)  # the context is never needed
+            uris = [str(r.uri) for r in await server.list_resources()]
+            uris += [t.uri_template for t in await server.list_resource_templates()]
+            prompts = {p.name: [a.name for a in p.arguments or []] for p in await server.list_prompts()}
+            return uris, prompts
+
+    return asyncio.run(listed())
+
+
+MCP_RESOURCES, MCP_PROMPTS = mcp_offers()
+
+
+def table_row(markdown: str, key: str) -> str:
+    """The markdown table row whose first cell is `key` (in backticks), or ""."""
+    return next((line for line in markdown.splitlines() if line.startswith(f"| `{key}` |")), "")
+
+
+@pytest.mark.parametrize("uri", MCP_RESOURCES)
+def test_mcp_resource_is_documented(uri: str) -> None:
+    assert table_row(read_doc("mcp.md"), uri), f"docs/mcp.md has no row for the resource {uri}"
+
+
+@pytest.mark.parametrize("prompt", sorted(MCP_PROMPTS))
+def test_mcp_prompt_is_documented(prompt: str) -> None:
+    row = table_row(read_doc("mcp.md"), prompt)
+    assert row, f"docs/mcp.md has no row for the prompt {prompt}"
+    for argument in MCP_PROMPTS[prompt]:
+        assert f"`{argument}`" in row, f"docs/mcp.md: the prompt {prompt} should list its argument {argument}"
 
 
 # Packages -> docs/architecture.md: every package of etl_assistant is in the table of packages.
