@@ -7,6 +7,7 @@ signature's (or the tenant's, or the schema version's) doing and the test could 
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from datetime import date
@@ -16,6 +17,7 @@ import pytest
 from etl_assistant.cache.semantic import lookup
 from etl_assistant.cache.signature import literal_signature
 from etl_assistant.errors import EtlError
+from etl_assistant.nl2sql.values import IndexedValue
 from etl_assistant.retrieval.store import embed_texts
 from etl_assistant.tools import ToolContext, get_tool
 from etl_assistant.warehouse.chdb_engine import close_sessions
@@ -210,10 +212,25 @@ TODAY = date(2024, 6, 15)
         ("orders with status 'Open'", 'orders with status "open"'),
         ("revenue in 2024", "revenue for 2024"),
         ("orders that weren't shipped", "orders that were not shipped"),
+        ("revenue per channel over the last 30 days", "revenue per channel in the last 30 days"),
     ],
 )
 def test_signature_is_equal_for_the_same_literals(a: str, b: str) -> None:
     assert literal_signature(a, TODAY) == literal_signature(b, TODAY)
+
+
+def test_short_codes_link_only_as_written() -> None:
+    codes = [
+        IndexedValue("customers", "country", code, (code.lower(),), (code.lower(),)) for code in ("IN", "US")
+    ]
+    europe = IndexedValue("orders", "region", "Europe", ("europe",), ("europe",))
+    values = [*codes, europe]
+
+    def linked(question: str) -> list[str]:
+        return json.loads(literal_signature(question, TODAY, None, values))["values"]
+
+    assert linked("revenue in 2024 for us in europe") == ["orders.region=Europe"]
+    assert linked("customers from IN and US") == ["customers.country=IN", "customers.country=US"]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from etl_assistant.nl2sql.schema_graph import SchemaGraph
-from etl_assistant.nl2sql.text import lemma, number_value, tokenize
+from etl_assistant.nl2sql.text import Token, lemma, number_value, tokenize
 from etl_assistant.nl2sql.timerange import extract_time
 from etl_assistant.nl2sql.values import IndexedValue
 
@@ -58,7 +58,6 @@ POLARITY = {
             "don't",
             "doesn't",
             "didn't",
-            "other",
         ),
         ("negation", "not"),
     ),
@@ -95,6 +94,7 @@ POLARITY = {
         ("share", "percent", "percentage", "proportion", "ratio", "fraction"), ("aggregate", "share")
     ),
 }
+SHORT_CODE = 3  # stored values this short (country codes, flags) must match as written
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|“([^”]+)”")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
@@ -103,9 +103,10 @@ def literal_signature(
     question: str, today: date, graph: SchemaGraph | None = None, values: Iterable[IndexedValue] = ()
 ) -> str:
     """A canonical JSON text; two questions may share an answer only when their signatures are equal."""
-    time = extract_time(question, today)
+    text = question.replace("n't", " not")
+    time = extract_time(text, today)
     in_time_phrase = [range(a, b) for a, b in time.spans]
-    tokens = tokenize(question.replace("n't", " not"))
+    tokens = tokenize(text)
     lemmas = [t.lemma for t in tokens]
     numbers: set[str] = set()
     classes: dict[str, set[str]] = {}
@@ -116,17 +117,17 @@ def literal_signature(
         value = value if value is not None else number_value(token.low)
         if value is not None and not _DATE.fullmatch(token.low):
             numbers.add(f"{value:g}")
-        if token.low in POLARITY:
+        if token.low in POLARITY and not _leads_into_time(text, token, time.spans):
             kind, label = POLARITY[token.low]
             classes.setdefault(kind, set()).add(label)
     signature = {
         "numbers": sorted(numbers),
-        "dates": sorted(_DATE.findall(question)),
+        "dates": sorted(_DATE.findall(text)),
         "quoted": sorted(
-            " ".join(next(g for g in m.groups() if g).lower().split()) for m in _QUOTED.finditer(question)
+            " ".join(next(g for g in m.groups() if g).lower().split()) for m in _QUOTED.finditer(text)
         ),
         "time": [str(time.start or ""), str(time.end or ""), time.latest or "", time.bucket or ""],
-        "values": sorted(_linked_values(lemmas, values)),
+        "values": sorted(_linked_values(tokens, values)),
         "columns": sorted(_linked_columns(set(lemmas), graph)),
         "tables": sorted(t.name for t in graph.tables.values() if t.noun in lemmas) if graph else [],
         **{kind: sorted(labels) for kind, labels in sorted(classes.items())},
@@ -134,11 +135,22 @@ def literal_signature(
     return json.dumps(signature, sort_keys=True, separators=(",", ":"))
 
 
-def _linked_values(lemmas: list[str], values: Iterable[IndexedValue]) -> set[str]:
-    """Stored values whose words appear in order in the question ("europe" -> orders.region=Europe)."""
-    text = " " + " ".join(lemmas) + " "
+def _leads_into_time(text: str, token: Token, spans: list[tuple[int, int]]) -> bool:
+    """ "over the last 30 days", "before 2024": the word introduces a time range, it compares nothing."""
+    end = token.start + len(token.text)
+    return any(start >= end and text[end:start].strip().lower() in ("", "the") for start, _ in spans)
+
+
+def _linked_values(tokens: list[Token], values: Iterable[IndexedValue]) -> set[str]:
+    """Stored values whose words appear in order in the question ("europe" -> orders.region=Europe). A short
+    code ("IN", "US") links only as written: the words "in" and "us" are not India and the United States."""
+    text = " " + " ".join(t.lemma for t in tokens) + " "
+    as_written = {t.text for t in tokens}
     return {
-        f"{v.table}.{v.column}={v.value}" for v in values if v.lemmas and f" {' '.join(v.lemmas)} " in text
+        f"{v.table}.{v.column}={v.value}"
+        for v in values
+        if v.lemmas
+        and (v.value in as_written if len(v.value) <= SHORT_CODE else f" {' '.join(v.lemmas)} " in text)
     }
 
 
