@@ -152,6 +152,17 @@ def test_nl_to_sql_dry_plans_without_running_and_corrects(base: ToolContext) -> 
     assert sorted(r[0] for r in rows) == ["Oslo", "Rome"]
 
 
+def test_a_follow_up_names_the_previous_question(base: ToolContext) -> None:
+    first_sql = "SELECT region, SUM(amount) AS revenue FROM orders GROUP BY region"
+    then_sql = "SELECT region, SUM(amount) AS revenue FROM orders WHERE status = 'shipped' GROUP BY region"
+    with openai_fake([sql_reply(first_sql), sql_reply(then_sql)]) as fake:
+        ctx = llm_ctx(base, fake.url)
+        first = get_tool("ask").run(ctx, {"question": "revenue by region"})
+        then = get_tool("ask").run(ctx, {"question": "only shipped ones", "previous": first.parse})
+    assert fake.requests[1]["messages"][1]["content"] == 'Follow-up to "revenue by region": only shipped ones'
+    assert {r[0]: r[1] for r in then.rows} == revenue_by_region(exclude_status="cancelled")
+
+
 def test_the_model_saying_the_data_is_missing_is_the_answer(base: ToolContext) -> None:
     with openai_fake([Reply("CANNOT: there is no table with employee holidays.")]) as fake:
         out = get_tool("ask").run(llm_ctx(base, fake.url), {"question": "how many holidays did staff take"})
