@@ -126,6 +126,9 @@ def test_the_prompt_shows_only_the_relevant_tables(base: ToolContext) -> None:
     salary_prompt = system_prompt(fake.requests[0])
     assert "department string -- category; values: " in salary_prompt and "'Sales'" in salary_prompt
     assert "rainfall_mm" not in salary_prompt and "clickhouse" in salary_prompt
+    assert "  salary integer -- measure; range: 41000 .. 52000" in salary_prompt
+    weather_prompt = system_prompt(fake.requests[1])
+    assert "  day date -- time; range: 2024-05-01 .. 2024-05-10" in weather_prompt
 
 
 def test_joins_between_shown_tables_are_in_the_prompt_within_top_k(base: ToolContext) -> None:

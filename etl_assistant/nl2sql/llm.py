@@ -1,11 +1,11 @@
 """NL->SQL with an OpenAI-compatible LLM: retrieved context in, guarded SQL out, errors fed back (bounded).
 
 The prompt (prompts/nl2sql.md) gets only the tables the vector store ranks relevant to the question (top-k,
-with columns, roles, sample values and joins) and the tenant's nearest verified question->SQL pairs. Each
-reply goes through the same guard as every other SQL; then it is executed (ask) or dry-planned on the engine
-(nl_to_sql: `SELECT * FROM (<sql>) LIMIT 0` plans every name without reading rows). A parse, guard, plan or
-execution error goes back to the model, at most `llm_sql_tries` tries in all; when none works, the answer says
-so in one sentence instead of failing.
+with columns, roles, sample values, value ranges and joins) and the tenant's nearest verified question->SQL
+pairs. Each reply goes through the same guard as every other SQL; then it is executed (ask) or dry-planned on
+the engine (nl_to_sql: `SELECT * FROM (<sql>) LIMIT 0` plans every name without reading rows). A parse, guard,
+plan or execution error goes back to the model, at most `llm_sql_tries` tries in all; when none works, the
+answer says so in one sentence instead of failing.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from etl_assistant.nl2sql.schema_graph import SchemaGraph, load_graph
 from etl_assistant.nl2sql.service import Answer, Translation
 from etl_assistant.nl2sql.values import value_index
 from etl_assistant.prompts import load_prompt
+from etl_assistant.retrieval.column_ranges import column_ranges
 from etl_assistant.retrieval.pairs import similar_pairs
 from etl_assistant.retrieval.schema_index import relevant_tables, sample_values, sync_schema
 from etl_assistant.retrieval.store import embed_texts, vector_store
@@ -94,7 +95,12 @@ def dry_plan_sql(sql: str, dialect: str) -> str:
     return exp.select(exp.Star()).from_(inner.subquery("dry_plan")).limit(0).sql(dialect=dialect)
 
 
-def render_tables(graph: SchemaGraph, names: list[str], samples: dict[tuple[str, str], list[str]]) -> str:
+def render_tables(
+    graph: SchemaGraph,
+    names: list[str],
+    samples: dict[tuple[str, str], list[str]],
+    ranges: dict[tuple[str, str], str],
+) -> str:
     lines = []
     for name in names:
         table = graph.tables[name]
@@ -102,6 +108,8 @@ def render_tables(graph: SchemaGraph, names: list[str], samples: dict[tuple[str,
         for column in table.columns:
             values = samples.get((name, column.name))
             shown = f"; values: {', '.join(repr(v) for v in values)}" if values else ""
+            if (name, column.name) in ranges:
+                shown += f"; range: {ranges[(name, column.name)]}"
             lines.append(f"  {column.name} {column.type} -- {column.role}{shown}")
     joins = [e for e in graph.edges if e.table in names and e.ref_table in names]
     lines += [f"JOIN {e.table}.{e.column} = {e.ref_table}.{e.ref_column}" for e in joins]
@@ -140,7 +148,7 @@ def _prompt(
     text = Template(load_prompt("nl2sql")).safe_substitute(
         dialect=dialect,
         today=today.isoformat(),
-        tables=render_tables(graph, names, sample_values(values)),
+        tables=render_tables(graph, names, sample_values(values), column_ranges(graph, names, ctx.warehouse)),
         examples=examples,
     )
     return text, names
