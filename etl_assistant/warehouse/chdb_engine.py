@@ -31,12 +31,11 @@ from etl_assistant.tools.base import ProgressCallback
 from etl_assistant.warehouse import statements
 from etl_assistant.warehouse.base import (
     LOAD_FAILED_HINT,
-    ColumnInfo,
     LoadResult,
     QueryResult,
-    Warehouse,
     timeout_message,
 )
+from etl_assistant.warehouse.clickhouse_family import ClickHouseFamily
 from etl_assistant.warehouse.clickhouse_file import native_insert, typed_file_insert
 from etl_assistant.warehouse.typed_batches import typed_batches
 
@@ -137,10 +136,8 @@ def with_query_settings(sql: str, settings: dict[str, int | str]) -> str:
     return statements.render(parsed, "clickhouse")
 
 
-class ChdbWarehouse(Warehouse):
+class ChdbWarehouse(ClickHouseFamily):
     """The embedded ClickHouse engine under a local directory."""
-
-    dialect = "clickhouse"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -207,26 +204,6 @@ class ChdbWarehouse(Warehouse):
             raise WarehouseError(
                 f"Loading {schema.source} into chDB failed: {_engine_message(exc)}; {LOAD_FAILED_HINT}."
             ) from exc
-
-    def tables(self) -> list[str]:
-        return [row[0] for row in self.query(statements.clickhouse_tables(), read_only=False).rows]
-
-    def columns(self, table: str) -> list[ColumnInfo]:
-        rows = self.query(statements.clickhouse_columns(table), read_only=False).rows
-        return [ColumnInfo(name, type_, statements.clickhouse_nullable(type_)) for name, type_ in rows]
-
-    def count_rows(self, table: str) -> int:
-        return int(self.query(statements.count_rows(table, self.dialect), read_only=False).rows[0][0])
-
-    def drop_table(self, table: str) -> None:
-        self.execute(statements.drop_table(table, self.dialect))
-
-    def swap_table(self, staging: str, table: str) -> None:
-        if self.table_exists(table):
-            self.execute(statements.clickhouse_exchange(staging, table))
-            self.drop_table(staging)
-        else:
-            self.execute(statements.clickhouse_rename(staging, table))
 
 
 def _result_rows(table: pa.Table, limit: int | None, started: float) -> QueryResult:

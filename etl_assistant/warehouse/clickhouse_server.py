@@ -20,15 +20,13 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools.base import ProgressCallback
-from etl_assistant.warehouse import statements
 from etl_assistant.warehouse.base import (
     LOAD_FAILED_HINT,
-    ColumnInfo,
     LoadResult,
     QueryResult,
-    Warehouse,
     timeout_message,
 )
+from etl_assistant.warehouse.clickhouse_family import ClickHouseFamily
 from etl_assistant.warehouse.typed_batches import typed_batches
 
 # One client per URL: connecting costs round trips (version, settings) and adapters are built per request.
@@ -45,8 +43,8 @@ def _engine_message(exc: BaseException) -> str:
     return re.sub(r"\s*\(for url [^)]*\)", "", text).removeprefix("default: ").rstrip(".")
 
 
-class ClickHouseWarehouse(Warehouse):
-    dialect = "clickhouse"
+class ClickHouseWarehouse(ClickHouseFamily):
+    """A ClickHouse server or cluster over HTTP (clickhouse-connect)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -129,26 +127,6 @@ class ClickHouseWarehouse(Warehouse):
         report(rows, rows, f"loaded {rows} rows into {table}")
         return LoadResult(table=table, rows=rows, elapsed_s=time.perf_counter() - started,
                           method="insert_arrow")
-
-    def tables(self) -> list[str]:
-        return [row[0] for row in self.query(statements.clickhouse_tables(), read_only=False).rows]
-
-    def columns(self, table: str) -> list[ColumnInfo]:
-        rows = self.query(statements.clickhouse_columns(table), read_only=False).rows
-        return [ColumnInfo(name, type_, statements.clickhouse_nullable(type_)) for name, type_ in rows]
-
-    def count_rows(self, table: str) -> int:
-        return int(self.query(statements.count_rows(table, self.dialect), read_only=False).rows[0][0])
-
-    def drop_table(self, table: str) -> None:
-        self.execute(statements.drop_table(table, self.dialect))
-
-    def swap_table(self, staging: str, table: str) -> None:
-        if self.table_exists(table):
-            self.execute(statements.clickhouse_exchange(staging, table))
-            self.drop_table(staging)
-        else:
-            self.execute(statements.clickhouse_rename(staging, table))
 
     def close(self) -> None:
         """Close this URL's shared client; the next use connects again."""
