@@ -66,7 +66,7 @@ def test_eval_set_shape():
     items = load_items(DATA_PATH)
     assert len({item["id"] for item in items}) == len(items)
     assert sum(1 for item in items if item.get("history")) >= 40
-    assert {item.get("split", "dev") for item in items} == {"dev", "holdout", "blind", "new_intents"}
+    assert {item.get("split", "dev") for item in items} == {"dev", "holdout", "blind", "new_intents", "verify"}
 
 
 def test_no_exemplar_is_an_eval_utterance():
