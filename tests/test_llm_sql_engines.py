@@ -4,16 +4,13 @@ reused. The model is the local OpenAI-format fake (the one allowed mock)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from etl_assistant.tools import ToolContext, get_tool
 from tests.support.openai_fake import Reply, openai_fake
-from tests.support.postgres import ADMIN_URL, schema_url
+from tests.support.postgres import schema_url, temporary_schema
 from tests.test_retrieval_fixtures import ORDERS, build_warehouse, revenue_by_region, settings_for
 
 TABLES = ["customers", "orders", "weather"]
@@ -23,14 +20,8 @@ ENGINE_ERRORS = {"sqlite": "no such column: revenue", "postgres": 'column "reven
 @pytest.fixture(scope="module")
 def own_pg_schema() -> Iterator[str]:
     """A schema of our own, dropped with everything in it at the end (our table names are common ones)."""
-    name = f"etla_llm_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-    try:
+    with temporary_schema("etla_llm") as name:
         yield name
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 @pytest.fixture(

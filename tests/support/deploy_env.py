@@ -4,7 +4,6 @@ temp dir, and a real warehouse (chDB in a temp dir, or a PostgreSQL schema made 
 from __future__ import annotations
 
 import csv
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from etl_assistant.tools import get_tool
 from etl_assistant.tools.base import ToolContext
 from etl_assistant.warehouse import connect
 from etl_assistant.warehouse.chdb_engine import close_sessions
-from tests.support.postgres import ADMIN_URL, schema_url
+from tests.support.postgres import ADMIN_URL, schema_url, temporary_schema
 
 ENGINES = ["chdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -30,14 +29,8 @@ ENGINES = ["chdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 @pytest.fixture(scope="module")
 def deploy_pg_schema() -> Iterator[str]:
     """A schema of its own for the module's deploys (materialized views and kept versions included)."""
-    name = f"etla_deploy_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-    try:
+    with temporary_schema("etla_deploy") as name:
         yield name
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 def drop_pg_objects(schema: str) -> None:

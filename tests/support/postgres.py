@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -17,10 +18,10 @@ def schema_url(schema: str) -> str:
     return f"{ADMIN_URL}?options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(scope="session")
-def pg_schema() -> Iterator[str]:
-    """Create `etla_test_<random>` and drop it (with everything in it) when the session ends."""
-    name = f"etla_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def temporary_schema(prefix: str = "etla_test") -> Iterator[str]:
+    """Create `<prefix>_<random>` and drop it, with everything in it, on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
     try:
@@ -28,3 +29,10 @@ def pg_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> Iterator[str]:
+    """One schema for the whole test session."""
+    with temporary_schema() as name:
+        yield name
