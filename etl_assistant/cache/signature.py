@@ -15,28 +15,10 @@ from collections.abc import Iterable
 from datetime import date
 
 from etl_assistant.nl2sql.schema_graph import SchemaGraph
-from etl_assistant.nl2sql.text import Token, lemma, number_value, tokenize
+from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, lemma, number_value, tokenize
 from etl_assistant.nl2sql.timerange import extract_time
 from etl_assistant.nl2sql.values import IndexedValue
 
-NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "fifty": 50,
-    "hundred": 100,
-}
 # Word -> the polarity class it sets; a class may hold several values ("not ... highest").
 POLARITY = {
     **dict.fromkeys(

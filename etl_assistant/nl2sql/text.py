@@ -12,6 +12,26 @@ _TOKEN = re.compile(
 )
 _SPLIT_IDENTIFIER = re.compile(r"[a-z]+|\d+")
 
+# Number words people type instead of digits ("top five", "last three months").
+NUMBER_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "fifty": 50,
+    "hundred": 100,
+}
+
 
 @dataclass
 class Token:

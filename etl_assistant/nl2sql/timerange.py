@@ -10,6 +10,8 @@ from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 
+from etl_assistant.nl2sql.text import NUMBER_WORDS
+
 MONTHS = {
     name: i
     for i, names in enumerate(
@@ -31,22 +33,8 @@ MONTHS = {
     )
     for name in names
 }
-NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "twelve": 12,
-    "a": 1,
-    "couple": 2,
-    "few": 3,
-}
+# Counts in time phrases: number words plus "a week", "a couple of months", "a few days".
+COUNT_WORDS = {**NUMBER_WORDS, "a": 1, "couple": 2, "few": 3}
 UNITS = ("day", "week", "month", "quarter", "year")
 BUCKET_ADVERBS = {
     "daily": "day",
@@ -64,7 +52,7 @@ _POINT = (
     rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|q[1-4]\s*(?:of\s+)?\d{{4}}|\d{{4}}\s*q[1-4]|(?:{_MONTH})\.?\s+\d{{4}}"
     rf"|(?:19|20)\d{{2}})"
 )
-_NUM = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
+_NUM = r"(\d+|" + "|".join(COUNT_WORDS) + r")"
 _COMPARISON_BEFORE = re.compile(
     r"(over|above|than|exceeds?|exceeding|least|most|under|below|to|of|>|<|=)\s*$"
 )
@@ -191,7 +179,7 @@ def _after(m: re.Match, today: date) -> tuple | None:
 
 
 def _rolling(m: re.Match, today: date) -> tuple:
-    count = int(m[1]) if m[1].isdigit() else NUMBER_WORDS[m[1]]
+    count = int(m[1]) if m[1].isdigit() else COUNT_WORDS[m[1]]
     return today - step(m[2], count), today, None, f"last {count} {m[2]}s"
 
 
