@@ -82,7 +82,8 @@ def infer(path: str, as_json: Annotated[bool, typer.Option("--json", help="Print
 
 @app.command()
 def ddl(path: str,
-        dialect: Annotated[str | None, typer.Option(help="clickhouse, postgres or sqlite; omit to get a recommendation.")] = None,
+        dialect: Annotated[str | None, typer.Option(
+            help="clickhouse, postgres or sqlite; omit to get a recommendation.")] = None,
         table: Annotated[str | None, typer.Option(help="Table name (default: the dataset name).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Design a warehouse table for a file: idiomatic DDL plus the reasons for each choice."""
@@ -92,14 +93,16 @@ def ddl(path: str,
         _print_json(result)
         return
     if result.recommendation:
-        out.print(f"[bold]Recommended: {result.recommendation.dialect}[/bold]. {result.recommendation.reason}")
+        recommendation = result.recommendation
+        out.print(f"[bold]Recommended: {recommendation.dialect}[/bold]. {recommendation.reason}")
     sys.stdout.write(result.ddl + "\n")
     for line in result.explanation:
         out.print(f"-- {line}", highlight=False)
 
 
 @app.command()
-def load(path: str, table: Annotated[str | None, typer.Option(help="Target table (default: dataset name).")] = None,
+def load(path: str,
+         table: Annotated[str | None, typer.Option(help="Target table (default: dataset name).")] = None,
          replace: Annotated[bool, typer.Option(help="Replace the table if it exists.")] = False) -> None:
     """Create a table from the generated DDL in the configured warehouse and bulk-load the file."""
     result = _run("load_table", {"path": path, "table": table, "replace": replace})
@@ -183,7 +186,8 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
         out.print(f"{split}: {figures['correct']}/{figures['items']} = {figures['accuracy']:.1%}")
     for failure in report.failures:
         out.print(f"[yellow]miss[/yellow] {failure.id} {failure.text!r}: expected {failure.expected_tool} "
-                  f"{failure.expected_args}, got {failure.got_tool} {failure.got_args} (router: {failure.scores})",
+                  f"{failure.expected_args}, got {failure.got_tool} {failure.got_args} "
+                  f"(router: {failure.scores})",
                   highlight=False)
 
 
@@ -309,8 +313,9 @@ def _render(event: Any, streamed: set[str]) -> str | None:
         style = "red" if data["is_error"] else "dim"
         err.print(f"[{style}]<- {data['summary']}[/{style}]", highlight=False)
     elif event.type == "progress":
-        total = f"/{data['total']:g}" if data.get("total") else ""
-        err.print(f"[dim]   {data['tool']}: {data['message']} {data['done']:g}{total}[/dim]", highlight=False)
+        total = data.get("total")
+        amount = f"{data['done'] / total:.0%}" if total else f"{data['done']:,.0f}"
+        err.print(f"[dim]   {data['tool']}: {data['message']} ({amount})[/dim]", highlight=False)
     elif event.type == "interrupt":
         for action in data.get("action_requests", []):
             err.print(f"[yellow]approval needed:[/yellow] {action['name']}({json.dumps(action['args'])}) "

