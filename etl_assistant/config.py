@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ETLA_LLM_API_KEY", "OPENAI_API_KEY")
     )
-    llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("ETLA_LLM_MODEL", "OPENAI_MODEL"))
+    llm_model: str = Field(
+        default="gpt-4o-mini", validation_alias=AliasChoices("ETLA_LLM_MODEL", "OPENAI_MODEL")
+    )
 
     redis_url: str | None = None
 

@@ -8,7 +8,7 @@ class EtlError(Exception):
 
 
 class ToolError(EtlError):
-    """Model-fixable: a bad argument, unknown dataset/column, unsafe SQL. Becomes a tool result (MCP isError)."""
+    """Model-fixable: a bad argument, unknown dataset/column, unsafe SQL; becomes a tool result (isError)."""
 
 
 class InputError(ToolError):
