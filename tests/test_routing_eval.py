@@ -14,11 +14,14 @@ from etl_assistant.evals.routing import DATA_PATH, EVAL_CATALOG, load_items, run
 
 # Measured 2026-11-27 (see the planner report). dev: 99.5 % (tuned on). holdout: 88 % blind, 98 % after
 # fixing the generic bugs it exposed. blind: 96.7 % on first run. new_intents: 91.7 % on first run.
+# verify: 5/14 before the intent existed, 13/14 with it (the miss is "how many orders are there?" read as
+# inspecting orders, an ask/infer tie that predates the intent).
 # Floors sit a little under the measurements so a real regression fails and one noisy item does not.
 DEV_FLOOR = 0.97
 HOLDOUT_FLOOR = 0.94
 BLIND_FLOOR = 0.93
 NEW_INTENTS_FLOOR = 0.83
+VERIFY_FLOOR = 0.85
 OVERALL_FLOOR = 0.96
 
 
@@ -39,6 +42,7 @@ def test_cli_eval_routing_reports_per_tool_and_overall(tmp_path: Path):
     assert report["per_split"]["holdout"]["accuracy"] >= HOLDOUT_FLOOR
     assert report["per_split"]["blind"]["accuracy"] >= BLIND_FLOOR
     assert report["per_split"]["new_intents"]["accuracy"] >= NEW_INTENTS_FLOOR
+    assert report["per_split"]["verify"]["accuracy"] >= VERIFY_FLOOR
 
 
 def test_scoring_counts_wrong_tools_and_wrong_arguments_as_misses():
@@ -66,7 +70,8 @@ def test_eval_set_shape():
     items = load_items(DATA_PATH)
     assert len({item["id"] for item in items}) == len(items)
     assert sum(1 for item in items if item.get("history")) >= 40
-    assert {item.get("split", "dev") for item in items} == {"dev", "holdout", "blind", "new_intents", "verify"}
+    splits = {item.get("split", "dev") for item in items}
+    assert splits == {"dev", "holdout", "blind", "new_intents", "verify"}
 
 
 def test_no_exemplar_is_an_eval_utterance():

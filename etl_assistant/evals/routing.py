@@ -3,10 +3,10 @@
 Runs `evals/data/routing.jsonl` through the planner alone (no graph, no tools run) against a fixed catalog.
 Items carry a split: "dev" (the first 204, written before the planner, used while tuning it), "holdout"
 (written after the first tuning pass), "blind" (written after the holdout fixes), "new_intents" (written
-before the rollback/deployments intents existed) or "verify" (written before the chat intent that saves the last
-answer's question->SQL pair existed); the report gives each. An item is correct
-when the intent matches and every expected argument equals the planner's (paths exactly, SQL after sqlglot
-normalisation, names ignoring case).
+before the rollback/deployments intents existed) or "verify" (written before the chat intent that saves
+the last answer's question->SQL pair existed); the report gives each. An item is correct when the intent
+matches and every expected argument equals the planner's (paths exactly, SQL after sqlglot normalisation,
+names ignoring case).
 """
 
 from __future__ import annotations

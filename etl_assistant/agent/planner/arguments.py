@@ -228,6 +228,30 @@ def _fill_history(req: Request) -> Filled | Missing:
     return _fill_target(req, intent="deployments")
 
 
+def _fill_verify(req: Request) -> Filled | Missing:
+    """Save this: the last answer's question and the SQL that answered it, as the ask tool returned them."""
+    asked = req.state.asked
+    if asked is None:
+        return Missing(
+            "There is no answer to save yet: ask me a question about your data, and if the answer is right "
+            "say `save this`."
+        )
+    if not asked.sql:
+        return Missing(
+            f"My answer to '{asked.question}' was a question back, not SQL, so there is nothing to save yet: "
+            "answer it or rephrase the question, then say `save this`."
+        )
+    if asked.follow_up:
+        return Missing(
+            f"'{asked.question}' only makes sense after the question before it, so it cannot be reused on "
+            "its own: ask it again in full, then say `save this`."
+        )
+    args: dict[str, Any] = {"question": asked.question, "sql": asked.sql}
+    if asked.today:
+        args["today"] = asked.today
+    return _single("verify", args)
+
+
 _FILLERS = {
     "infer_schema": _fill_infer,
     "generate_ddl": _fill_ddl,
@@ -239,6 +263,7 @@ _FILLERS = {
     "deploy": _fill_deploy,
     "rollback": _fill_target,
     "deployments": _fill_history,
+    "verify": _fill_verify,
 }
 
 

@@ -59,6 +59,7 @@ _LIMIT = re.compile(r"\b(?:first|top|last)?\s*(\d{1,6})\s+(?:rows|records|lines)
 _TABLE_MODE = re.compile(r"\b(warehouse table|existing table|the table|table)\b")
 _WORD = re.compile(r"[a-z0-9_]+")
 _ARTICLES = frozenset({"the", "a", "an", "my", "our", "this", "that"})
+_EMOJI_WORDS = {"👍": " thumbs up "}  # a reaction is the whole message; the router embeds words
 
 
 @dataclass
@@ -200,6 +201,8 @@ def _find_target(text: str, mentions: list[str]) -> str | None:
 def _normalize(text: str, ents: Entities) -> str:
     """The message as the router sees it: entities masked so exemplars generalise over names."""
     lowered = text.lower()
+    for emoji, words in _EMOJI_WORDS.items():
+        lowered = lowered.replace(emoji, words)
     if ents.sql:
         lowered = lowered.replace(ents.sql.lower(), " this sql query ")
         lowered = re.sub(r"```(sql)?|`", " ", lowered)

@@ -221,6 +221,21 @@ EXEMPLARS: dict[str, tuple[str, ...]] = {
         "what versions exist of the dataset",
         "history of releases for the datamart",
     ),
+    "verify": (
+        "save this answer",
+        "remember this",
+        "that is correct, save it",
+        "yes that s the right answer",
+        "keep this query",
+        "store the question and its sql",
+        "verify this answer",
+        "thumbs up for that answer",
+        "this answer is right, remember it for next time",
+        "good one, save the query",
+        "mark the answer as correct",
+        "bookmark this query",
+        "reuse this sql next time",
+    ),
     "repeat": (
         "now do that for clickhouse",
         "same for postgres",
@@ -332,6 +347,21 @@ CUES: dict[str, tuple[tuple[str, float], ...]] = {
     ),
     "deployments": (
         (r"\b(deployments|deploy(ment)? history|versions|when was .* deployed|who approved)\b", 0.3),
+    ),
+    "verify": (
+        # "save it to postgres" / "store orders in a table" is loading, not remembering an answer
+        (
+            r"\b(save|remember|store|bookmark)\b"
+            r"(?!.*\b(warehouse|db|database|clickhouse|postgres|sqlite|tables?|file|the dataset)\b)",
+            0.25,
+        ),
+        (
+            r"\b(thumbs up|(that|this|it) (s|is) (right|correct)"
+            r"|(right|correct|good|great) (answer|query|sql)"
+            r"|as (verified|correct)|verify (it|this|that|the answer))\b",
+            0.2,
+        ),
+        (r"\bkeep (it|this|that)( one| answer| query)?$", 0.2),
     ),
     "repeat": (
         (

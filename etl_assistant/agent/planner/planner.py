@@ -39,12 +39,13 @@ TOOL_INTENTS = (
     "deploy",
     "rollback",
     "deployments",
+    "verify",
 )
 MIN_SCORE = 0.40  # below this nothing matched well enough: ask instead of guessing
 MIN_MARGIN = 0.01  # two tool intents closer than this, with no keyword cue for either: ask which one
 VAGUE_MARGIN = 0.1  # a short message naming a dataset is acted on only with this lead (or a keyword)
 MIN_CHAT_SCORE = 0.5  # small talk must match clearly; "hmm" or "fix it" is not a greeting
-PATHLESS = frozenset({"run_query", "list_datasets", "ask"})  # intents that cannot use a file path
+PATHLESS = frozenset({"run_query", "list_datasets", "ask", "verify"})  # intents that cannot use a file path
 _LEADS_ON = re.compile(r"^\s*(and|now|same|what about|how about|ok now|also|then)\b", re.IGNORECASE)
 _SAME = re.compile(r"\b(the same|same thing|instead)\b", re.IGNORECASE)
 _AS_TABLE = re.compile(r"\btables?\b|\bddl\b")
@@ -60,6 +61,7 @@ _DESCRIPTIONS = {
     "deploy": "deploy it",
     "rollback": "roll back a deploy",
     "deployments": "show deploy history",
+    "verify": "save the last answer for reuse",
 }
 
 

@@ -26,6 +26,8 @@ CAPABILITIES = {
     "deploy": "**deploy** tables and datamarts after your approval — e.g. `deploy orders to ClickHouse`",
     "rollback": "**roll back** a deploy to the previous version — e.g. `roll back orders`",
     "deployments": "**show deploy history** — e.g. `deployment history of orders`",
+    "verify": "**remember a right answer** so the same question reuses its SQL — say `save this` (or 👍) "
+    "after an answer",
 }
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
 
@@ -245,6 +247,15 @@ def _history(out: dict[str, Any]) -> str:
     )
 
 
+def _verified(out: dict[str, Any]) -> str:
+    question = str(out.get("question", ""))
+    short = question if len(question) <= 60 else question[:57].rstrip() + "…"
+    tables = ", ".join(f"`{t}`" for t in out.get("tables") or {})
+    return f"Saved: next time '{short}' reuses this SQL" + (
+        f" (while {tables} keep their current schema)." if tables else "."
+    )
+
+
 def _generic(out: dict[str, Any]) -> str:
     """Tools without a dedicated writer: show their SQL/DDL, rows and a summary line when present."""
     parts = []
@@ -276,6 +287,7 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "apply_deploy": _deployed,
     "rollback": _rolled_back,
     "deployments": _history,
+    "verify": _verified,
 }
 
 

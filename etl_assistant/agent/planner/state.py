@@ -28,6 +28,16 @@ class ToolStep:
         return self.output is not None or self.error is not None
 
 
+@dataclass(frozen=True)
+class AskedAnswer:
+    """The last `ask` of the thread: what "save this" stores as a verified question->SQL pair."""
+
+    question: str
+    sql: str | None  # None when the answer was a question back
+    today: str | None = None  # the date relative phrases referred to, when the ask call named one
+    follow_up: bool = False  # answered with the previous answer's parse: the words alone do not stand
+
+
 @dataclass
 class ConversationState:
     last_intent: str | None = None  # name of the last tool called
@@ -39,6 +49,7 @@ class ConversationState:
     datamart: str | None = None  # the last datamart designed
     deployed: str | None = None  # the first object of the last deploy (what "roll it back" means)
     ask_parse: dict[str, Any] | None = None  # the last answer's parse, passed back for follow-up questions
+    asked: AskedAnswer | None = None  # the last successful ask (a failed one clears it)
     names: list[str] = field(default_factory=list)  # datasets/tables seen in this thread, newest last
 
     def remember(self, name: str | None) -> None:
@@ -72,6 +83,8 @@ def derive_state(messages: list[BaseMessage]) -> ConversationState:
         state.last_intent = step.name
         state.last_args = step.args
         if step.error is not None:
+            if step.name == "ask":
+                state.asked = None
             continue
         _apply(state, step.name, step.args, step.output or {})
     return state
@@ -99,6 +112,12 @@ def _apply(state: ConversationState, name: str, args: dict[str, Any], output: di
         output = {"dataset": spec.get("dataset"), "dialect": (output.get("definition") or {}).get("dialect")}
     elif name == "ask":
         state.ask_parse = output.get("parse")
+        state.asked = AskedAnswer(
+            question=str(args.get("question") or output.get("question") or ""),
+            sql=output.get("sql"),
+            today=args.get("today"),
+            follow_up=bool(args.get("previous")),
+        )
     elif name in ("deploy", "apply_deploy", "rollback"):
         steps = (output.get("result") or output).get("steps") or [{"target": output.get("target")}]
         state.deployed = steps[0].get("target") if steps else None
