@@ -113,11 +113,16 @@ async def test_interrupt_and_resume_round_trip(server: LiveServer, audit_db: Pat
     parts = [
         p
         async for p in client.runs.stream(
-            tid, "agent", command={"resume": {"decisions": [{"type": "approve"}]}}, stream_mode="values"
+            tid,
+            "agent",
+            command={"resume": {"decisions": [{"type": "approve"}]}},
+            stream_mode="values",
+            metadata={"user_id": "U-meta"},  # who resumes: the approved call runs for them
         )
     ]
     assert parts[-1].data["status"] == "success"
     assert audit_rows(audit_db).count(("77", "default")) == 1
+    assert ("77", "U-meta") in audit_rows(audit_db, "value, user")
     assert parts[-2].data["messages"][-1]["content"].startswith('Result: {"value":"77"')
     assert "__interrupt__" not in parts[-2].data
     assert (await client.threads.get(tid))["status"] == "idle"

@@ -135,6 +135,35 @@ async def test_edit_runs_the_edited_arguments(service: AgentService, tmp_path: P
     assert events[-1].data == {"status": "success"}
 
 
+async def test_an_approved_call_runs_for_its_approver(service: AgentService, tmp_path: Path):
+    """The decision's user, else the resuming run's user; the user who asked is not the one who approved."""
+    db = tmp_path / "audit.db"
+    resumes = [
+        ({"type": "approve", "user": "U123"}, "run-user", "U123"),
+        ({"type": "approve"}, "run-user", "run-user"),
+        ({"type": "edit", "user": "U7", "edited_action": {"name": "record_row", "args": {"value": "v3"}}},
+         None, "U7"),
+        ({"type": "approve"}, None, None),
+    ]
+    for number, (decision, run_user, _) in enumerate(resumes, start=1):
+        await collect(service, f"t-who-{number}", input=say(f"record v{number}"), user="asker")
+        events = await collect(
+            service, f"t-who-{number}", command={"resume": {"decisions": [decision]}}, user=run_user
+        )
+        assert events[-1].data == {"status": "success"}
+    assert audit_rows(db, "value, user") == [(f"v{n}", who) for n, (_, _, who) in enumerate(resumes, start=1)]
+    history = await service.get_history("t-who-1", limit=1)
+    assert history[0]["metadata"]["user_id"] == "run-user"  # the checkpoint says who sent the turn
+
+
+async def test_a_decision_user_must_be_a_name(service: AgentService, tmp_path: Path):
+    await collect(service, "t-who-bad", input=say("record 1"))
+    resume = {"decisions": [{"type": "approve", "user": ""}]}
+    events = await collect(service, "t-who-bad", command={"resume": resume})
+    assert of(events, "error")[0]["error"] == "InputError"
+    assert audit_rows(tmp_path / "audit.db") == []
+
+
 async def test_reject_writes_nothing_and_tells_the_model(service: AgentService, tmp_path: Path):
     await collect(service, "t-rej", input=say("record 7"))
     events = await collect(

@@ -156,10 +156,11 @@ def test_approval_waits_then_resume_runs_the_tool_once(server: LiveServer, tmp_p
     assert audit_rows(tmp_path / "audit.db") == []
 
     approve = {"decisions": [{"type": "approve"}]}
-    _, parts = chat(server, "chat-approve", "record 42", resume=approve)
+    _, parts = chat(server, "chat-approve", "record 42", resume=approve, user="sam")  # the app's `user`
     assert_well_formed(parts, "success")
     assert of(parts, "tool-output-available")[0]["output"] == {"value": "42", "rows": 1}
     assert audit_rows(tmp_path / "audit.db") == [("42", "default")]
+    assert audit_rows(tmp_path / "audit.db", "value, user") == [("42", "sam")]
 
     _, parts = chat(server, "chat-approve", "record 42", resume=approve)  # nothing is waiting any more
     assert_well_formed(parts, "error")

@@ -95,7 +95,9 @@ async def test_chat_designs_deploys_after_approval_and_answers_from_the_datamart
     assert plan["summary"][0].startswith(f"create datamart {mart}: aggregate orders")
     waiting = await say(call("deploy", plan_id=plan["plan_id"]))
     assert waiting["__interrupt__"][0]["value"]["action_requests"][0]["args"] == {"plan_id": plan["plan_id"]}
-    deployed = tool_result(await say(command={"resume": {"decisions": [{"type": "approve"}]}}))
+    approve = {"resume": {"decisions": [{"type": "approve"}]}}
+    signed_in = {"configurable": {"user_id": "ana@example.com"}}  # who agent-chat-ui says is approving
+    deployed = tool_result(await say(command=approve, config=signed_in))
     assert deployed["plan_id"] == plan["plan_id"]
     assert [s["action"] for s in deployed["result"]["steps"]] == ["create"]
     assert deployed["summary"][0].startswith(f"create datamart {mart}")
@@ -111,5 +113,5 @@ async def test_chat_designs_deploys_after_approval_and_answers_from_the_datamart
             expected[row["region"]] = expected.get(row["region"], Decimal(0)) + Decimal(row["amount"])
     assert {region: Decimal(str(revenue)) for region, revenue in answer["rows"]} == expected
     history = tool_result(await say(call("deployments", target=mart)))["deployments"]
-    assert [(d["version"], d["approved_by"]) for d in history] == [(1, "default (chat approval)")]
+    assert [(d["version"], d["approved_by"]) for d in history] == [(1, "ana@example.com")]
     warehouse.close()

@@ -67,6 +67,12 @@ async def test_plan_then_apply_as_two_mcp_calls(server) -> None:  # noqa: ANN001
         history = (await call("deployments", target=mart))["deployments"]
         assert [(d["version"], d["approved_by"]) for d in history] == [(1, "dev@example.com")]
 
+        await call("infer_schema", path=str(files["customers"]))  # an IDE that does not say who approved
+        plan = await call("plan_deploy", datasets=["customers"])
+        assert (await call("apply_deploy", plan_id=plan["plan_id"]))["steps"][0]["version"] == 1
+        history = (await call("deployments", target="customers"))["deployments"]
+        assert [(d["version"], d["approved_by"]) for d in history] == [(1, "mcp-client")]
+
         missing = await client.call_tool("apply_deploy", {"plan_id": "plan_missing"})
         assert missing.is_error
         assert missing.content[0].text.endswith(

@@ -179,10 +179,11 @@ def test_approval_is_asked_in_text_and_answered_with_approve(data_dir: Path, cli
     assert "Reply **approve**" in asked
     assert ("apples", "default") not in audit_rows(data_dir / "audit.db")
     history += [{"role": "assistant", "content": asked}, {"role": "user", "content": "Approve."}]
-    done, _ = stream_reply(client, history)
+    done, _ = stream_reply(client, history, user="lee@example.com")  # OpenAI's end-user field
     assert "> running record_row (apples)…" not in asked
     assert "> record_row: " in done and "Result:" in done
     assert audit_rows(data_dir / "audit.db").count(("apples", "default")) == 1
+    assert ("apples", "lee@example.com") in audit_rows(data_dir / "audit.db", "value, user")
 
 
 def test_approval_can_be_rejected(data_dir: Path, client: OpenAI):

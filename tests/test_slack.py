@@ -89,15 +89,15 @@ def mention(channel: str, text: str, *, event_id: str | None = None, ts: str | N
             "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}]}
 
 
-def click(recorder: SlackRecorder, approval: SlackCall, action_id: str) -> dict[str, str]:
-    """The block_actions payload Slack sends when a person clicks a button on our posted approval."""
+def click(recorder: SlackRecorder, approval: SlackCall, action_id: str, user: str = PERSON) -> dict[str, str]:
+    """The block_actions payload Slack sends when `user` clicks a button on our posted approval."""
     button = next(e for b in approval.args["blocks"] if b["type"] == "actions" for e in b["elements"]
                   if e["action_id"] == action_id)
     channel, thread_ts = approval.args["channel"], approval.args["thread_ts"]
     ts = approval.response["ts"]
     payload = {
         "type": "block_actions", "team": {"id": TEAM_ID, "domain": "test"},
-        "user": {"id": PERSON, "team_id": TEAM_ID}, "api_app_id": "A0APP0001", "token": "unused",
+        "user": {"id": user, "team_id": TEAM_ID}, "api_app_id": "A0APP0001", "token": "unused",
         "container": {"type": "message", "message_ts": ts, "channel_id": channel, "thread_ts": thread_ts},
         "trigger_id": unique("trigger."), "channel": {"id": channel, "name": "data"},
         "message": {"type": "message", "ts": ts, "thread_ts": thread_ts, "text": approval.args["text"],
@@ -372,20 +372,22 @@ def test_approval_buttons_approve_runs_the_tool_exactly_once(server: LiveServer,
     assert [e["action_id"] for e in actions["elements"]] == [APPROVE_ACTION, REJECT_ACTION]
     assert not rows_of(data_dir, "approved-row"), "nothing runs before approval"
 
-    assert post_form(server, click(recorder, approval, APPROVE_ACTION)).status_code == 200
-    double = post_form(server, click(recorder, approval, APPROVE_ACTION))  # an impatient second click
+    approver = "U42"  # not the person who asked: the row is written for the one who clicked
+    assert post_form(server, click(recorder, approval, APPROVE_ACTION, approver)).status_code == 200
+    double = post_form(server, click(recorder, approval, APPROVE_ACTION, approver))  # an impatient 2nd click
     assert double.status_code == 200
     [update] = recorder.wait_for("chat.update", in_channel(channel))
     assert update.args["ts"] == approval.response["ts"]
     assert [b["type"] for b in update.args["blocks"]] == ["markdown", "context"]
-    assert f"Approved by <@{PERSON}>" in update.args["blocks"][-1]["elements"][0]["text"]
+    assert f"Approved by <@{approver}>" in update.args["blocks"][-1]["elements"][0]["text"]
     _, result = posts_in(recorder, channel, 2)
     assert result.args["thread_ts"] == approval.args["thread_ts"]
     assert "Result:" in reply_text(result) and "approved-row" in reply_text(result)
     [note] = recorder.wait_for("chat.postEphemeral", in_channel(channel))
-    assert note.args["text"] == ALREADY_DECIDED and note.args["user"] == PERSON
+    assert note.args["text"] == ALREADY_DECIDED and note.args["user"] == approver
     time.sleep(0.3)
     assert rows_of(data_dir, "approved-row") == [("approved-row", "default")]
+    assert ("approved-row", approver) in audit_rows(data_dir / "audit.db", "value, user")
     assert len(recorder.of("chat.postMessage", in_channel(channel))) == 2
 
 

@@ -3,7 +3,8 @@
 The shapes are the ones agent-chat-ui renders and sends back:
 payload `{action_requests: [{name, args, description}], review_configs: [{action_name, allowed_decisions}]}`,
 resume `{"decisions": [{"type": "approve"} | {"type": "edit", "edited_action": {"name", "args"}}
-| {"type": "reject", "message": str}]}` - one decision per action request, in order.
+| {"type": "reject", "message": str}]}` - one decision per action request, in order. A decision may name who
+made it (`"user": "U123"`); an approved or edited call then runs for that person (deployments record them).
 """
 
 from __future__ import annotations
@@ -25,16 +26,20 @@ class EditedAction(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
-class Approve(BaseModel):
+class _Decided(BaseModel):
+    user: str | None = Field(default=None, min_length=1, max_length=256)  # who decided, when the client says
+
+
+class Approve(_Decided):
     type: Literal["approve"]
 
 
-class Edit(BaseModel):
+class Edit(_Decided):
     type: Literal["edit"]
     edited_action: EditedAction
 
 
-class Reject(BaseModel):
+class Reject(_Decided):
     type: Literal["reject"]
     message: str = ""
 
@@ -96,6 +101,18 @@ def parse_decisions(
                 f"use one of {sorted(known_tools)}."
             )
     return decisions
+
+
+def approvers(
+    calls: list[ToolCall], decisions: list[Approve | Edit | Reject], run_user: str | None
+) -> dict[str, str]:
+    """tool_call_id -> who approved it, for the calls that will run: the decision's user, else the run's."""
+    found: dict[str, str] = {}
+    for call, decision in zip(calls, decisions, strict=True):
+        who = decision.user or run_user
+        if call["id"] and who and not isinstance(decision, Reject):
+            found[call["id"]] = who
+    return found
 
 
 def apply_decisions(

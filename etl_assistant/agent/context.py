@@ -66,3 +66,10 @@ class RunContext:
     tenant: str = "default"
     resources: Mapping[str, Any] = field(default_factory=dict)
     llm: Any = None  # the chat model when it is a real LLM (openai path), for tools that can use one
+    user: str | None = None  # who sent this run, when the channel says (Agent Protocol user_id, OpenAI user)
+    # tool_call_id -> who approved that call; filled by the review node of this run, read when the call runs
+    approvers: dict[str, str] = field(default_factory=dict)
+
+    def user_for(self, tool_call_id: str | None) -> str | None:
+        """Who a tool call acts for: the person who approved it, else the run's user."""
+        return self.approvers.get(tool_call_id or "") or self.user

@@ -5,9 +5,11 @@ from __future__ import annotations
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolCall, ToolMessage
 from langgraph.graph import END
+from langgraph.runtime import get_runtime
 from langgraph.types import Send, interrupt
 
-from etl_assistant.agent.approval import apply_decisions, approval_request, parse_decisions
+from etl_assistant.agent.approval import apply_decisions, approval_request, approvers, parse_decisions
+from etl_assistant.agent.context import RunContext
 from etl_assistant.agent.state import AgentState
 from etl_assistant.agent.tooling import is_fatal, to_langchain_tool
 from etl_assistant.prompts import load_prompt
@@ -66,6 +68,8 @@ class AgentNodes:
         calls = self._needs_approval(pending_calls(state["messages"]))
         resume = interrupt(approval_request(calls, self.tools))
         decisions = parse_decisions(resume, expected=len(calls), known_tools=self.tools)
+        run = get_runtime(RunContext).context  # the approved calls run in this same run, for their approver
+        run.approvers.update(approvers(calls, decisions, run.user))
         return {"messages": apply_decisions(message, calls, decisions)}
 
     def route_after_review(self, state: AgentState) -> str | list[Send]:

@@ -200,8 +200,10 @@ class AgentService:
         run_id: str | None = None,
         if_not_exists: Literal["create", "reject"] = "create",
         assistant_id: str = "agent",
+        user: str | None = None,
     ) -> AsyncIterator[RunEvent]:
-        """Run one turn (new input, or `command={"resume": ...}` after an interrupt) and stream its events."""
+        """Run one turn (new input, or `command={"resume": ...}` after an interrupt) and stream its events.
+        `user` is who sent it, when the channel knows: tools act for them (a resume's approver)."""
         run_id = run_id or str(uuid.uuid4())
         yield RunEvent(type="metadata", data={"run_id": run_id, "thread_id": thread_id})
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
@@ -214,11 +216,11 @@ class AgentService:
             status: RunStatus = "error"
             started = time.perf_counter()
             try:
-                config = _run_config(thread_id, run_id, tenant)
+                config = _run_config(thread_id, run_id, tenant, user)
                 graph_input = await self._prepare(
                     thread_id, tenant, input, command, if_not_exists, assistant_id
                 )
-                context = RunContext(self.settings, tenant, self.resources, llm=self.llm)
+                context = RunContext(self.settings, tenant, self.resources, llm=self.llm, user=user)
                 interrupted = False
                 async for mode, chunk in self.graph.astream(
                     graph_input, config, context=context, stream_mode=STREAM_MODES
@@ -295,8 +297,9 @@ class AgentService:
         assistant_id: str,
     ) -> dict[str, Any] | Command:
         """Check the request against the thread's state, mark the thread busy, and return the graph input."""
-        if if_not_exists == "reject":
-            await self.threads.get(tenant, thread_id)  # an unknown thread is the first thing to report
+        if if_not_exists == "reject" and input is None:
+            # an unknown thread is the first thing to report; for new input begin_run's own read reports it
+            await self.threads.get(tenant, thread_id)
         snapshot = await self.graph.aget_state(_thread_config(thread_id))
         if command is not None and input is None:
             if "resume" not in command:
@@ -355,12 +358,14 @@ def _thread_config(thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id}}
 
 
-def _run_config(thread_id: str, run_id: str, tenant: str) -> RunnableConfig:
+def _run_config(thread_id: str, run_id: str, tenant: str, user: str | None) -> RunnableConfig:
     config: RunnableConfig = {
         "configurable": {"thread_id": thread_id, "tenant": tenant},
         "recursion_limit": RECURSION_LIMIT,
         "metadata": {"tenant": tenant, "run_id": run_id},
     }
+    if user:  # recorded with the run's checkpoints, so the thread's history says who sent each turn
+        config["metadata"]["user_id"] = user
     try:
         config["run_id"] = uuid.UUID(run_id)  # LangChain callbacks take only UUID run ids
     except ValueError:

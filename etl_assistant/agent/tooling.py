@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.messages import ToolMessage
@@ -25,10 +26,14 @@ from etl_assistant.tools.base import Tool, ToolContext
 
 # artifact key marking a ToolMessage whose failure the model cannot fix (configuration, infrastructure)
 FATAL = "fatal_error"
+# the id of the tool call being executed, set around it by `run_tool_call` (LangChain drops injected
+# arguments of tools without fields, so the id cannot reach `invoke` as an argument)
+_TOOL_CALL_ID: ContextVar[str | None] = ContextVar("etla_tool_call_id", default=None)
 
 
-def build_tool_context(tool_name: str) -> ToolContext:
-    """The ToolContext of the running graph task: settings, tenant and shared connections of the run."""
+def build_tool_context(tool_name: str, tool_call_id: str | None) -> ToolContext:
+    """The ToolContext of the running graph task: settings, tenant and shared connections of the run, and
+    who the call acts for (its approver, else the run's user)."""
     run = get_runtime(RunContext).context
     write = get_stream_writer()
 
@@ -41,6 +46,7 @@ def build_tool_context(tool_name: str) -> ToolContext:
         progress=progress,
         chat_model=run.llm,
         _overrides=run.resources,  # type: ignore[arg-type]  # a lazy Mapping: connections open on first use
+        user=run.user_for(tool_call_id),
     )
 
 
@@ -48,7 +54,7 @@ def to_langchain_tool(tool: Tool) -> StructuredTool:
     """A LangChain tool with the record's name, docstring and input model; the artifact is the output dict."""
 
     async def invoke(**arguments: Any) -> tuple[str, dict[str, Any]]:
-        ctx = build_tool_context(tool.name)
+        ctx = build_tool_context(tool.name, _TOOL_CALL_ID.get())
         output = await asyncio.to_thread(tool.run, ctx, arguments)
         return output.model_dump_json(exclude_none=True), output.model_dump(mode="json")
 
@@ -61,11 +67,13 @@ def to_langchain_tool(tool: Tool) -> StructuredTool:
     )
 
 
-async def report_tool_errors(
+async def run_tool_call(
     request: ToolCallRequest, execute: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command]]
 ) -> ToolMessage | Command:
-    """ToolError -> an error result the model reads and can fix; other EtlErrors -> a fatal result the graph
-    reports to the person. Anything else is a bug and fails the run (logged by the runner)."""
+    """Run one call knowing its id (so the tool acts for whoever approved that call). ToolError -> an error
+    result the model reads and can fix; other EtlErrors -> a fatal result the graph reports to the person.
+    Anything else is a bug and fails the run (logged by the runner)."""
+    token = _TOOL_CALL_ID.set(request.tool_call["id"])
     try:
         return await execute(request)
     except EtlError as exc:
@@ -74,10 +82,12 @@ async def report_tool_errors(
         return ToolMessage(
             content=str(exc), name=call["name"], tool_call_id=call["id"], status="error", artifact=artifact
         )
+    finally:
+        _TOOL_CALL_ID.reset(token)
 
 
 def build_tool_node(tools: list[Tool]) -> ToolNode:
-    return ToolNode([to_langchain_tool(t) for t in tools], awrap_tool_call=report_tool_errors)
+    return ToolNode([to_langchain_tool(t) for t in tools], awrap_tool_call=run_tool_call)
 
 
 def is_fatal(message: Any) -> bool:

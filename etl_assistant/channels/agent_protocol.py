@@ -92,7 +92,18 @@ class RunCreate(_Request):
             "command": command if self.input is None else None,
             "if_not_exists": self.if_not_exists,
             "assistant_id": self.assistant_id,
+            "user": self.user_id(),
         }
+
+    def user_id(self) -> str | None:
+        """Who sends the run, as LangGraph clients say it: `config.configurable.user_id`, else
+        `metadata.user_id`."""
+        configurable = (self.config or {}).get("configurable")
+        for source in (configurable if isinstance(configurable, dict) else {}, self.metadata or {}):
+            value = source.get("user_id")
+            if isinstance(value, str | int) and str(value).strip():
+                return str(value).strip()
+        return None
 
 
 async def read_body(request: Request, model: type[Body]) -> Body:

@@ -54,6 +54,7 @@ class ChatRequest(BaseModel):
     id: str = Field(min_length=1)
     messages: list[UIMessage] = Field(min_length=1)
     resume: dict[str, Any] | None = None
+    user: str | None = Field(default=None, max_length=256)  # who is chatting, if the app sends it in the body
 
     def run_arguments(self) -> dict[str, Any]:
         """`AgentService.stream` arguments: the resume command, or the last user message as new input."""
@@ -189,6 +190,6 @@ async def chat(request: Request) -> EventSourceResponse | JSONResponse:
             "message": f"The chat request is not a useChat body ({reason}); send "
                        "{id, messages: [{role: 'user', parts: [{type: 'text', text}]}]}.",
             "type": "invalid_request_error"}})
-    events = agent(request).stream(body.id, tenant=tenant(request), **arguments)
+    events = agent(request).stream(body.id, tenant=tenant(request), user=body.user or None, **arguments)
     parts = ui_message_stream(events, UIMessageStreamEncoder())
     return sse_response((_sse(part) async for part in parts), headers=STREAM_HEADERS)

@@ -28,6 +28,7 @@ from etl_assistant.tools.base import ProgressCallback, ToolContext
 
 MCP_PATH = "/mcp"
 
+MCP_CLIENT = "mcp-client"  # who approved, when an MCP call does not say
 INSTRUCTIONS = (
     "etl-assistant: infer the schema of data files (CSV/TSV/JSON/Parquet/XLSX), design warehouse DDL "
     "for ClickHouse, PostgreSQL or SQLite, load tables and answer with read-only SQL. Start with "
@@ -38,11 +39,13 @@ INSTRUCTIONS = (
 
 def context_factory(settings: Settings, resources: Callable[[], Mapping[str, Any]]) -> ContextFactory:
     """Each call gets a fresh ToolContext for the configured tenant on the process's shared connections
-    (`resources()`: warehouse and catalog, opened once), reporting progress to its MCP client."""
+    (`resources()`: warehouse and catalog, opened once), reporting progress to its MCP client. The acting
+    user is MCP_CLIENT: the IDE assistant names its person with apply_deploy's `approved_by`."""
 
     def make_context(progress: ProgressCallback) -> ToolContext:
         return ToolContext(settings=settings, tenant=settings.tenant, progress=progress,
-                           _overrides=resources())  # type: ignore[arg-type] - a read-only Mapping suffices
+                           _overrides=resources(),  # type: ignore[arg-type] - a read-only Mapping suffices
+                           user=MCP_CLIENT)
 
     return make_context
 

@@ -82,6 +82,7 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     n: int = 1
+    user: str | None = Field(default=None, max_length=256)  # the end user; recorded as who approved a deploy
 
     @field_validator("n")
     @classmethod
@@ -290,7 +291,8 @@ async def chat_completions(request: Request) -> Any:
     if service.is_busy(choice.thread_id):
         return api_error(409, f"Thread {choice.thread_id} is still answering an earlier message; wait for it "
                               "to finish.")
-    events = service.stream(choice.thread_id, tenant=tenant_id, **run_arguments(choice))
+    events = service.stream(choice.thread_id, tenant=tenant_id, user=body.user or None,
+                            **run_arguments(choice))
     head, started = await _first_content_event(events)
     if started and head[-1].type == "error":
         status, error = error_body(head[-1].data)

@@ -157,8 +157,8 @@ class SlackTurns:
             await self._tell(place, user, NOT_PENDING)
             return
         await self._update(place, message, decision_note(decision, user))
-        choice: dict[str, Any] = {"type": "approve"} if decision == "approve" \
-            else {"type": "reject", "message": f"Rejected in Slack by <@{user}>."}
+        choice: dict[str, Any] = {"type": "approve", "user": user} if decision == "approve" \
+            else {"type": "reject", "user": user, "message": f"Rejected in Slack by <@{user}>."}
         await self._run(place, {"command": {"resume": {"decisions": [choice] * ticket.actions}}})
 
     async def _still_pending(self, ticket: ApprovalTicket) -> bool:

@@ -203,7 +203,8 @@ def _result_of(store: DeployStore, tenant: str, plan: DeployPlan) -> ApplyResult
 
 
 def apply_plan(ctx: ToolContext, plan_id: str, approved_by: str | None = None) -> ApplyResult:
-    """Apply the stored plan `plan_id` (see the module docstring)."""
+    """Apply the stored plan `plan_id` (see the module docstring); `approved_by` defaults to the context's
+    approver (the acting user, else the tenant)."""
     store = DeployStore(ctx.catalog)
     stored = store.get_plan(ctx.tenant, plan_id)
     if stored is None:
@@ -228,7 +229,7 @@ def apply_plan(ctx: ToolContext, plan_id: str, approved_by: str | None = None) -
             raise
         if stored.status == "stale":
             raise ToolError(f"Plan {plan_id} is stale; plan the deploy again.")
-        applier = _Applier(ctx, store, plan, approved_by or ctx.tenant)
+        applier = _Applier(ctx, store, plan, approved_by or ctx.approver)
         steps = []
         for number, step in enumerate(plan.steps, start=1):
             ctx.progress(number - 1, len(plan.steps), f"deploying {step.kind} {step.target}")

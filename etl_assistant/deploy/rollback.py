@@ -62,7 +62,7 @@ def rollback(ctx: ToolContext, target: str, approved_by: str | None = None) -> D
             previous_object=current.previous_object,
             previous_version=current.version,
             restored_version=current.previous_version,
-            approved_by=approved_by or ctx.tenant,
+            approved_by=approved_by or ctx.approver,
             deployed_at=datetime.now(UTC),
         )
         store.record_deployment(ctx.tenant, deployment)

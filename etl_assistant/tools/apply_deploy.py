@@ -10,7 +10,10 @@ from etl_assistant.tools.base import Tool, ToolContext
 
 class ApplyDeployInput(BaseModel):
     plan_id: str = Field(description="The plan_id returned by plan_deploy.")
-    approved_by: str | None = Field(default=None, description="Who approved the plan (recorded in history).")
+    approved_by: str | None = Field(
+        default=None,
+        description="Who approved the plan, e.g. the IDE user's name (recorded in the deployment history).",
+    )
 
 
 def run(ctx: ToolContext, args: ApplyDeployInput) -> ApplyResult:

@@ -36,6 +36,14 @@ class ToolContext:
     progress: ProgressCallback = _no_progress
     chat_model: Any = None  # BaseChatModel when the LLM path is on; tools must work without it
     _overrides: dict[str, Any] = field(default_factory=dict)
+    # Who is acting, as the channel knows them: the person who approved this call, else the run's user
+    # (Agent Protocol user_id, OpenAI `user`, Slack user id, "mcp-client"); None when the channel has no one.
+    user: str | None = None
+
+    @property
+    def approver(self) -> str:
+        """The name a deployment records as its approver: the acting user, else the tenant."""
+        return self.user or self.tenant
 
     @cached_property
     def warehouse(self) -> Warehouse:

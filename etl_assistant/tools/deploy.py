@@ -39,7 +39,7 @@ def run(ctx: ToolContext, args: DeployInput) -> DeployOutput:
     if args.plan_id and (args.datasets or args.datamarts):
         raise ToolError("Give either a plan_id or names to deploy, not both.")
     plan = _stored_plan(ctx, args.plan_id) if args.plan_id else make_plan(ctx, args.datasets, args.datamarts)
-    result = apply_plan(ctx, plan.plan_id, approved_by=f"{ctx.tenant} (chat approval)")
+    result = apply_plan(ctx, plan.plan_id)  # recorded as approved by the person who approved this call
     return DeployOutput(plan_id=plan.plan_id, summary=plan.summary(), result=result)
 
 

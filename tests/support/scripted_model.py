@@ -176,8 +176,8 @@ def record_tool(db_path: Path) -> Tool:
     def record_row(ctx: ToolContext, args: RecordInput) -> RecordOutput:
         """Write one row to the audit table (test tool with a side effect)."""
         with sqlite3.connect(db_path) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS audit (value TEXT, tenant TEXT)")
-            conn.execute("INSERT INTO audit VALUES (?, ?)", (args.value, ctx.tenant))
+            conn.execute("CREATE TABLE IF NOT EXISTS audit (value TEXT, tenant TEXT, user TEXT)")
+            conn.execute("INSERT INTO audit VALUES (?, ?, ?)", (args.value, ctx.tenant, ctx.user))
             rows = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
         return RecordOutput(value=args.value, rows=rows)
 
@@ -191,12 +191,13 @@ def record_tool(db_path: Path) -> Tool:
     )
 
 
-def audit_rows(db_path: Path) -> list[tuple[str, str]]:
+def audit_rows(db_path: Path, columns: str = "value, tenant") -> list[tuple[str, str]]:
+    """The audit rows; `columns="value, user"` gives who each row was written for (its approver)."""
     if not db_path.exists():
         return []
     with sqlite3.connect(db_path) as conn:
         try:
-            return conn.execute("SELECT value, tenant FROM audit").fetchall()
+            return conn.execute(f"SELECT {columns} FROM audit").fetchall()
         except sqlite3.OperationalError:
             return []
 
