@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from etl_assistant.agent.metrics import RunMetrics
 from etl_assistant.agent.runner import AgentService
-from etl_assistant.channels import agent_protocol, ai_sdk, datasets, openai_compat, web_page
+from etl_assistant.channels import agent_protocol, ai_sdk, datasets, openai_compat, verified, web_page
 from etl_assistant.channels.mcp import mount_mcp
 from etl_assistant.channels.ops import install_ops
 from etl_assistant.channels.slack import mount_slack
@@ -78,6 +78,7 @@ def include_channels(app: FastAPI, settings: Settings, hooks: list[LifespanHook]
     app.include_router(ai_sdk.router)
     app.include_router(openai_compat.router)
     app.include_router(datasets.router)
+    app.include_router(verified.router)
     app.include_router(web_page.router)
     hooks.append(mount_mcp(app, settings))
     hooks.append(mount_slack(app, settings))

@@ -135,13 +135,16 @@ async def test_ask_save_then_the_same_question_comes_from_the_semantic_cache(loa
     assert not saved["is_error"] and saved["output"]["tables"] == {
         "orders": ctx.catalog.schema_version("default", "orders")
     }
-    assert reply(events).startswith(f"Saved: next time '{question}' reuses this SQL")
+    assert reply(events) == (
+        f"Saved: next time '{question}' reuses this SQL (while `orders` keeps its current schema)."
+    )
 
     events = await say(service, "t2", question)  # a new thread: nothing in its history to reuse
     again = of(events, "tool_result")[0]["output"]
     assert any(note.startswith(f"semantic cache: the verified answer to {question!r}")
                for note in again["parse"]["notes"])
     assert again["sql"] == saved["output"]["sql"]
+    assert reply(events).endswith("(Answered with the SQL you verified earlier.)")
     assert {r[0]: r[1] for r in again["rows"]} == revenue_by_region()
 
 

@@ -33,6 +33,7 @@ class VerifiedPair:
     versions: dict[str, int]  # table -> schema version when verified
     signature: str  # the question's literal signature (see cache.signature)
     similarity: float = 0.0  # to the question it was found for
+    verified_at: str = ""  # ISO time it was (last) saved
 
     def is_current(self, catalog: Catalog) -> bool:
         return all(catalog.schema_version(self.tenant, t) == v for t, v in self.versions.items())
@@ -108,7 +109,22 @@ def _pair(item_id: str, tenant: str, similarity: float, metadata: dict, question
         json.loads(metadata["versions"]),
         metadata["signature"],
         similarity,
+        metadata.get("verified_at", ""),
     )
+
+
+def list_pairs(store: VectorStore, tenant: str, dialect: str, limit: int = 1000) -> list[VerifiedPair]:
+    """The tenant's pairs for `dialect`, newest first (a metadata read, no embedding)."""
+    found = store.collection(COLLECTION).get(
+        where=_where(tenant, dialect, None), limit=limit, include=["metadatas", "documents"]
+    )
+    pairs = [
+        _pair(item_id, tenant, 0.0, metadata, question)
+        for item_id, metadata, question in zip(
+            found["ids"], found["metadatas"], found["documents"], strict=True
+        )
+    ]
+    return sorted(pairs, key=lambda pair: pair.verified_at, reverse=True)
 
 
 def similar_pairs(

@@ -168,7 +168,9 @@ def _datasets(out: dict[str, Any]) -> str:
 def _answer(out: dict[str, Any]) -> str:
     if out.get("clarification"):
         return str(out["clarification"])
-    return f"{out.get('answer', '')}\n\n{_query(out)}".strip()
+    reused = [n for n in (out.get("parse") or {}).get("notes") or [] if n.startswith("semantic cache:")]
+    source = "\n\n(Answered with the SQL you verified earlier.)" if reused else ""
+    return f"{out.get('answer', '')}\n\n{_query(out)}{source}".strip()
 
 
 def _datamart(out: dict[str, Any]) -> str:
@@ -250,9 +252,11 @@ def _history(out: dict[str, Any]) -> str:
 def _verified(out: dict[str, Any]) -> str:
     question = str(out.get("question", ""))
     short = question if len(question) <= 60 else question[:57].rstrip() + "…"
-    tables = ", ".join(f"`{t}`" for t in out.get("tables") or {})
+    tables = list(out.get("tables") or {})
+    named = ", ".join(f"`{t}`" for t in tables)
+    keep = "keeps its" if len(tables) == 1 else "keep their"
     return f"Saved: next time '{short}' reuses this SQL" + (
-        f" (while {tables} keep their current schema)." if tables else "."
+        f" (while {named} {keep} current schema)." if tables else "."
     )
 
 
