@@ -9,13 +9,15 @@ file()`, PostgreSQL server-side `COPY`), both from bench_load.py. Datamart: `app
 and order count per region" (staging target, backfill, group-count check, swap, materialized view) vs the
 bare statements (ClickHouse CREATE + INSERT ... SELECT; PostgreSQL CREATE MATERIALIZED VIEW). Sides
 alternate `--repeat` times; each table side starts from an empty warehouse and each deploy from a fresh
-tenant (so no deploy is a no-op); the best time counts. Ratio = deploy / bare (aim: <= 1.3). Not a test.
+tenant (so no deploy is a no-op); the best and the median time are reported, ratios use the medians.
+Ratio = deploy / bare (aim: <= 1.3). Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import time
 import uuid
 from collections import defaultdict
@@ -96,17 +98,18 @@ class Bench:
         return time.perf_counter() - started
 
 
-def run_engine(bench: Bench, native: Callable[[str], None], repeat: int) -> dict[str, float]:
-    """Best of `repeat` alternations; the datamart sides run over the table the deploy side just made."""
-    best: dict[str, float] = defaultdict(lambda: float("inf"))
+def run_engine(bench: Bench, native: Callable[[str], None], repeat: int) -> dict[str, list[float]]:
+    """Seconds of each side over `repeat` alternations; the datamart sides run over the table the deploy
+    side just made."""
+    times: dict[str, list[float]] = defaultdict(list)
     for round_ in range(repeat):
-        best["table: bare load"] = min(best["table: bare load"], bench.native_table(native))
+        times["table: bare load"].append(bench.native_table(native))
         seconds, ctx = bench.deploy_table()
-        best["table: deploy"] = min(best["table: deploy"], seconds)
-        best["datamart: bare"] = min(best["datamart: bare"], bench.native_mart(f"bare_mart_{round_}"))
-        best["datamart: deploy"] = min(best["datamart: deploy"], bench.deploy_mart(ctx, f"mart_{round_}"))
+        times["table: deploy"].append(seconds)
+        times["datamart: bare"].append(bench.native_mart(f"bare_mart_{round_}"))
+        times["datamart: deploy"].append(bench.deploy_mart(ctx, f"mart_{round_}"))
     empty(bench.warehouse)
-    return dict(best)
+    return dict(times)
 
 
 def main() -> None:
@@ -115,7 +118,7 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=10_000_000, help="orders rows in the generated CSV")
     parser.add_argument("--dir", type=Path, default=Path("bench/out/deploy"), help="work directory")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per side; the best is reported")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side; best and median reported")
     parser.add_argument("--engines", default="chdb,postgres", help="comma list: chdb, postgres")
     args = parser.parse_args()
 
@@ -133,7 +136,7 @@ def main() -> None:
     ctx = ToolContext(settings=settings, _overrides={"catalog": catalog})
     schema = get_tool("infer_schema").run(ctx, {"path": str(path)})
 
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, list[float]]] = {}
     engines = args.engines.split(",")
     if "chdb" in engines:
         chdb = connect(f"chdb://{work / 'chdb'}")
@@ -156,11 +159,14 @@ def main() -> None:
                 conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(pg_schema)))
 
     rows = schema.row_count
-    print(f"\n{'engine':<10}{'what':<18}{'seconds':>9}{'rows/s':>13}{'vs bare':>9}")
+    print(f"\n{'engine':<10}{'what':<18}{'best s':>8}{'median s':>10}{'rows/s':>13}{'vs bare':>9}")
     for engine, sides in results.items():
-        for name, seconds in sides.items():
-            bare = sides["table: bare load" if name.startswith("table") else "datamart: bare"]
-            print(f"{engine:<10}{name:<18}{seconds:>9.2f}{rows / seconds:>13,.0f}{seconds / bare:>8.2f}x")
+        for name, times in sides.items():
+            median = statistics.median(times)
+            baseline = "table: bare load" if name.startswith("table") else "datamart: bare"
+            bare = statistics.median(sides[baseline])
+            print(f"{engine:<10}{name:<18}{min(times):>8.2f}{median:>10.2f}{rows / median:>13,.0f}"
+                  f"{median / bare:>8.2f}x")
 
 
 if __name__ == "__main__":

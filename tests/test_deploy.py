@@ -410,6 +410,81 @@ def test_unreachable_redis_is_a_clear_error(tmp_path: Path, request: pytest.Fixt
     close_env(made)
 
 
+class QueryLog:
+    """A real adapter that logs the queries it answers (to see whether a deploy scanned the source)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self.queries = inner, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def query(self, sql: str, **kwargs: Any) -> Any:
+        self.queries.append(sql)
+        return self._inner.query(sql, **kwargs)
+
+
+def apply_logged(env: DeployEnv, plan_id: str) -> list[str]:
+    """Apply `plan_id` through a QueryLog; returns the counts of the `orders` source that it ran."""
+    real = env.ctx
+    logged = QueryLog(real.warehouse)
+    env.ctx = ToolContext(
+        settings=real.settings, _overrides={"warehouse": logged, "catalog": real.catalog}
+    )
+    try:
+        env.tool("apply_deploy", plan_id=plan_id)
+    finally:
+        env.ctx = real
+    return [q for q in logged.queries if 'COUNT(*) FROM "orders"' in q]
+
+
+def test_datamart_count_check_reuses_the_verified_source_count_and_recounts_a_changed_source(
+    env: DeployEnv,
+) -> None:
+    env.tool("deploy", datasets=["orders"])
+    env.tool("design_datamart", request=MART)
+    plan = env.tool("plan_deploy", datamarts=["daily_revenue_by_region"]).plan_id
+    assert apply_logged(env, plan) == []  # its total equals the 3000 rows checked at load: no scan
+    rows = source_rows(env.files["orders"])
+    assert mart_totals(env) == revenue_by(rows, "order_date", "region")
+
+    # 40 rows inserted straight into the source: the catalog's 3000 is stale, the source is counted again
+    columns = ", ".join('"order_id" + 1000000' if c == "order_id" else f'"{c}"' for c in rows[0])
+    env.warehouse.execute(f'INSERT INTO "orders" SELECT {columns} FROM "orders" WHERE "order_id" <= 40')
+    env.tool("design_datamart", request="daily order count per channel", name="by_channel")
+    plan = env.tool("plan_deploy", datamarts=["by_channel"]).plan_id
+    assert len(apply_logged(env, plan)) == 1
+    total = env.scalar('SELECT SUM("order_count") FROM "by_channel"')
+    assert total == 3040 == env.warehouse.count_rows("orders")
+
+
+def test_a_datamart_that_loses_source_rows_fails_its_count_check_and_leaves_nothing(
+    env: DeployEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator bug dropping rows (here: one region filtered out of the built query only) is caught."""
+    from etl_assistant.datamart import Filter, build_definition
+    from etl_assistant.deploy import apply
+
+    def losing_rows(spec: Any, *args: Any) -> Any:
+        lossy = spec.model_copy(update={"filters": [Filter(column="region", op="!=", value="Europe")]})
+        return build_definition(lossy, *args)
+
+    env.tool("deploy", datasets=["orders"])
+    env.tool("design_datamart", request=MART)
+    plan = env.tool("plan_deploy", datamarts=["daily_revenue_by_region"]).plan_id
+    monkeypatch.setattr(apply, "build_definition", losing_rows)
+    kept = sum(r["region"] != "Europe" for r in source_rows(env.files["orders"]))
+    assert 0 < kept < 3000
+    with pytest.raises(
+        WarehouseError,
+        match=rf"^The datamart daily_revenue_by_region accounts for {kept} rows but its source has 3000; ",
+    ):
+        env.tool("apply_deploy", plan_id=plan)
+    assert objects(env) == {"orders"}  # no staging left behind, no datamart swapped in
+    assert DeployStore(env.ctx.catalog).history("default", "daily_revenue_by_region") == []
+    assert DeployStore(env.ctx.catalog).get_plan("default", plan).status == "planned"
+
+
 CHILD = """
 import sys
 from etl_assistant.config import Settings

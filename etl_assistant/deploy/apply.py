@@ -58,6 +58,37 @@ def _scalar(warehouse: Warehouse, query: exp.Select) -> int:
     return int(warehouse.query(render(query, warehouse.dialect), read_only=False).rows[0][0] or 0)
 
 
+def _recorded_rows(ctx: ToolContext, table: str, dialect: str) -> int | None:
+    """The catalog's row count of `table`, checked against its file when it was loaded or deployed."""
+    record = ctx.catalog.get_table(ctx.tenant, table)
+    return record.row_count if record is not None and record.dialect == dialect else None
+
+
+def _check_accounts_for_source(
+    ctx: ToolContext, warehouse: Warehouse, step: PlanStep, staging: str, engine: str
+) -> None:
+    """The built datamart must account for every source row (or group). A row total equal to the count the
+    catalog recorded for the source when it was loaded (checked against its file then) needs no scan of the
+    source, which costs a fifth of the build on PostgreSQL; any other total is compared with the source
+    counted now, so a source changed since its load is no false failure. Only a datamart off by exactly what
+    changed in the source since its load would pass, as one off by what changed between build and count
+    always could."""
+    assert step.spec is not None and step.source_table is not None
+    built_query, source_query, what = consistency_check(
+        step.spec, engine, step.source_table, staging, warehouse.dialect
+    )
+    built = _scalar(warehouse, built_query)
+    if what == "rows" and not step.spec.filters:
+        if built == _recorded_rows(ctx, step.source_table, warehouse.dialect):
+            return
+    expected = _scalar(warehouse, source_query)
+    if built != expected:
+        raise WarehouseError(
+            f"The datamart {step.target} accounts for {built} {what} but its source has {expected}; "
+            "it was left unchanged, apply the plan again."
+        )
+
+
 def _build_datamart(ctx: ToolContext, warehouse: Warehouse, step: PlanStep) -> tuple[str, int]:
     """Create the datamart under a staging name and fill it; it must account for every source row (or
     group). Returns the staging name and its row count."""
@@ -66,21 +97,16 @@ def _build_datamart(ctx: ToolContext, warehouse: Warehouse, step: PlanStep) -> t
     definition = build_definition(
         step.spec, step.source_schema, warehouse.dialect, step.source_table, staging
     )
-    for statement in definition.create:
-        warehouse.execute(statement)
+    if warehouse.dialect == "postgres":  # the view and its unique index in one transaction: one commit
+        warehouse.execute("; ".join(definition.create))
+    else:
+        for statement in definition.create:
+            warehouse.execute(statement)
     try:
         if definition.backfill:
             ctx.progress(0, None, f"backfilling {step.target} from {step.source_table}")
             warehouse.execute(definition.backfill)
-        built_query, source_query, what = consistency_check(
-            step.spec, definition.engine, step.source_table, staging, warehouse.dialect
-        )
-        built, expected = _scalar(warehouse, built_query), _scalar(warehouse, source_query)
-        if built != expected:
-            raise WarehouseError(
-                f"The datamart {step.target} accounts for {built} {what} but its source has {expected}; "
-                "it was left unchanged, apply the plan again."
-            )
+        _check_accounts_for_source(ctx, warehouse, step, staging, definition.engine)
         return staging, warehouse.count_rows(staging)
     except BaseException:
         drop_object(warehouse, staging)
