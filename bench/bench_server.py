@@ -7,9 +7,12 @@ baselines measured in the same run at the same concurrency:
 For a schema question (infer_schema) and a DDL request (generate_ddl) at 1, 10 and 50 concurrent clients it
 prints time to the first SSE event and full-turn latency (p50/p95) and the ratios http/agent (what the server
 adds: HTTP, SSE, JSON) and http/direct (what the whole assistant adds: planner, graph, checkpoints, HTTP).
+The three are measured back to back per level (the server idles while the in-process ones run), so a change in
+the machine's load from other processes hits all three alike. CPU seconds per turn (server process, the
+in-process agent, and the benchmark's own HTTP client) show the cost independently of that load.
 Aims: first event p50 < 50 ms at 10 clients; server overhead < 1.5x.
 
-    .venv/bin/python bench/bench_server.py [--rows 2000] [--requests 20]
+    .venv/bin/python bench/bench_server.py [--rows 2000] [--requests 20] [--clients 1 10 50]
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Scenario:
     samples: dict[int, list[Sample]] = field(default_factory=dict)  # over HTTP
     agent_s: dict[int, list[float]] = field(default_factory=dict)  # AgentService in-process
     direct_s: dict[int, list[float]] = field(default_factory=dict)  # the tool alone
+    cpu_ms: dict[int, tuple[float, ...]] = field(default_factory=dict)  # per turn: server, client, agent
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -75,8 +79,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def one_turn(http: httpx.AsyncClient, message: str) -> Sample:
-    thread_id = (await http.post("/threads", json={})).json()["thread_id"]
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one_turn(http: httpx.AsyncClient, thread_id: str, message: str) -> Sample:
     body = {
         "assistant_id": "agent",
         "input": {"messages": [{"role": "user", "content": message}]},
@@ -99,15 +108,27 @@ async def one_turn(http: httpx.AsyncClient, message: str) -> Sample:
     return Sample(first_event_s=(first or done) - started, turn_s=done - started)
 
 
-async def run_level(url: str, message: str, clients: int, per_client: int) -> list[Sample]:
+async def run_level(
+    url: str, message: str, clients: int, per_client: int, server_pid: int | None = None
+) -> tuple[list[Sample], float, float]:
+    """Turns over HTTP, each on a new thread (created before timing starts); returns the samples and the CPU
+    seconds the server (when `server_pid` is given) and this client spent on them."""
     limits = httpx.Limits(max_connections=clients + 5)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
+        threads = [
+            [(await http.post("/threads", json={})).json()["thread_id"] for _ in range(per_client)]
+            for _ in range(clients)
+        ]
 
-        async def client() -> list[Sample]:
-            return [await one_turn(http, message) for _ in range(per_client)]
+        async def client(thread_ids: list[str]) -> list[Sample]:
+            return [await one_turn(http, t, message) for t in thread_ids]
 
-        results = await asyncio.gather(*(client() for _ in range(clients)))
-    return [s for r in results for s in r]
+        server_cpu = process_cpu_s(server_pid) if server_pid else 0.0
+        client_cpu = time.process_time()
+        results = await asyncio.gather(*(client(t) for t in threads))
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = (process_cpu_s(server_pid) - server_cpu) if server_pid else 0.0
+    return [s for r in results for s in r], server_cpu, client_cpu
 
 
 def direct_calls(scenario: Scenario, settings: Settings, clients: int, per_client: int) -> list[float]:
@@ -184,7 +205,8 @@ def report(scenarios: list[Scenario]) -> None:
     ms = "ms"
     print(
         f"\n{'scenario':<8} {'clients':>7} {'n':>4} | {'first p50':>9} {'first p95':>9} | {'http p50':>8} "
-        f"{'http p95':>8} | {'agent p50':>9} {'direct p50':>10} | {'http/agent':>10} {'http/direct':>11}"
+        f"{'http p95':>8} | {'agent p50':>9} {'direct p50':>10} | {'http/agent':>10} {'http/direct':>11} | "
+        f"{'cpu/turn: server':>16} {'client':>6} {'agent':>6}"
     )
     for sc in scenarios:
         for clients, samples in sc.samples.items():
@@ -193,10 +215,12 @@ def report(scenarios: list[Scenario]) -> None:
             agent = statistics.median(sc.agent_s[clients]) * 1000
             direct = statistics.median(sc.direct_s[clients]) * 1000
             http = pct(turns, 0.5)
+            server_cpu, client_cpu, agent_cpu = sc.cpu_ms[clients]
             print(
                 f"{sc.name:<8} {clients:>7} {len(samples):>4} | {pct(firsts, 0.5):>7.1f}{ms} "
                 f"{pct(firsts, 0.95):>7.1f}{ms} | {http:>6.0f}{ms} {pct(turns, 0.95):>6.0f}{ms} | "
-                f"{agent:>7.0f}{ms} {direct:>8.1f}{ms} | {http / agent:>9.2f}x {http / direct:>10.1f}x"
+                f"{agent:>7.0f}{ms} {direct:>8.1f}{ms} | {http / agent:>9.2f}x {http / direct:>10.1f}x | "
+                f"{server_cpu:>14.0f}{ms} {client_cpu:>4.0f}{ms} {agent_cpu:>4.0f}{ms}"
             )
 
 
@@ -204,6 +228,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=20, help="turns per level (at least one per client)")
+    parser.add_argument("--clients", type=int, nargs="+", default=list(LEVELS), help="concurrency levels")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="etla-bench-"))
     csv = workdir / "orders.csv"
@@ -220,30 +245,29 @@ async def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start_server(workdir / "server-data", workdir, port)
+    local = Settings(data_dir=workdir / "local-data", allowed_roots=[workdir])
+    service = await AgentService.create(local)
     try:
         wait_healthy(url, proc)
         for sc in scenarios:  # warm-up: loads the planner's embedding model, registers the dataset
             await run_level(url, sc.message, 1, 1)
-        for sc in scenarios:
-            for clients in LEVELS:
-                sc.samples[clients] = await run_level(
-                    url, sc.message, clients, max(1, args.requests // clients)
-                )
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    local = Settings(data_dir=workdir / "local-data", allowed_roots=[workdir])
-    service = await AgentService.create(local)
-    try:
-        for sc in scenarios:  # same warm-up as the server got
             await agent_turns(service, sc.message, 1, 1)
         for sc in scenarios:
-            for clients in LEVELS:
+            for clients in args.clients:
                 per_client = max(1, args.requests // clients)
+                turns = clients * per_client
+                sc.samples[clients], server_cpu, client_cpu = await run_level(
+                    url, sc.message, clients, per_client, proc.pid
+                )
+                agent_cpu = time.process_time()
                 sc.agent_s[clients] = await agent_turns(service, sc.message, clients, per_client)
+                agent_cpu = time.process_time() - agent_cpu
                 sc.direct_s[clients] = direct_calls(sc, local, clients, per_client)
+                sc.cpu_ms[clients] = tuple(1000 * c / turns for c in (server_cpu, client_cpu, agent_cpu))
     finally:
         await service.aclose()
+        proc.terminate()
+        proc.wait(30)
     print(
         f"rows={args.rows}, server: 1 uvicorn process, offline planner, chDB + SQLite defaults; "
         f"machine: {os.cpu_count()} cores"

@@ -22,7 +22,7 @@ from sse_starlette import ServerSentEvent
 from etl_assistant.agent.events import RunEvent
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.agent.threads import ThreadExists, ThreadNotFound
-from etl_assistant.channels.sse import sse_event, sse_response
+from etl_assistant.channels.sse import json_data, sse_json_event, sse_response
 
 router = APIRouter(tags=["agent-protocol"])
 ASSISTANT_ID = "agent"
@@ -267,27 +267,59 @@ class MessagesTupleEncoder:
         return None
 
 
+class ValuesEncoder:
+    """`values` data as JSON text, the same text `json_data` gives, with each message encoded once per run.
+
+    Every step sends the whole state, so without this a thread's earlier messages (tool results carry whole
+    schemas) are re-encoded at every step of every turn. A message's text is reused while its dict is equal
+    to the one encoded (an edited message with the same id is encoded again)."""
+
+    def __init__(self) -> None:
+        self._messages: dict[str, tuple[dict[str, Any], str]] = {}
+
+    def encode(self, values: dict[str, Any]) -> str:
+        return "{" + ",".join(f"{json_data(key)}:{self._value(key, v)}" for key, v in values.items()) + "}"
+
+    def _value(self, key: str, value: Any) -> str:
+        if key != "messages" or not isinstance(value, list):
+            return json_data(value)
+        return "[" + ",".join(self._message(m) for m in value) + "]"
+
+    def _message(self, message: Any) -> str:
+        key = message.get("id") if isinstance(message, dict) else None
+        if not isinstance(key, str):
+            return json_data(message)
+        known = self._messages.get(key)
+        if known is None or known[0] != message:
+            known = (message, json_data(message))
+            self._messages[key] = known
+        return known[1]
+
+
 async def encode_run(events: AsyncIterator[RunEvent], modes: set[str]) -> AsyncIterator[ServerSentEvent]:
     """The run's RunEvents as Agent Protocol SSE events, numbered for `Last-Event-ID`."""
     messages = MessagesTupleEncoder() if modes & {"messages", "messages-tuple"} else None
+    values = ValuesEncoder()
     seq = 0
     run_id = None
     async for event in events:
-        out: tuple[str, Any] | None = None
+        out: tuple[str, str] | None = None  # (event name, data as JSON text)
         if event.type == "metadata":
             run_id = event.data.get("run_id")
-            out = ("metadata", event.data)
-        elif event.type in ("values", "updates") and event.type in modes:
-            out = (event.type, event.data)
+            out = ("metadata", json_data(event.data))
+        elif event.type == "values" and "values" in modes:
+            out = ("values", values.encode(event.data))
+        elif event.type == "updates" and "updates" in modes:
+            out = ("updates", json_data(event.data))
         elif event.type in ("text_delta", "message") and messages is not None:
             part = messages.encode(event)
-            out = ("messages", part) if part is not None else None
+            out = ("messages", json_data(part)) if part is not None else None
         elif event.type == "progress" and "custom" in modes:
-            out = ("custom", {"type": "progress", **event.data})
+            out = ("custom", json_data({"type": "progress", **event.data}))
         elif event.type == "error":
-            out = ("error", event.data)
+            out = ("error", json_data(event.data))
         elif event.type == "end":
-            out = ("end", {"run_id": run_id, **event.data})
+            out = ("end", json_data({"run_id": run_id, **event.data}))
         if out is not None:
             seq += 1
-            yield sse_event(out[0], out[1], seq)
+            yield sse_json_event(out[0], out[1], seq)
