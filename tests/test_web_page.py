@@ -2,7 +2,8 @@
 against a real uvicorn server on 127.0.0.1 with a temp data dir.
 
 1. The shipped app (offline planner, real tools, chDB, SQLite): upload a CSV through the page, ask for its
-   schema, and read the rendered HTML table; the page screenshot goes to /tmp/etla-page.png.
+   schema, and read the rendered HTML table; the page screenshot goes to /tmp/etla-page.png. Load it, ask a
+   question, click 👍 under the answer: "saved", and the same question is answered with the verified SQL.
 2. The scripted test model (standing in for a remote LLM) with its real small tools: progress bars while a
    tool runs, the approval card, Approve runs the tool once; markdown rendered safely (no HTML injection).
 """
@@ -68,9 +69,13 @@ def wait_until_idle(page: Page) -> None:
 
 
 def ask(page: Page, text: str) -> None:
+    """Send `text` and wait for its run to end. Sending shows the message and hides Send synchronously, so
+    Send coming back means this run ended (a fast run can end before Stop is ever seen: not waited for)."""
+    before = page.locator(".msg.human").count()
     page.fill("#input", text)
     page.press("#input", "Enter")
-    page.wait_for_selector("#stop:not([hidden])", timeout=10_000)
+    page.wait_for_function("n => document.querySelectorAll('.msg.human').length > n", arg=before,
+                           timeout=10_000)
     wait_until_idle(page)
 
 
@@ -121,6 +126,36 @@ def test_upload_then_schema_question_renders_a_table(shipped_server: LiveServer,
     page.click("#new-chat")
     assert page.is_visible("#welcome") and page.locator(".msg").count() == 0
     assert page.evaluate("localStorage.getItem('etla.thread')") is None
+
+
+def test_thumbs_up_saves_an_answer_and_the_question_reuses_it(shipped_server: LiveServer, page: Page,
+                                                              tmp_path: Path):
+    csv_file = tmp_path / "orders.csv"
+    csv_file.write_text(ORDERS)
+    page.goto(shipped_server.url + "/")
+    page.click("#new-chat")
+    page.set_input_files("#file-input", str(csv_file))
+    page.wait_for_selector(".msg.human >> text=I uploaded orders.csv")
+    wait_until_idle(page)
+    ask(page, "load orders")
+    page.wait_for_selector(".msg.ai >> text=Loaded")
+    assert page.locator(".verify-button").count() == 0, "only answers to questions get a thumbs-up"
+
+    ask(page, "total amount per region")
+    answer = page.locator(".msg.ai").last
+    assert answer.locator("table").count() == 1
+    answer.locator(".verify-button").click()
+    saved = answer.locator(".verify-saved")
+    saved.wait_for()
+    assert "saved" in saved.inner_text() and answer.locator(".verify-button").count() == 0
+    pairs = httpx.get(shipped_server.url + "/v1/verified", timeout=30).json()["pairs"]
+    assert [p["question"] for p in pairs] == ["total amount per region"]
+
+    ask(page, "total amount per region")
+    assert "(Answered with the SQL you verified earlier.)" in page.locator(".msg.ai").last.inner_text()
+    page.reload()  # a restored thread shows the button again for answers (saving twice replaces the pair)
+    page.wait_for_selector(".msg.ai table")
+    assert page.locator(".verify-button").count() == 2
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-// The built-in chat page. Talks to the Agent Protocol endpoints (POST /threads, POST /threads/{id}/runs/stream)
-// and the dataset upload API (POST /v1/datasets). Plain JS, no build step, nothing loaded from elsewhere.
+// The built-in chat page. Talks to the Agent Protocol endpoints (POST /threads, POST /threads/{id}/runs/stream),
+// the dataset upload API (POST /v1/datasets) and the verified-answers API (POST /v1/verified). Plain JS, no build step, nothing loaded from elsewhere.
 // Every untrusted string reaches the DOM through textContent (markdown.js builds nodes, never HTML strings).
 "use strict";
 
@@ -23,6 +23,7 @@
     pending: [], // user messages sent but not yet echoed back by the server
     progress: new Map(), // tool name -> {done, total, message}
     interrupt: null, // {action_requests, review_configs}
+    verified: new Map(), // ask tool call id -> "saving" | "saved" | {error} (the 👍 under its answer)
     error: null,
     running: false,
     abort: null,
@@ -123,6 +124,50 @@
     return row;
   }
 
+  // An answer the person can confirm: a successful ask that ran SQL and stands on its own (not a follow-up).
+  function askPair(call, result) {
+    if (call.name !== "ask" || !result || result.status === "error" || (call.args || {}).previous) return null;
+    try {
+      const out = JSON.parse(textOf(result.content));
+      return out && out.sql && out.question ? { id: call.id, question: out.question, sql: out.sql } : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function renderVerify(pair) {
+    const state = chat.verified.get(pair.id);
+    const bar = el("div", "verify");
+    if (state === "saved") {
+      bar.appendChild(el("span", "verify-saved", "✓ saved: the same question will reuse this SQL"));
+      return bar;
+    }
+    const button = bar.appendChild(el("button", "verify-button", "👍"));
+    button.type = "button";
+    button.title = "This answer is right: save it so the same question reuses this SQL";
+    button.setAttribute("aria-label", "Save this answer as verified");
+    button.disabled = state === "saving";
+    button.addEventListener("click", () => saveVerified(pair));
+    if (state && state.error) bar.appendChild(el("span", "verify-error", state.error));
+    return bar;
+  }
+
+  async function saveVerified(pair) {
+    chat.verified.set(pair.id, "saving");
+    render();
+    try {
+      const response = await fetch("/v1/verified", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ question: pair.question, sql: pair.sql }),
+      });
+      if (!response.ok) throw new Error(await errorSentence(response));
+      chat.verified.set(pair.id, "saved");
+    } catch (err) {
+      chat.verified.set(pair.id, { error: err.message });
+    }
+    render();
+  }
+
   function renderInterrupt(request) {
     const card = el("section", "approval");
     card.appendChild(el("h3", "", "Approval needed"));
@@ -183,15 +228,24 @@
       if (kindOf(message) === "tool") results.set(message.tool_call_id, message);
     }
     const seenIds = new Set();
+    let answered = null; // the last ask result whose reply (the next AI text) gets the 👍
     for (const message of chat.messages) {
       if (message.id) seenIds.add(message.id);
       const kind = kindOf(message);
-      if (kind === "human") fragment.appendChild(bubble("human", textOf(message.content), false));
+      if (kind === "human") {
+        fragment.appendChild(bubble("human", textOf(message.content), false));
+        answered = null;
+      }
       if (kind === "ai") {
         const text = textOf(message.content);
-        if (text.trim()) fragment.appendChild(bubble("ai", text, true));
+        if (text.trim()) {
+          const row = fragment.appendChild(bubble("ai", text, true));
+          if (answered) row.querySelector(".bubble").appendChild(renderVerify(answered));
+          answered = null;
+        }
         for (const call of message.tool_calls || []) {
           fragment.appendChild(renderToolStep(call, results.get(call.id)));
+          answered = askPair(call, results.get(call.id)) || answered;
         }
       }
     }
@@ -388,6 +442,7 @@
 
   function forgetThread() {
     chat.threadId = null;
+    chat.verified.clear();
     localStorage.removeItem(THREAD_KEY);
   }
 
