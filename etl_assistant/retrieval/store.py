@@ -27,7 +27,7 @@ _stores: dict[str, VectorStore] = {}
 
 def embed_texts(texts: list[str]) -> np.ndarray:
     """Unit vectors from the process-wide encoder the planner and the parser already share."""
-    from etl_assistant.agent.planner.embedder import embed  # lazily: loading the model takes seconds
+    from etl_assistant.embeddings import embed  # lazily: loading the model takes seconds
 
     return embed(texts)
 

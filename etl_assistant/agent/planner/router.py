@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from etl_assistant.agent.planner.embedder import embed
 from etl_assistant.agent.planner.exemplars import CUES, EXEMPLARS
+from etl_assistant.embeddings import embed
 
 
 @dataclass(frozen=True)
