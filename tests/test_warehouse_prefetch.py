@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from etl_assistant.warehouse.prefetch import prefetched
+from etl_assistant.prefetch import prefetched
 
 
 def test_items_arrive_in_order_from_another_thread() -> None:

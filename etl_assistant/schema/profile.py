@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl_assistant.prefetch import prefetched
 from etl_assistant.schema import temporal, types
 from etl_assistant.schema.distinct import DistinctCounter
 from etl_assistant.schema.model import ColumnProfile, TypeDetails
@@ -256,7 +257,17 @@ def profile_source(
         if seed is not None:
             column.kind, column.formats = seed.kind, seed.formats
     rows, layout.ragged_rows, layout.ragged_examples = 0, 0, []
-    for batch in iter_text_batches(layout, batch_rows, progress):
+    # Parsing runs a batch or two ahead in a thread (pyarrow releases the GIL), so it overlaps the statistics
+    # on a second core; progress is reported from this thread, where callers' callbacks expect it.
+    position = (0, layout.source.size_bytes)
+
+    def note(done: int, total: int) -> None:
+        nonlocal position
+        position = (done, total)
+
+    for batch in prefetched(iter_text_batches(layout, batch_rows, note)):
+        if progress is not None:
+            progress(*position)
         rows += batch.num_rows
         for index, column in enumerate(stats):
             column.add(batch.column(index))

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from etl_assistant.prefetch import prefetched
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.schema.readers import iter_typed_batches
 from etl_assistant.tools.base import ProgressCallback
-from etl_assistant.warehouse.prefetch import prefetched
 
 BATCH_ROWS = 65_536
 
