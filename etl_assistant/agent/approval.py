@@ -54,8 +54,11 @@ class Resume(BaseModel):
 _RESUME = TypeAdapter(Resume)
 
 
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else ""
+def _first_sentence(text: str) -> str:
+    """The docstring's opening sentence, unwrapped (its first line alone can stop mid-sentence)."""
+    paragraph = " ".join(text.split("\n\n", 1)[0].split())
+    head, dot, _ = paragraph.partition(". ")
+    return head + "." if dot else paragraph
 
 
 def approval_request(calls: list[ToolCall], tools: dict[str, Tool]) -> dict[str, Any]:
@@ -65,7 +68,7 @@ def approval_request(calls: list[ToolCall], tools: dict[str, Tool]) -> dict[str,
             {
                 "name": c["name"],
                 "args": c["args"],
-                "description": f"{_first_line(tools[c['name']].description)} Approve to run it as shown.",
+                "description": f"{_first_sentence(tools[c['name']].description)} Approve to run it as shown.",
             }
             for c in calls
         ],

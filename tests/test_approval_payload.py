@@ -1,0 +1,16 @@
+"""The approval card shows what the tool does in whole sentences (agent-chat-ui renders `description`)."""
+
+from etl_assistant.agent.approval import approval_request
+from etl_assistant.tools import REGISTRY
+
+
+def test_the_description_is_the_tools_whole_opening_sentence_not_its_first_wrapped_line():
+    tools = {tool.name: tool for tool in REGISTRY}
+    request = approval_request([{"name": "deploy", "args": {"plan_id": "p1"}, "id": "c1"}], tools)
+    description = request["action_requests"][0]["description"]
+    assert description.startswith("Deploy datasets")
+    assert "plan_deploy, or dataset/datamart names." in description
+    assert description.endswith("Approve to run it as shown.")
+    assert request["review_configs"] == [
+        {"action_name": "deploy", "allowed_decisions": ["approve", "edit", "reject"]}
+    ]
