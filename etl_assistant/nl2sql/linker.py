@@ -246,7 +246,12 @@ class Linker:
         exact = [c for c in columns if list(c.words) == lemmas or c.name == "_".join(t.low for t in span)]
         if exact:
             score = 1.0 + 0.05 * (len(span) - 1)
-            return Mention("column", i, i + len(span), score, exact[0].table, _rank(exact, only_table))
+            ranked = _rank(exact, only_table)
+            if len(span) == 1 and only_table is None:
+                # Measures the word also means elsewhere, ranked after the exact ones: a datamart's `revenue`
+                # must not hide orders.amount from a question that needs orders' joins.
+                ranked += [c for c in self._measure_synonyms(lemmas[0], columns) if c not in ranked]
+            return Mention("column", i, i + len(span), score, exact[0].table, ranked)
         if any(w in lexicon.STOPWORDS or w in self.nouns for w in lemmas) and len(span) == 1:
             return None
         if len(span) > 1:
@@ -275,6 +280,14 @@ class Linker:
                         via_synonym=True,
                     )
         return self._partial_column(span, i, columns, only_table)
+
+    def _measure_synonyms(self, word: str, columns: list[Column]) -> list[Column]:
+        return [
+            c
+            for target in lexicon.MEASURE_SYNONYMS.get(word, ())
+            for c in columns
+            if c.role == "measure" and (target in c.words or lemma(c.name) == target)
+        ]
 
     def _partial_column(
         self, span: list[Token], i: int, columns: list[Column], only_table: str | None

@@ -333,7 +333,8 @@ class _Interpretation:
 
     def _pick_measure_column(self, mention: Mention) -> Column | None:
         """The measure a mention means; two equally good candidates in one table -> ask which."""
-        candidates = [c for c in mention.columns if c.role == "measure"] or mention.columns
+        measures = [c for c in mention.columns if c.role == "measure"] or mention.columns
+        candidates = self._relatable_first(measures, mention)
         first = candidates[0]
         rivals = [c for c in candidates[1:] if c.table == first.table]
         if rivals and mention.via_synonym and not self._explicit_column_word(first):
@@ -341,6 +342,19 @@ class _Interpretation:
             self._clarify(f"Which one do you mean: {_or(names)}?", 0.3)
             return None
         return first
+
+    def _relatable_first(self, candidates: list[Column], mention: Mention) -> list[Column]:
+        """Candidates whose table joins every other table the question names come first (stable): once a
+        datamart with a `revenue` column exists, "revenue by product category" must still measure orders,
+        which reach products, not the datamart, which reaches nothing."""
+        others = {m.table for m in self.mentions if m is not mention and m.table}
+        if not others:
+            return candidates
+
+        def joins_all(column: Column) -> bool:
+            return others <= set(self.graph.reachable(column.table)) | {column.table}
+
+        return sorted(candidates, key=lambda column: not joins_all(column))
 
     def _explicit_column_word(self, column: Column) -> bool:
         words = {t.lemma for t in self.tokens}
