@@ -170,18 +170,9 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
 
     report = run_routing()
     payload = report.to_json()
-    if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-    if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    if _write_report(payload, as_json, output):
         return
-    table = Table("expected", "items", "correct", "accuracy", title="routing eval (offline planner)")
-    for tool, figures in payload["per_tool"].items():
-        table.add_row(tool, str(figures["items"]), str(figures["correct"]), f"{figures['accuracy']:.1%}")
-    table.add_row("[bold]overall[/bold]", str(report.items), str(report.correct),
-                  f"[bold]{report.accuracy:.1%}[/bold]")
-    out.print(table)
+    out.print(_accuracy_table(("expected", "routing eval (offline planner)"), payload["per_tool"], report))
     for split, figures in payload["per_split"].items():
         out.print(f"{split}: {figures['correct']}/{figures['items']} = {figures['accuracy']:.1%}")
     for failure in report.failures:
@@ -189,6 +180,27 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
                   f"{failure.expected_args}, got {failure.got_tool} {failure.got_args} "
                   f"(router: {failure.scores})",
                   highlight=False)
+
+
+def _write_report(payload: dict[str, Any], as_json: bool, output: str | None) -> bool:
+    """Save the eval report to `output` if asked; print it as JSON instead of a table with --json."""
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    return as_json
+
+
+def _accuracy_table(heading: tuple[str, str], groups: dict[str, dict[str, Any]], report: Any) -> Table:
+    """Items, correct and accuracy per group, then overall."""
+    label, title = heading
+    table = Table(label, "items", "correct", "accuracy", title=title)
+    for group, figures in groups.items():
+        table.add_row(group, str(figures["items"]), str(figures["correct"]), f"{figures['accuracy']:.1%}")
+    table.add_row("[bold]overall[/bold]", str(report.items), str(report.correct),
+                  f"[bold]{report.accuracy:.1%}[/bold]")
+    return table
 
 
 def _eval_nl2sql(as_json: bool, output: str | None, holdout: bool) -> None:
@@ -208,18 +220,10 @@ def _eval_nl2sql(as_json: bool, output: str | None, holdout: bool) -> None:
         finally:
             close_sessions()
     payload = report.to_json()
-    if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-    if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    if _write_report(payload, as_json, output):
         return
-    table = Table("category", "items", "correct", "accuracy", title="nl2sql eval (offline parser, chDB)")
-    for category, figures in payload["per_category"].items():
-        table.add_row(category, str(figures["items"]), str(figures["correct"]), f"{figures['accuracy']:.1%}")
-    table.add_row("[bold]overall[/bold]", str(report.items), str(report.correct),
-                  f"[bold]{report.accuracy:.1%}[/bold]")
-    out.print(table)
+    heading = ("category", "nl2sql eval (offline parser, chDB)")
+    out.print(_accuracy_table(heading, payload["per_category"], report))
     out.print(f"clarify rate {payload['clarify_rate']:.1%}; wrong with high confidence: "
               f"{report.wrong_high_confidence}; p50 {report.p50_ms:.1f} ms per question", highlight=False)
     for failure in payload["failures"]:
