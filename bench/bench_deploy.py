@@ -16,7 +16,6 @@ Ratio = deploy / bare (aim: <= 1.3). Not a test.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import time
 import uuid
@@ -25,14 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from bench_load import PG_ADMIN, chdb_native, postgres_native
+from bench_load import PG_ADMIN, chdb_native, generated_orders, postgres_native
 from psycopg import sql
 
 from etl_assistant.config import Settings
 from etl_assistant.datamart import build_definition, parse_request
 from etl_assistant.ddl import generate_ddl
 from etl_assistant.deploy.swap import drop_object, object_names
-from etl_assistant.evals.sample_data import write_retail
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.tools import ToolContext, get_tool
 from etl_assistant.warehouse import Warehouse, connect
@@ -123,14 +121,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = args.dir.resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    work.chmod(0o755)  # the PostgreSQL server reads the file itself for the bare COPY
-    started = time.perf_counter()
-    path = write_retail(work / "src", args.rows, fmt="csv")["orders"]
-    path.parent.chmod(0o755)
-    elapsed = time.perf_counter() - started
-    print(f"generated {args.rows:,} rows, {path.stat().st_size / 1e9:.2f} GB in {elapsed:.1f}s")
+    path = generated_orders(work, args.rows)
     settings = Settings(data_dir=work, allowed_roots=[work], _env_file=None)
     catalog = Catalog(f"sqlite:///{work / 'catalog.db'}")
     ctx = ToolContext(settings=settings, _overrides={"catalog": catalog})

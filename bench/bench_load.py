@@ -84,6 +84,19 @@ def postgres_native(url: str, path: Path) -> Callable[[str], None]:
     return load
 
 
+def generated_orders(work: Path, rows: int) -> Path:
+    """A fresh work dir with a generated orders CSV that the PostgreSQL server may read (for native COPY)."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    work.chmod(0o755)
+    started = time.perf_counter()
+    path = write_retail(work / "src", rows, fmt="csv")["orders"]
+    path.parent.chmod(0o755)
+    size_gb = path.stat().st_size / 1e9
+    print(f"generated {rows:,} rows, {size_gb:.2f} GB in {time.perf_counter() - started:.1f}s")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,14 +107,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = args.dir.resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    work.chmod(0o755)  # the PostgreSQL server reads the file itself for the native COPY
-    started = time.perf_counter()
-    path = write_retail(work / "src", args.rows, fmt="csv")["orders"]
-    path.parent.chmod(0o755)
-    size_gb = path.stat().st_size / 1e9
-    print(f"generated {args.rows:,} rows, {size_gb:.2f} GB in {time.perf_counter() - started:.1f}s")
+    path = generated_orders(work, args.rows)
 
     settings = Settings(data_dir=work, allowed_roots=[work])
     ctx = ToolContext(settings=settings, _overrides={"catalog": Catalog(f"sqlite:///{work / 'catalog.db'}")})
