@@ -170,9 +170,12 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
     if suite == "generalisation":
         _eval_generalisation(as_json, output, split, dataset)
         return
+    if suite == "cache":
+        _eval_cache(as_json, output)
+        return
     if suite != "routing":
         err.print(f"[red]error:[/red] Unknown eval suite {suite!r}; use one of: routing, nl2sql, "
-                  "generalisation.")
+                  "generalisation, cache.")
         raise typer.Exit(2)
     from etl_assistant.evals.routing import run as run_routing
 
@@ -277,6 +280,32 @@ def _eval_generalisation(as_json: bool, output: str | None, split: str, datasets
         out.print(f"{name}: {figures['accuracy']:.1%} ({order})", highlight=False)
     out.print(f"high confidence: >= {payload['high_confidence']}; p50 {payload['p50_ms']} ms per question",
               highlight=False)
+
+
+def _eval_cache(as_json: bool, output: str | None) -> None:
+    """Verify the probe pairs in temporary warehouses, ask paraphrases and near misses, count the hits."""
+    import tempfile
+    from pathlib import Path
+
+    from etl_assistant.evals import cache_probe
+    from etl_assistant.warehouse.chdb_engine import close_sessions
+
+    with tempfile.TemporaryDirectory(prefix="etla-eval-") as tmp:
+        err.print("loading the probed datasets into temporary chDB warehouses...", highlight=False)
+        try:
+            report = cache_probe.run(Path(tmp))
+        finally:
+            close_sessions()
+    payload = report.to_json()
+    if _write_report(payload, as_json, output):
+        return
+    out.print(f"false hits: {payload['false_hits']} of {payload['must_not_share']} questions that must not "
+              f"share a verified answer; paraphrase recall {payload['paraphrase_hits']}/"
+              f"{payload['paraphrases']} = {payload['paraphrase_recall']:.1%}", highlight=False)
+    for failure in payload["failures"]:
+        served = f"served {failure['served_by']}'s verified SQL" if failure["served_by"] else "not served"
+        out.print(f"[yellow]{failure['expect']} expected[/yellow] {failure['probe']} "
+                  f"{failure['question']!r}: {served}", highlight=False)
 
 
 @app.command()

@@ -154,13 +154,15 @@ def load_items(splits: Iterable[str] = SPLITS) -> list[dict[str, Any]]:
 # ---- scoring ---------------------------------------------------------------------------------------------
 
 def _normal(value: Any) -> Any:
-    """One comparable form: numbers as float, booleans as 0/1, ISO text parsed, midnight times as dates."""
+    """One comparable form: numbers as float, booleans as 0/1, text stripped, ISO text parsed, midnight times
+    as dates."""
     value = jsonable(value)
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float | Decimal):
         return float(value)
     if isinstance(value, str):
+        value = value.strip()  # a loader may trim 'Edinburgh ' as it reads the CSV field
         for parse in (date.fromisoformat, datetime.fromisoformat):
             try:
                 parsed = parse(value)
@@ -339,7 +341,7 @@ def run_dataset(root: Path, dataset: str, items: list[dict[str, Any]], report: G
     known = list(LOAD_ORDERS[dataset])
     for order_name in [o for o in known if orders is None or o in orders] or known[:1]:
         where = root / f"{dataset}-{order_name}"
-        ctx = ToolContext(settings=_order_settings(root, where, settings_overrides))
+        ctx = ToolContext(settings=order_settings(root, where, settings_overrides))
         report.load_orders[dataset][order_name] = load_as_a_user(ctx, paths, LOAD_ORDERS[dataset][order_name])
         for item in items:
             started = time.perf_counter()
@@ -353,7 +355,8 @@ def run_dataset(root: Path, dataset: str, items: list[dict[str, Any]], report: G
                 sql=outcome.sql, reply=outcome.error or outcome.reply, ms=round(ms, 1)))
 
 
-def _order_settings(root: Path, where: Path, overrides: dict[str, Any] | None) -> Settings:
+def order_settings(root: Path, where: Path, overrides: dict[str, Any] | None) -> Settings:
+    """A fresh warehouse, catalog and vector store under `where` that may read the files under `root`."""
     settings = warehouse_settings(where, **(overrides or {}))
     return settings.model_copy(update={"allowed_roots": [root]})
 
