@@ -262,6 +262,9 @@ def _eval_generalisation(as_json: bool, output: str | None, split: str, datasets
         err.print("loading the public datasets into temporary chDB warehouses...", highlight=False)
         try:
             report = generalisation.run(Path(tmp), items, datasets=datasets)
+        except EtlError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
         finally:
             close_sessions()
     payload = report.to_json()
@@ -294,6 +297,9 @@ def _eval_cache(as_json: bool, output: str | None) -> None:
         err.print("loading the probed datasets into temporary chDB warehouses...", highlight=False)
         try:
             report = cache_probe.run(Path(tmp))
+        except EtlError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
         finally:
             close_sessions()
     payload = report.to_json()

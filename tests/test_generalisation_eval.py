@@ -217,3 +217,14 @@ def test_the_cache_probe_runner_verifies_then_asks_through_the_tools(tmp_path: P
     assert [(r.question, r.served_by, r.ok) for r in report.results] == [
         ("average body mass of Adelie penguins", "t1", True),
         ("how many penguins were counted on each island?", None, True)]
+
+
+def test_a_gold_query_that_no_longer_returns_its_frozen_row_count_stops_the_run(tmp_path: Path) -> None:
+    source = tmp_path / "penguins.csv"
+    source.write_text("species,body_mass_g\nAdelie,3750\nGentoo,\nGentoo,5000\n", encoding="utf-8")
+    gold_db = g.gold_database({"penguins": source})
+    item = {"id": "p-1", "gold_sql": "SELECT species, AVG(body_mass_g) FROM penguins GROUP BY species"}
+    assert g.gold_results(gold_db, {**item, "gold_rows": 2}) == [[("Adelie", 3750.0), ("Gentoo", 5000.0)]]
+    assert gold_db.execute("SELECT COUNT(*) FROM penguins WHERE body_mass_g IS NULL").fetchone() == (1,)
+    with pytest.raises(EtlError, match="returned 2 rows, not the 3"):
+        g.gold_results(gold_db, {**item, "gold_rows": 3})

@@ -304,7 +304,7 @@ def gold_results(connection: sqlite3.Connection, item: dict[str, Any]) -> list[l
     queries = [gold] if isinstance(gold, str) else gold
     results = [connection.execute(query).fetchall() for query in queries]
     if item.get("gold_rows") is not None and len(results[0]) != item["gold_rows"]:
-        raise RuntimeError(f"The gold SQL of {item['id']} returned {len(results[0])} rows, not the "
+        raise EtlError(f"The gold SQL of {item['id']} returned {len(results[0])} rows, not the "
                            f"{item['gold_rows']} it returned when the set was frozen: the data has changed.")
     return results
 

