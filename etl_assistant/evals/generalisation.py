@@ -35,6 +35,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
+from sqlglot import exp
 
 from etl_assistant.config import Settings
 from etl_assistant.errors import EtlError
@@ -250,16 +251,17 @@ def judge(golds: list[list[tuple]] | None, outcome: Outcome, ordered: bool) -> V
 
 # ---- loading ---------------------------------------------------------------------------------------------
 
-def warehouse_settings(root: Path, **overrides: Any) -> Settings:
-    """Settings for a fresh embedded warehouse, catalog and vector store under `root` (no .env, no env vars
-    beyond what `overrides` set)."""
+def order_settings(root: Path, where: Path, overrides: dict[str, Any] | None = None) -> Settings:
+    """A fresh embedded warehouse, catalog and vector store under `where` that may read the files under
+    `root`. No .env file is read; ETLA_* environment variables apply (ETLA_MODEL=openai scores the LLM path),
+    and `overrides` win over both."""
     return Settings(
         allowed_roots=[root],
-        data_dir=root / "data",
+        data_dir=where / "data",
         _env_file=None,
-        warehouse_url=f"chdb://{root / 'warehouse'}",
-        catalog_url=f"sqlite:///{root / 'catalog.db'}",
-        **overrides,
+        warehouse_url=f"chdb://{where / 'warehouse'}",
+        catalog_url=f"sqlite:///{where / 'catalog.db'}",
+        **(overrides or {}),
     )
 
 
@@ -287,11 +289,14 @@ def gold_database(paths: dict[str, Path], target: str = ":memory:") -> sqlite3.C
     connection = sqlite3.connect(target)
     for table, path in paths.items():
         data = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
-        names = ", ".join(f'"{c}"' for c in data.column_names)
-        connection.execute(f'CREATE TABLE "{table}" ({names})')
+        create = exp.Create(kind="TABLE", this=exp.Schema(
+            this=exp.Table(this=exp.to_identifier(table, quoted=True)),
+            expressions=[exp.ColumnDef(this=exp.to_identifier(c, quoted=True)) for c in data.column_names]))
+        connection.execute(create.sql("sqlite"))
+        insert = exp.insert(exp.values([tuple(exp.Placeholder() for _ in data.column_names)]),
+                            exp.Table(this=exp.to_identifier(table, quoted=True)))
         columns = [_sqlite_column(data.column(i)) for i in range(data.num_columns)]
-        marks = ", ".join("?" for _ in data.column_names)
-        connection.executemany(f'INSERT INTO "{table}" VALUES ({marks})', zip(*columns, strict=True))
+        connection.executemany(insert.sql("sqlite"), zip(*columns, strict=True))
     connection.commit()
     return connection
 
@@ -305,7 +310,7 @@ def gold_results(connection: sqlite3.Connection, item: dict[str, Any]) -> list[l
     results = [connection.execute(query).fetchall() for query in queries]
     if item.get("gold_rows") is not None and len(results[0]) != item["gold_rows"]:
         raise EtlError(f"The gold SQL of {item['id']} returned {len(results[0])} rows, not the "
-                           f"{item['gold_rows']} it returned when the set was frozen: the data has changed.")
+                       f"{item['gold_rows']} it returned when the set was frozen: the data has changed.")
     return results
 
 
@@ -355,17 +360,12 @@ def run_dataset(root: Path, dataset: str, items: list[dict[str, Any]], report: G
                 sql=outcome.sql, reply=outcome.error or outcome.reply, ms=round(ms, 1)))
 
 
-def order_settings(root: Path, where: Path, overrides: dict[str, Any] | None) -> Settings:
-    """A fresh warehouse, catalog and vector store under `where` that may read the files under `root`."""
-    settings = warehouse_settings(where, **(overrides or {}))
-    return settings.model_copy(update={"allowed_roots": [root]})
-
-
 def run(root: Path, items: list[dict[str, Any]], *, datasets: Iterable[str] | None = None,
         settings_overrides: dict[str, Any] | None = None, asker: Asker = _ask_item,
         orders: Iterable[str] | None = None) -> GeneralisationReport:
-    """Score `items` dataset by dataset under `root` (a scratch directory)."""
-    report = GeneralisationReport(model=warehouse_settings(root, **(settings_overrides or {})).model)
+    """Score `items` dataset by dataset under `root` (a scratch directory). `orders`: only these load orders
+    (a dataset with none of them is loaded in its first)."""
+    report = GeneralisationReport(model=order_settings(root, root, settings_overrides).model)
     wanted = set(datasets) if datasets else None
     for dataset in LOAD_ORDERS:
         chosen = [item for item in items if item["dataset"] == dataset]
