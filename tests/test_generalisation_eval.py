@@ -7,6 +7,7 @@ Only the `dev` split is read here: `unseen.jsonl` stays out of sight of whoever 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,20 @@ def test_a_gold_query_that_no_longer_returns_its_frozen_row_count_stops_the_run(
     assert gold_db.execute("SELECT COUNT(*) FROM penguins WHERE body_mass_g IS NULL").fetchone() == (1,)
     with pytest.raises(EtlError, match="returned 2 rows, not the 3"):
         g.gold_results(gold_db, {**item, "gold_rows": 3})
+
+
+def test_the_cli_runs_one_dataset_of_one_split_and_writes_the_report(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from etl_assistant.cli import app
+
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "generalisation", "--split", "dev", "--dataset", "penguins",
+                                      "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    assert list(payload["per_dataset_split"]) == ["penguins/dev"]
+    assert payload["overall"]["items"] == len(dev_items("penguins"))
+    assert payload["load_orders"] == {"penguins": {"single": ["penguins"]}}
+    refused = CliRunner().invoke(app, ["eval", "generalisation", "--dataset", "taxis"])
+    assert refused.exit_code == 2 and "--dataset one of flights" in refused.output
