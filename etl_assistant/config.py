@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Largest file accepted by POST /v1/datasets, in MiB.
     max_upload_mb: float = 200.0
 
+    # IANA zone pipeline schedules are read and said back in ("daily at 2 AM" = 02:00 there).
+    timezone: str = "UTC"
+
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"chdb:///{(self.data_dir / 'warehouse').resolve()}"

@@ -1,0 +1,1 @@
+"""Pipelines: connections, sources, modes, schedules, runs and the Airflow export."""
