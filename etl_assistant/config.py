@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Largest file accepted by POST /v1/datasets, in MiB.
     max_upload_mb: float = 200.0
 
+    # Named source databases, JSON object name -> URL (secrets: shown only without their password).
+    connections: dict[str, SecretStr] = Field(default_factory=dict)
+
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"chdb:///{(self.data_dir / 'warehouse').resolve()}"

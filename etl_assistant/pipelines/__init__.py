@@ -1,2 +1,2 @@
-"""Pipelines: a source kept in sync with a warehouse table by a mode and a schedule, run by the embedded
-scheduler, the CLI or Airflow, with every run and cursor recorded in the catalog."""
+"""Pipelines: named connections to source databases, their tables, and the jobs that keep warehouse tables in
+sync with them (modes, transforms, runs, schedules), with every run and cursor recorded in the catalog."""
