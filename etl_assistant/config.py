@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     # IANA zone pipeline schedules are read and said back in ("daily at 2 AM" = 02:00 there).
     timezone: str = "UTC"
+    # Named source databases, JSON object name -> URL (secrets: shown only without their password).
+    connections: dict[str, SecretStr] = Field(default_factory=dict)
 
     @property
     def resolved_warehouse_url(self) -> str:

@@ -1,0 +1,276 @@
+"""Named connections to databases: from the `ETLA_CONNECTIONS` setting, or stored per tenant in the catalog.
+
+A connection's URL carries its password, so it is a secret: everything a person, a log or a plan sees is the
+`redacted` form (password replaced by `***`), and errors name connections, never URLs. Connections from the
+setting are the operator's and are shared by every tenant; the ones added in chat or with the CLI belong to
+the tenant that added them and live in the catalog database, next to its other tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from pydantic import SecretStr
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection as SqlConnection
+from sqlalchemy.exc import SQLAlchemyError
+
+from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.warehouse.catalog import Catalog, describe_url
+
+if TYPE_CHECKING:
+    from etl_assistant.tools.base import ToolContext
+
+Kind = Literal["postgresql", "clickhouse", "chdb", "sqlite"]
+Origin = Literal["settings", "catalog"]
+
+_KINDS: dict[str, Kind] = {
+    "postgresql": "postgresql", "postgres": "postgresql", "postgresql+psycopg": "postgresql",
+    "clickhouse": "clickhouse", "clickhouses": "clickhouse",
+    "chdb": "chdb",
+    "sqlite": "sqlite",
+}
+URL_FORMS = ("postgresql://user:password@host:5432/db, clickhouse://user:password@host:8123/db, "
+             "chdb:///abs/path or sqlite:///path.db")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# Query parameters that hold secrets in libpq / clickhouse-connect URLs.
+_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "secret", "token", "access_token", "sslpassword"})
+_MASK = "***"
+# A URL inside free text (a chat message, an engine error): scheme://[user[:password]@]rest
+URL_IN_TEXT = re.compile(r"\b(?:postgres(?:ql)?(?:\+psycopg)?|clickhouses?|chdb|sqlite)://[^\s'\"`<>]+",
+                         re.IGNORECASE)
+
+metadata = MetaData()
+
+connections_table = Table(
+    "etla_connections", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(128), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "name", name="uq_etla_connections_tenant_name"),
+)
+
+_created: set[int] = set()  # catalog engines (one per URL, kept for the process) whose table exists
+
+
+@dataclass(frozen=True, repr=False)
+class Connection:
+    """A named database. `url` is the secret; print, log and show `redacted`."""
+
+    name: str
+    kind: Kind
+    secret: SecretStr = field(compare=False)
+    origin: Origin = "catalog"
+
+    @property
+    def url(self) -> str:
+        return self.secret.get_secret_value()
+
+    @property
+    def redacted(self) -> str:
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return (f"Connection(name={self.name!r}, kind={self.kind!r}, url={self.redacted!r}, "
+                f"origin={self.origin!r})")
+
+    __str__ = __repr__
+
+
+def url_kind(url: str) -> Kind:
+    """The engine a URL names; an unknown scheme is one sentence naming the accepted forms (URL not shown)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    kind = _KINDS.get(scheme)
+    if kind is None:
+        raise ToolError(f"That connection URL has {'the scheme ' + repr(scheme) if scheme else 'no scheme'}; "
+                        f"give one of {URL_FORMS}.")
+    return kind
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (in the user info or a secret query parameter) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:{_MASK}@{host}" if has_password else netloc
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(key.lower() in _SECRET_PARAMS for key, _ in pairs):
+            query = urlencode([(k, _MASK if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return _assemble(parts.scheme, netloc, parts.path, query, parts.fragment)
+
+
+def _assemble(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
+    """urlunsplit drops the empty authority of `chdb:///path`; keep `scheme://` always."""
+    return (f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+            + (f"#{fragment}" if fragment else ""))
+
+
+def redact_text(text: str) -> str:
+    """`text` with every database URL in it redacted (for replies and logs that quote what a person typed)."""
+    return URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+
+
+def name_from_url(url: str) -> str:
+    """A connection name from the URL: the database (or file) name, else the host."""
+    parts = urlsplit(url)
+    kind = url_kind(url)
+    path = unquote(parts.path)
+    if kind in ("chdb", "sqlite"):
+        candidate = PurePath(path).stem or PurePath(path).name
+    else:
+        candidate = path.strip("/").split("/")[-1] or (parts.hostname or "")
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", candidate).strip("_")
+    if not cleaned:
+        cleaned = kind
+    return cleaned if cleaned[0].isalpha() else f"db_{cleaned}"[:64]
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ToolError(f"The connection name {name!r} is not allowed; use letters, digits, '_' or '-', "
+                        "starting with a letter (at most 64 characters).")
+    return name
+
+
+def with_password(url: str, password: str) -> str:
+    """The URL with `password` set in its user info (the CLI reads a password apart from the URL)."""
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0] if userinfo else ""
+    return _assemble(parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query,
+                     parts.fragment)
+
+
+class ConnectionStore:
+    """The tenant's stored connections, in the catalog database (created on first use)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.engine = catalog.engine
+        if id(self.engine) not in _created:
+            with self._transaction() as conn:
+                metadata.create_all(conn, checkfirst=True)
+            _created.add(id(self.engine))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[SqlConnection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise WarehouseError(f"The catalog at {describe_url(self.catalog.url)} failed: {text}; "
+                                 "check that it is reachable and writable.") from exc
+
+    def list(self, tenant: str) -> list[tuple[str, str]]:
+        c = connections_table.c
+        with self._transaction() as conn:
+            rows = conn.execute(select(c.name, c.url).where(c.tenant == tenant).order_by(c.name)).all()
+        return [(row.name, row.url) for row in rows]
+
+    def save(self, tenant: str, name: str, url: str) -> bool:
+        """Store or replace; returns whether the name was new."""
+        c = connections_table.c
+        now = datetime.now(UTC)
+        with self._transaction() as conn:
+            found = conn.execute(select(c.id).where(c.tenant == tenant, c.name == name)
+                                 .with_for_update()).scalar()
+            if found is None:
+                conn.execute(insert(connections_table).values(tenant=tenant, name=name, url=url,
+                                                              created_at=now, updated_at=now))
+            else:
+                conn.execute(update(connections_table).where(c.id == found).values(url=url, updated_at=now))
+        return found is None
+
+    def delete(self, tenant: str, name: str) -> bool:
+        c = connections_table.c
+        with self._transaction() as conn:
+            return bool(conn.execute(delete(connections_table)
+                                     .where(c.tenant == tenant, c.name == name)).rowcount)
+
+
+def _configured(ctx: ToolContext) -> dict[str, Connection]:
+    found: dict[str, Connection] = {}
+    for name, secret in ctx.settings.connections.items():
+        try:
+            found[name] = Connection(name, url_kind(secret.get_secret_value()), secret, "settings")
+        except ToolError as exc:
+            raise WarehouseError(f"ETLA_CONNECTIONS entry {name!r} is not usable: {exc}") from None
+    return found
+
+
+def list_connections(ctx: ToolContext) -> list[Connection]:
+    """Every connection the tenant may use, by name: the configured ones, then its own stored ones."""
+    found = _configured(ctx)
+    for name, url in ConnectionStore(ctx.catalog).list(ctx.tenant):
+        if name not in found:
+            found[name] = Connection(name, url_kind(url), SecretStr(url), "catalog")
+    return [found[name] for name in sorted(found)]
+
+
+def resolve_connection(ctx: ToolContext, name: str) -> Connection:
+    """The connection called `name`; unknown -> one sentence naming the known ones."""
+    for connection in list_connections(ctx):
+        if connection.name == name:
+            return connection
+    for connection in list_connections(ctx):  # names are case-insensitive for people
+        if connection.name.lower() == name.lower():
+            return connection
+    known = ", ".join(c.name for c in list_connections(ctx)) or "none yet"
+    raise ToolError(f"There is no connection named {name!r} (known: {known}); add it with add_connection "
+                    "or `etl-assistant connections add NAME URL`.")
+
+
+def add_connection(ctx: ToolContext, name: str | None, url: str) -> tuple[Connection, bool]:
+    """Store a connection for the tenant (named after its database when `name` is empty); returns it and
+    whether it is new. A name the operator configured in ETLA_CONNECTIONS cannot be replaced."""
+    kind = url_kind(url.strip())
+    url = url.strip()
+    name = check_name(name or name_from_url(url))
+    if name in _configured(ctx):
+        raise ToolError(f"The connection {name!r} is configured by the server (ETLA_CONNECTIONS); "
+                        "pick another name for this one.")
+    created = ConnectionStore(ctx.catalog).save(ctx.tenant, name, url)
+    return Connection(name, kind, SecretStr(url), "catalog"), created
+
+
+def remove_connection(ctx: ToolContext, name: str) -> Connection:
+    """Forget a stored connection; configured or unknown names are one sentence saying so."""
+    connection = resolve_connection(ctx, name)
+    if connection.origin == "settings":
+        raise ToolError(f"The connection {connection.name!r} comes from ETLA_CONNECTIONS; remove it from the "
+                        "server's settings instead.")
+    ConnectionStore(ctx.catalog).delete(ctx.tenant, connection.name)
+    return connection
