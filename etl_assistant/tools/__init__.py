@@ -8,6 +8,7 @@ from etl_assistant.tools import (
     deploy,
     deployments,
     design_datamart,
+    export_pipeline,
     generate_ddl,
     infer_schema,
     list_datasets,
@@ -35,6 +36,7 @@ REGISTRY.append(deploy.TOOL)
 REGISTRY.append(rollback.TOOL)
 REGISTRY.append(deployments.TOOL)
 REGISTRY.append(verify.TOOL)
+REGISTRY.append(export_pipeline.TOOL)
 
 
 def get_tool(name: str) -> Tool:
