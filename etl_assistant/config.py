@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # Largest file accepted by POST /v1/datasets, in MiB.
     max_upload_mb: float = 200.0
 
+    # IANA zone pipeline schedules are read and said back in ("daily at 2 AM" = 02:00 there).
+    timezone: str = "UTC"
     # Named source databases, JSON object name -> URL (secrets: shown only without their password).
     connections: dict[str, SecretStr] = Field(default_factory=dict)
 
