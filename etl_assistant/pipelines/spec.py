@@ -115,9 +115,12 @@ class PipelineSpec(BaseModel):
             raise ValueError("the lag window cannot be negative")
         if self.lag and not self.primary_key:
             raise ValueError("a lag window re-reads rows, so it needs a primary key to drop them by")
-        if self.source.kind == "files" and self.mode == "incremental":
+        if self.source.kind == "files" and self.mode not in ("append", "upsert"):
             raise ValueError("files are loaded once each (by name, size, mtime and content hash), so use "
                              "append, or upsert with a primary key")
+        if self.mode == "append" and self.cursor:
+            raise ValueError("append reads the whole source every run; to read only new rows by a cursor use "
+                             "incremental")
         return self
 
 
