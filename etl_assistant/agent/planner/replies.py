@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from etl_assistant.agent.planner import pipeline_replies
 from etl_assistant.agent.planner.state import ToolStep
 
 MAX_ROWS_SHOWN = 50
@@ -29,6 +30,7 @@ CAPABILITIES = {
     "verify": "**remember a right answer** so the same question reuses its SQL — say `save this` (or 👍) "
     "after an answer",
 }
+CAPABILITIES.update(pipeline_replies.CAPABILITIES)
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
 
 
@@ -292,6 +294,7 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "rollback": _rolled_back,
     "deployments": _history,
     "verify": _verified,
+    **pipeline_replies.WRITERS,
 }
 
 
