@@ -18,11 +18,13 @@ from rich.table import Table
 
 from etl_assistant.config import get_settings
 from etl_assistant.errors import EtlError
+from etl_assistant.pipelines.cli import app as pipelines_app
 from etl_assistant.tools import ToolContext, get_tool
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 out = Console()
 err = Console(stderr=True)
+app.add_typer(pipelines_app, name="pipelines", help="List, run, pause and resume pipelines.")
 
 
 @contextmanager

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # Named source databases, JSON object name -> URL (secrets: shown only without their password).
     connections: dict[str, SecretStr] = Field(default_factory=dict)
 
+    # The pipeline scheduler inside the server process, and how often it looks for due pipelines.
+    scheduler: bool = True
+    scheduler_tick_s: float = 30.0
+
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"chdb:///{(self.data_dir / 'warehouse').resolve()}"

@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 from glob import glob
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etl_assistant.errors import InputError
 from etl_assistant.pipelines.extract import WarehouseTableSource
 from etl_assistant.pipelines.load import BatchResult, Loader, Window, clean_up
 from etl_assistant.pipelines.spec import PipelineSpec
 from etl_assistant.pipelines.store import LoadedFile, PipelineStore
-from etl_assistant.tools.base import ToolContext
+
+if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
+    from etl_assistant.tools.base import ToolContext
 
 _HASH_CHUNK = 1 << 20
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -22,7 +23,9 @@ from etl_assistant.pipelines.spec import Mode, PipelineSchedule, PipelineSpec, T
 from etl_assistant.pipelines.target import design, output_schema, source_columns
 from etl_assistant.pipelines.transforms import check_columns, project
 from etl_assistant.schema.model import DatasetSchema
-from etl_assistant.tools.base import ToolContext
+
+if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
+    from etl_assistant.tools.base import ToolContext
 
 
 class PipelineRequest(BaseModel):
@@ -132,8 +135,9 @@ def _implicit_renames(schema: DatasetSchema) -> list[Transform]:
     ]
 
 
-def plan_pipeline(ctx: ToolContext, request: PipelineRequest) -> PipelinePlanInfo:
-    """Everything create_pipeline shows, checked; raises one sentence on the first problem."""
+def plan_pipeline(ctx: ToolContext, request: PipelineRequest) -> tuple[PipelinePlanInfo, DatasetSchema]:
+    """Everything create_pipeline shows (and the source schema), checked; raises one sentence on the first
+    problem."""
     given = [v for v in (request.source_table, request.source_query, request.source_path) if v]
     if len(given) != 1:
         raise ToolError(
@@ -190,7 +194,7 @@ def plan_pipeline(ctx: ToolContext, request: PipelineRequest) -> PipelinePlanInf
     reason = modes.explain(spec)
     if request.mode is None:
         reason = f"{reason} Chosen because {choice.reason[0].lower()}{choice.reason[1:]}"
-    return PipelinePlanInfo(
+    info = PipelinePlanInfo(
         spec=spec,
         source=spec.source.describe(),
         mode_reason=reason,
@@ -201,6 +205,7 @@ def plan_pipeline(ctx: ToolContext, request: PipelineRequest) -> PipelinePlanInf
         target_notes=target_design.explanation,
         target_exists=ctx.warehouse.table_exists(target_design.table),
     )
+    return info, schema
 
 
 def _safe(name: str) -> str:

@@ -9,7 +9,8 @@ every run, failed or not, is in the history with its rows, cursors, attempts and
 from __future__ import annotations
 
 import time
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -20,9 +21,11 @@ from etl_assistant.pipelines.locks import run_lock
 from etl_assistant.pipelines.retry import backoff_s, is_transient
 from etl_assistant.pipelines.spec import PipelineSpec
 from etl_assistant.pipelines.store import PipelineStore, encode_cursor, show_cursor
-from etl_assistant.pipelines.target import keyed
+from etl_assistant.pipelines.target import BATCH_COLUMN, keyed
 from etl_assistant.pipelines.transforms import Projection, check_columns, project
-from etl_assistant.tools.base import ToolContext
+
+if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
+    from etl_assistant.tools.base import ToolContext
 
 RETRIES = 3  # attempts per run, the first included
 RETRY_BASE_S = 1.0
@@ -80,6 +83,20 @@ def target_create_sql(ctx: ToolContext, spec: PipelineSpec) -> str:
     return record.ddl.split(";\n", 1)[0].strip().rstrip(";")
 
 
+def fit_to_target(ctx: ToolContext, spec: PipelineSpec, loader: Loader) -> None:
+    """Write exactly the target's columns: a column the source gained is left out, one it lost is an error."""
+    if not ctx.warehouse.table_exists(loader.storage):
+        return
+    expected = [c.name for c in ctx.warehouse.columns(loader.storage) if c.name != BATCH_COLUMN]
+    missing = [c for c in expected if c not in loader.projection.columns]
+    if missing:
+        raise ToolError(f"The source of pipeline {spec.name} no longer gives column(s) {', '.join(missing)} "
+                        f"(it gives {', '.join(loader.projection.columns)}); restore them in the source, or "
+                        "delete the pipeline and create it again for the new columns.")
+    loader.projection.columns = {name: loader.projection.columns[name] for name in expected}
+    loader.columns = expected
+
+
 def _window(spec: PipelineSpec, source: Source, projection: Projection, last: Any) -> Window | None:
     """The batch's cursor range; None when the source has no rows at all (nothing to read)."""
     if spec.mode not in ("incremental", "upsert") or not spec.cursor:
@@ -101,6 +118,7 @@ def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tupl
     source = build_source(ctx, spec)
     projection = spec_projection(spec, source.columns())
     loader = Loader(ctx.warehouse, spec, projection, source, target_create_sql(ctx, spec))
+    fit_to_target(ctx, spec, loader)
     loader.cleanup(state.batch)
     window = _window(spec, source, projection, state.cursor)
     if window is None:
@@ -128,67 +146,56 @@ def _sentence(exc: BaseException) -> str:
     return redact_text(f"{type(exc).__name__}: {first}")
 
 
-def run_pipeline(
-    ctx: ToolContext,
-    name: str,
-    trigger: str = "manual",
-    *,
-    retries: int = RETRIES,
-    retry_base_s: float = RETRY_BASE_S,
-) -> RunReport:
-    """Run `name` now (under its lock) and record the run; a failure is in the report, not raised."""
+def run_pipeline(ctx: ToolContext, name: str, trigger: str = "manual", *, retries: int = RETRIES,
+                 retry_base_s: float = RETRY_BASE_S, slot: datetime | None = None) -> RunReport | None:
+    """Run `name` now (under its lock) and record the run; a failure is in the report, not raised.
+
+    `slot` is the scheduled time a scheduler runs it for: inside the lock the run is skipped (None) when
+    that slot was already run, and the slot is marked run afterwards, whatever the outcome, so a slot runs
+    once across every process and a process killed mid-run leaves its slot due for the next scheduler.
+    """
     store = PipelineStore(ctx.catalog)
     spec = store.require(ctx.tenant, name)
-    started = time.perf_counter()
     with run_lock(ctx.settings, ctx.catalog, ctx.tenant, name):
-        store.mark_interrupted(ctx.tenant, name)
-        before = store.state(ctx.tenant, name).cursor
-        run_id = store.start_run(ctx.tenant, name, trigger, before)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                result, before, after = _attempt(ctx, store, spec)
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
-                if attempt < retries and is_transient(exc):
-                    store.update_run(run_id, attempts=attempt + 1)
-                    ctx.progress(0, None, f"{name}: attempt {attempt} failed ({_sentence(exc)}); retrying")
-                    time.sleep(backoff_s(attempt, retry_base_s))
-                    continue
-                error = f"Run {run_id} of {name} failed after {attempt} attempt(s): {_sentence(exc)}"
-                store.finish_run(run_id, "failed", error=error, attempts=attempt)
-                return RunReport(
-                    pipeline=name,
-                    run_id=run_id,
-                    status="failed",
-                    rows_read=0,
-                    rows_written=0,
-                    cursor_before=show_cursor(encode_cursor(before)),
-                    cursor_after=None,
-                    attempts=attempt,
-                    error=error,
-                    elapsed_s=_since(started),
-                )
-            store.finish_run(
-                run_id,
-                "succeeded",
-                rows_read=result.rows_read,
-                rows_written=result.rows_written,
-                cursor_after=after,
-                attempts=attempt,
-            )
-            _record_target(ctx, spec)
-            return RunReport(
-                pipeline=name,
-                run_id=run_id,
-                status="succeeded",
-                rows_read=result.rows_read,
-                rows_written=result.rows_written,
-                cursor_before=show_cursor(encode_cursor(before)),
-                cursor_after=show_cursor(encode_cursor(after)),
-                attempts=attempt,
-                elapsed_s=_since(started),
-            )
+        previous = store.last_slot(ctx.tenant, name) if slot is not None else None
+        if slot is not None and previous is not None and previous >= slot:
+            return None
+        report = _run_locked(ctx, store, spec, trigger, retries, retry_base_s)
+        if slot is not None:
+            store.claim_slot(ctx.tenant, name, slot, previous)
+        return report
+
+
+def _run_locked(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec, trigger: str, retries: int,
+                retry_base_s: float) -> RunReport:
+    name = spec.name
+    started = time.perf_counter()
+    store.mark_interrupted(ctx.tenant, name)
+    before = store.state(ctx.tenant, name).cursor
+    run_id = store.start_run(ctx.tenant, name, trigger, before)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result, before, after = _attempt(ctx, store, spec)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
+            if attempt < retries and is_transient(exc):
+                store.update_run(run_id, attempts=attempt + 1)
+                ctx.progress(0, None, f"{name}: attempt {attempt} failed ({_sentence(exc)}); retrying")
+                time.sleep(backoff_s(attempt, retry_base_s))
+                continue
+            error = f"Run {run_id} of {name} failed after {attempt} attempt(s): {_sentence(exc)}"
+            store.finish_run(run_id, "failed", error=error, attempts=attempt)
+            return RunReport(pipeline=name, run_id=run_id, status="failed", rows_read=0, rows_written=0,
+                             cursor_before=show_cursor(encode_cursor(before)), cursor_after=None,
+                             attempts=attempt, error=error, elapsed_s=_since(started))
+        store.finish_run(run_id, "succeeded", rows_read=result.rows_read,
+                         rows_written=result.rows_written, cursor_after=after, attempts=attempt)
+        _record_target(ctx, spec)
+        return RunReport(pipeline=name, run_id=run_id, status="succeeded", rows_read=result.rows_read,
+                         rows_written=result.rows_written, cursor_before=show_cursor(encode_cursor(before)),
+                         cursor_after=show_cursor(encode_cursor(after)), attempts=attempt,
+                         elapsed_s=_since(started))
 
 
 def _record_target(ctx: ToolContext, spec: PipelineSpec) -> None:

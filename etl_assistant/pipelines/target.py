@@ -199,6 +199,10 @@ def design(spec: PipelineSpec, schema: DatasetSchema, dialect: str) -> TargetDes
         )
     if is_keyed:
         _key_by(create, spec.primary_key, target.name, notes)
+    else:  # rows are appended or reloaded as the source has them: a key seen unique in a sample may repeat
+        create.this.set(
+            "expressions", [e for e in create.this.expressions if not isinstance(e, exp.PrimaryKey)]
+        )
         extra = [s for s in extra if not _is_partition(s)]
     statements = [render(s, target.name) for s in [create, *extra]]
     if is_keyed and target.name == "clickhouse":

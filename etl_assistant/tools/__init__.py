@@ -5,6 +5,8 @@ from __future__ import annotations
 from etl_assistant.tools import (
     apply_deploy,
     ask,
+    create_pipeline,
+    delete_pipeline,
     deploy,
     deployments,
     design_datamart,
@@ -14,8 +16,13 @@ from etl_assistant.tools import (
     list_datasets,
     load_table,
     nl_to_sql,
+    pause_pipeline,
+    pipeline_runs,
+    pipelines,
     plan_deploy,
+    resume_pipeline,
     rollback,
+    run_pipeline,
     run_query,
     verify,
 )
@@ -37,6 +44,13 @@ REGISTRY.append(rollback.TOOL)
 REGISTRY.append(deployments.TOOL)
 REGISTRY.append(verify.TOOL)
 REGISTRY.append(export_pipeline.TOOL)
+REGISTRY.append(create_pipeline.TOOL)
+REGISTRY.append(run_pipeline.TOOL)
+REGISTRY.append(pipelines.TOOL)
+REGISTRY.append(pause_pipeline.TOOL)
+REGISTRY.append(resume_pipeline.TOOL)
+REGISTRY.append(pipeline_runs.TOOL)
+REGISTRY.append(delete_pipeline.TOOL)
 
 
 def get_tool(name: str) -> Tool:
