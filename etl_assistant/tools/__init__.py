@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from etl_assistant.tools import (
+    add_connection,
     apply_deploy,
     ask,
+    connections,
     deploy,
     deployments,
     design_datamart,
     generate_ddl,
     infer_schema,
     list_datasets,
+    list_tables,
     load_table,
     nl_to_sql,
     plan_deploy,
+    remove_connection,
     rollback,
     run_query,
     verify,
@@ -35,6 +39,10 @@ REGISTRY.append(deploy.TOOL)
 REGISTRY.append(rollback.TOOL)
 REGISTRY.append(deployments.TOOL)
 REGISTRY.append(verify.TOOL)
+REGISTRY.append(connections.TOOL)
+REGISTRY.append(add_connection.TOOL)
+REGISTRY.append(remove_connection.TOOL)
+REGISTRY.append(list_tables.TOOL)
 
 
 def get_tool(name: str) -> Tool:
