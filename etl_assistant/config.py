@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     # Named source databases, JSON object name -> URL (secrets: shown only without their password).
     connections: dict[str, SecretStr] = Field(default_factory=dict)
+    # Register the warehouse's own tables (those the assistant did not create) for every tenant that asks.
+    discover_warehouse: bool = True
 
     @property
     def resolved_warehouse_url(self) -> str:

@@ -17,6 +17,7 @@ from etl_assistant.tools import (
     load_table,
     nl_to_sql,
     plan_deploy,
+    refresh,
     remove_connection,
     rollback,
     run_query,
@@ -43,6 +44,7 @@ REGISTRY.append(connections.TOOL)
 REGISTRY.append(add_connection.TOOL)
 REGISTRY.append(remove_connection.TOOL)
 REGISTRY.append(list_tables.TOOL)
+REGISTRY.append(refresh.TOOL)
 
 
 def get_tool(name: str) -> Tool:
