@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from etl_assistant.tools import (
+    add_connection,
     apply_deploy,
     ask,
     create_pipeline,
     delete_pipeline,
+    connections,
     deploy,
     deployments,
     design_datamart,
@@ -14,6 +16,7 @@ from etl_assistant.tools import (
     generate_ddl,
     infer_schema,
     list_datasets,
+    list_tables,
     load_table,
     nl_to_sql,
     pause_pipeline,
@@ -21,6 +24,8 @@ from etl_assistant.tools import (
     pipelines,
     plan_deploy,
     resume_pipeline,
+    refresh,
+    remove_connection,
     rollback,
     run_pipeline,
     run_query,
@@ -51,6 +56,11 @@ REGISTRY.append(pause_pipeline.TOOL)
 REGISTRY.append(resume_pipeline.TOOL)
 REGISTRY.append(pipeline_runs.TOOL)
 REGISTRY.append(delete_pipeline.TOOL)
+REGISTRY.append(connections.TOOL)
+REGISTRY.append(add_connection.TOOL)
+REGISTRY.append(remove_connection.TOOL)
+REGISTRY.append(list_tables.TOOL)
+REGISTRY.append(refresh.TOOL)
 
 
 def get_tool(name: str) -> Tool:
