@@ -6,6 +6,7 @@ one active run and retries with backoff; and it never carries a connection's URL
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from etl_assistant.errors import InputError, ToolError
 from etl_assistant.pipelines.spec import PipelineSchedule, PipelineSource, PipelineSpec
 from etl_assistant.pipelines.store import PipelineStore
 from etl_assistant.tools import ToolContext, get_tool
+from etl_assistant.warehouse.chdb_engine import close_sessions
 from tests.support.airflow_venv import Airflow, airflow  # noqa: F401 - session fixture
+from tests.support.pipeline_source import seed_sales, source_database
 
 SECRET = "s3cret-pw-91"
 
@@ -92,3 +95,34 @@ def test_airflow_loads_the_exported_dags(ctx: ToolContext, tmp_path: Path, airfl
 
     adhoc = bag["dags"]["etla_adhoc"]
     assert adhoc["schedule"] is None and adhoc["is_paused_upon_creation"] is True  # manual and paused
+
+
+def test_dag_test_runs_the_pipeline_with_its_own_code(tmp_path: Path, airflow: Airflow) -> None:  # noqa: F811
+    """`dag.test()` once: the DAG's BashOperator runs `etl-assistant pipelines run`, which loads the rows
+    added to the local PostgreSQL since the first run into the chDB data dir and records the run."""
+    data = tmp_path / "data"
+    with source_database() as source:
+        seed_sales(source, 1, 50)
+        settings = Settings(data_dir=data, allowed_roots=[tmp_path], connections={"shop": source},
+                            _env_file=None)
+        ctx = ToolContext(settings=settings)
+        planned = get_tool("create_pipeline").run(ctx, {"source_connection": "shop", "source_table": "sales",
+                                                        "schedule": "daily at 2 AM"})
+        get_tool("apply_deploy").run(ctx, {"plan_id": planned.plan_id})  # approved: the first run, 50 rows
+        seed_sales(source, 51, 80)
+        exported = export(ctx, planned.pipeline.name, folder=tmp_path / "dags")
+        close_sessions()  # the Airflow task's process opens the same chDB directory
+
+        worker_env = {"ETLA_DATA_DIR": str(data), "ETLA_CONNECTIONS": json.dumps({"shop": source})}
+        dags = tmp_path / "dags"
+        result = airflow.run("test", str(dags), exported["dag_id"], dags_folder=dags, extra_env=worker_env,
+                             timeout=600)
+        assert result == {"state": "success", "tasks": {"run_pipeline": "success"}}
+
+        after = ToolContext(settings=settings)
+        runs = get_tool("pipeline_runs").run(after, {"name": planned.pipeline.name}).runs
+        assert [(r.trigger, r.status) for r in runs] == [("cli", "succeeded"), ("create", "succeeded")]
+        assert runs[0].rows_written >= 30 and runs[0].cursor_after > runs[1].cursor_after  # boundary re-read
+        count = after.warehouse.query('SELECT count(), uniqExact(id) FROM "sales"', read_only=True).rows
+        assert [tuple(row) for row in count] == [(80, 80)]
+        close_sessions()
