@@ -25,7 +25,7 @@ def plan_to_approve(step: ToolStep) -> str:
 
 
 def plan(out: dict[str, Any]) -> str:
-    spec = out.get("spec") or {}
+    spec = out.get("pipeline") or {}
     lines = [f"Pipeline **{spec.get('name')}**: `{out.get('source')}` → table `{spec.get('target_table')}`."]
     key = ", ".join(f"`{k}`" for k in spec.get("primary_key") or [])
     lines.append(f"- Mode: **{str(spec.get('mode', '')).replace('_', ' ')}**"
@@ -33,46 +33,59 @@ def plan(out: dict[str, Any]) -> str:
                  + (f", key {key}" if key else "")
                  + f". {out.get('mode_reason', '')}".rstrip())
     if out.get("schedule"):
-        runs = ", ".join(out.get("next_runs") or [])
+        runs = ", ".join(_when(run) for run in out.get("next_runs") or [])
         lines.append(f"- Schedule: **{out['schedule']}**" + (f"; next runs {runs}." if runs else "."))
     else:
         lines.append("- Schedule: none, it runs when you ask (`run it now`).")
     lines += [f"- Transform: {t}" for t in out.get("transforms") or []]
-    statements = out.get("target_statements") or []
     parts = ["\n".join(lines)]
-    if statements:
+    if out.get("ddl"):
         verb = "exists already and is kept" if out.get("target_exists") else "will be created"
-        parts.append(f"The target table {verb}:\n\n```sql\n" + ";\n\n".join(s.strip().rstrip(";")
-                                                                         for s in statements) + ";\n```")
-    notes = out.get("target_notes") or []
+        parts.append(f"The target table {verb}:\n\n```sql\n{str(out['ddl']).strip()}\n```")
+    notes = out.get("notes") or []
     if notes:
         parts.append("Why:\n" + "\n".join(f"- {note}" for note in notes))
     return "\n\n".join(parts)
 
 
+def created(planned: dict[str, Any], applied: dict[str, Any]) -> str:
+    """After approval: the pipeline exists and ran once (apply_deploy's notes say why a first run failed)."""
+    spec = planned.get("pipeline") or {}
+    rows = sum(step.get("rows") or 0 for step in applied.get("steps") or [] if step.get("kind") == "pipeline")
+    if applied.get("already_applied"):
+        return f"Nothing changed: the pipeline **{spec.get('name')}** was already created from this plan."
+    text = (f"Created the pipeline **{spec.get('name')}** and ran it once: {rows:,} rows in "
+            f"`{spec.get('target_table')}`.")
+    if planned.get("schedule"):
+        runs = planned.get("next_runs") or []
+        text += f" It runs {planned['schedule']}" + (f"; next {_when(runs[0])}." if runs else ".")
+    notes = applied.get("notes") or []
+    if notes:
+        text += "\n\nThe first run did not finish: " + " ".join(notes)
+    return text + "\n\nTry `show me the pipeline runs`, `run it now`, `pause it` or `export it to Airflow`."
+
+
 def _run(out: dict[str, Any]) -> str:
-    run = out.get("run") or out
-    name = out.get("name") or run.get("name") or "the pipeline"
-    status = run.get("status", "done")
-    head = f"Run of **{name}**: {status}"
-    counts = [f"{_count(run.get('rows_read'))} rows read" if run.get("rows_read") is not None else "",
-              f"{_count(run.get('rows_written'))} written" if run.get("rows_written") is not None else ""]
-    counts = [c for c in counts if c]
-    text = head + (f", {', '.join(counts)}" if counts else "") + "."
-    if run.get("cursor_after") is not None:
-        text += f" Cursor now `{run['cursor_after']}`."
-    if run.get("error"):
-        text += f"\n\nWhy it failed: {run['error']}"
+    name = out.get("pipeline") or "the pipeline"
+    text = (f"Run {out.get('run_id', '')} of **{name}** {out.get('status', 'finished')}: "
+            f"{_count(out.get('rows_read'))} rows read, {_count(out.get('rows_written'))} written")
+    if out.get("cursor_after") is not None:
+        text += f", cursor `{out.get('cursor_before')}` → `{out['cursor_after']}`"
+    text += f" ({float(out.get('elapsed_s') or 0):.1f}s"
+    attempts = int(out.get("attempts") or 1)
+    text += f", {attempts} attempts)." if attempts > 1 else ")."
+    if out.get("error"):
+        text += f"\n\nWhy it failed: {out['error']}"
     return text
 
 
 def _runs(out: dict[str, Any]) -> str:
     runs = out.get("runs") or []
-    name = out.get("name") or "the pipeline"
+    name = out.get("pipeline") or "the pipeline"
     if not runs:
         return f"**{name}** has not run yet. Say `run it now` to start it."
     rows = [[str(r.get("id", "")), str(r.get("trigger", "")), str(r.get("status", "")),
-             _when(r.get("started_at")), _when(r.get("finished_at")), _count(r.get("rows_read")),
+             _when(r.get("started_at")), _when(r.get("ended_at")), _count(r.get("rows_read")),
              _count(r.get("rows_written")), _cell(r.get("cursor_before")), _cell(r.get("cursor_after")),
              _cell(r.get("error"))] for r in runs]
     return f"Runs of **{name}**, newest first:\n\n" + _table(
@@ -85,27 +98,33 @@ def _list(out: dict[str, Any]) -> str:
     if not pipelines:
         return "No pipelines yet. Try `load sales from shop to ClickHouse daily at 2 AM`."
     rows = [[f"`{p.get('name')}`", str(p.get("source", "")), f"`{p.get('target_table', '')}`",
-             str(p.get("mode", "")).replace("_", " "), "paused" if p.get("paused") else str(p.get("schedule")
-                                                                                              or "by hand"),
-             _when(p.get("next_run")), str(p.get("last_status") or "")] for p in pipelines]
+             str(p.get("mode", "")).replace("_", " "), _schedule(p), _when(p.get("next_run")),
+             str(p.get("last_status") or "")] for p in pipelines]
     return _table(["pipeline", "source", "table", "mode", "schedule", "next run", "last run"], rows)
 
 
+def _schedule(summary: dict[str, Any]) -> str:
+    words = str(summary.get("schedule") or "when asked")
+    return f"{words} (paused)" if summary.get("paused") else words
+
+
 def _paused(out: dict[str, Any]) -> str:
-    name = out.get("name") or (out.get("spec") or {}).get("name")
-    return f"Paused **{name}**: no scheduled run starts until you say `resume it` (`run it now` still works)."
+    return (f"Paused **{out.get('name')}**: no scheduled run starts until you say `resume it` "
+            "(`run it now` still works).")
 
 
 def _resumed(out: dict[str, Any]) -> str:
-    name = out.get("name") or (out.get("spec") or {}).get("name")
     nxt = out.get("next_run")
-    return f"Resumed **{name}**" + (f"; next run {_when(nxt)}." if nxt else ".")
+    return f"Resumed **{out.get('name')}**" + (f"; next run {_when(nxt)}." if nxt else ".")
 
 
 def _deleted(out: dict[str, Any]) -> str:
-    name = out.get("name") or (out.get("spec") or {}).get("name")
-    return (f"Deleted the pipeline **{name}** and its schedule. The table it filled stays in the warehouse "
-            "with its rows.")
+    if not out.get("deleted"):
+        return f"There was no pipeline **{out.get('name')}** to delete."
+    dropped = out.get("dropped") or []
+    kept = (f" and dropped {', '.join(f'`{t}`' for t in dropped)}" if dropped
+            else ". The table it filled stays in the warehouse with its rows")
+    return f"Deleted the pipeline **{out.get('name')}** and its schedule{kept}."
 
 
 def _exported(out: dict[str, Any]) -> str:

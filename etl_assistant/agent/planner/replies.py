@@ -52,6 +52,9 @@ def reply_for_results(steps: list[ToolStep]) -> str:
     failed = [step for step in steps if step.error is not None]
     succeeded = [step for step in steps if step.error is None and step.output is not None]
     last = succeeded[-1].name if succeeded else None
+    planned = [step for step in succeeded if step.name == "create_pipeline"]
+    if last == "apply_deploy" and planned:  # the pipeline the person just approved, created and run once
+        return pipeline_replies.created(planned[-1].output or {}, succeeded[-1].output or {})
     parts = [_error(step) for step in failed]
     parts += [_WRITERS.get(step.name, _generic)(step.output or {}) for step in succeeded if step.name == last]
     return "\n\n".join(parts) or "Done."

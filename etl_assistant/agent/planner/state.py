@@ -106,7 +106,7 @@ def message_text(message: BaseMessage) -> str:
 
 
 def _apply(state: ConversationState, name: str, args: dict[str, Any], output: dict[str, Any]) -> None:
-    if name in _PIPELINE_TOOLS or name == "apply_deploy" and output.get("pipelines"):
+    if name in _PIPELINE_TOOLS:
         _apply_pipeline(state, name, args, output)
         return
     if name == "design_datamart":
@@ -152,11 +152,10 @@ _PIPELINE_TOOLS = frozenset({"create_pipeline", "run_pipeline", "pause_pipeline"
 def _apply_pipeline(state: ConversationState, name: str, args: dict[str, Any],
                     output: dict[str, Any]) -> None:
     """The pipeline a step was about becomes the one "it" means; deleting it leaves none."""
-    spec = output.get("spec") or {}
-    pipelines = output.get("pipelines") or []
-    named = spec.get("name") or output.get("name") or args.get("name")
-    if not named and pipelines and isinstance(pipelines[0], dict):
-        named = pipelines[0].get("name")
+    pipeline = output.get("pipeline")  # create_pipeline: the spec; run and runs: its name
+    spec = pipeline if isinstance(pipeline, dict) else {}
+    named = spec.get("name") or (pipeline if isinstance(pipeline, str) else None) or output.get("name")
+    named = named or args.get("name")
     state.pipeline = None if name == "delete_pipeline" else named or state.pipeline
     target = spec.get("target_table")
     if target:
