@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     # Named source databases, JSON object name -> URL (secrets: shown only without their password).
     connections: dict[str, SecretStr] = Field(default_factory=dict)
+    # Register the warehouse's own tables (those the assistant did not create) for every tenant that asks.
+    discover_warehouse: bool = True
 
     # The pipeline scheduler inside the server process, and how often it looks for due pipelines.
     scheduler: bool = True

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import SecretStr
 from sqlalchemy import (
@@ -36,10 +36,17 @@ from sqlalchemy.engine import Connection as SqlConnection
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.redact import assemble_url, redact_text, redact_url
 from etl_assistant.warehouse.catalog import Catalog, describe_url
 
 if TYPE_CHECKING:
     from etl_assistant.tools.base import ToolContext
+
+__all__ = [  # redact_url / redact_text live in etl_assistant.redact; importable from here as well
+    "Connection", "ConnectionStore", "add_connection", "check_name", "list_connections", "name_from_url",
+    "redact_text", "redact_url", "remove_connection", "resolve_connection", "url_kind",
+    "warehouse_connection", "with_password",
+]
 
 Kind = Literal["postgresql", "clickhouse", "chdb", "sqlite"]
 Origin = Literal["settings", "catalog"]
@@ -50,15 +57,10 @@ _KINDS: dict[str, Kind] = {
     "chdb": "chdb",
     "sqlite": "sqlite",
 }
+WAREHOUSE = "warehouse"  # what list_tables and refresh call the configured warehouse
 URL_FORMS = ("postgresql://user:password@host:5432/db, clickhouse://user:password@host:8123/db, "
              "chdb:///abs/path or sqlite:///path.db")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-# Query parameters that hold secrets in libpq / clickhouse-connect URLs.
-_SECRET_PARAMS = frozenset({"password", "passwd", "pwd", "secret", "token", "access_token", "sslpassword"})
-_MASK = "***"
-# A URL inside free text (a chat message, an engine error): scheme://[user[:password]@]rest
-URL_IN_TEXT = re.compile(r"\b(?:postgres(?:ql)?(?:\+psycopg)?|clickhouses?|chdb|sqlite)://[^\s'\"`<>]+",
-                         re.IGNORECASE)
 
 metadata = MetaData()
 
@@ -110,38 +112,6 @@ def url_kind(url: str) -> Kind:
     return kind
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password (in the user info or a secret query parameter) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:{_MASK}@{host}" if has_password else netloc
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in _SECRET_PARAMS for key, _ in pairs):
-            query = urlencode([(k, _MASK if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    return _assemble(parts.scheme, netloc, parts.path, query, parts.fragment)
-
-
-def _assemble(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
-    """urlunsplit drops the empty authority of `chdb:///path`; keep `scheme://` always."""
-    return (f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
-            + (f"#{fragment}" if fragment else ""))
-
-
-def redact_text(text: str) -> str:
-    """`text` with every database URL in it redacted (for replies and logs that quote what a person typed)."""
-    return URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-
-
 def name_from_url(url: str) -> str:
     """A connection name from the URL: the database (or file) name, else the host."""
     parts = urlsplit(url)
@@ -169,8 +139,8 @@ def with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
     userinfo, _, host = parts.netloc.rpartition("@")
     user = userinfo.partition(":")[0] if userinfo else ""
-    return _assemble(parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query,
-                     parts.fragment)
+    return assemble_url(parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query,
+                        parts.fragment)
 
 
 class ConnectionStore:
@@ -264,6 +234,12 @@ def add_connection(ctx: ToolContext, name: str | None, url: str) -> tuple[Connec
                         "pick another name for this one.")
     created = ConnectionStore(ctx.catalog).save(ctx.tenant, name, url)
     return Connection(name, kind, SecretStr(url), "catalog"), created
+
+
+def warehouse_connection(ctx: ToolContext) -> Connection:
+    """The configured warehouse as a connection named `warehouse` (its URL as secret as any other)."""
+    url = ctx.warehouse.url
+    return Connection(WAREHOUSE, url_kind(url), SecretStr(url), "settings")
 
 
 def remove_connection(ctx: ToolContext, name: str) -> Connection:

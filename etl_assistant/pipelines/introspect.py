@@ -19,15 +19,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlglot import exp
 
 from etl_assistant.errors import ToolError, WarehouseError
-from etl_assistant.pipelines.connections import Connection, redact_text
+from etl_assistant.pipelines.connections import Connection
+from etl_assistant.redact import redact_text
 from etl_assistant.schema.infer import profile_rows
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema, LogicalType, Relationship, TypeDetails
 from etl_assistant.schema.naming import to_identifier
+from etl_assistant.schema.readers import value_text
 from etl_assistant.warehouse import connect
 from etl_assistant.warehouse.base import Warehouse
 from etl_assistant.warehouse.catalog import sqlalchemy_url
 from etl_assistant.warehouse.statements import render
 
+CONNECTION_SOURCE = "connection:"  # DatasetSchema.source of a connection's table: connection:<name>/<table>
 SAMPLE_ROWS = 10_000
 SAMPLE_TIMEOUT_S = 30.0
 TableKind = Literal["table", "view"]
@@ -80,6 +83,11 @@ class TableShape:
     unique: list[tuple[str, ...]] = field(default_factory=list)
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     row_estimate: int | None = None  # the engine's own statistic, no scan
+
+
+def sql_dialect(connection: Connection) -> str:
+    """The sqlglot dialect SQL for this connection is rendered in."""
+    return {"postgresql": "postgres", "sqlite": "sqlite"}.get(connection.kind, "clickhouse")
 
 
 def _failure(connection: Connection, exc: BaseException) -> WarehouseError:
@@ -268,7 +276,7 @@ def sample_rows(connection: Connection, shape: TableShape, limit: int = SAMPLE_R
         return []
     query = exp.select(*[exp.column(c.name, quoted=True) for c in shape.columns]).from_(
         shape.table.expression()).limit(limit)
-    dialect = {"postgresql": "postgres", "sqlite": "sqlite"}.get(connection.kind, "clickhouse")
+    dialect = sql_dialect(connection)
     try:
         return connect(connection.url).query(render(query, dialect), limit=limit, timeout_s=timeout_s,
                                              read_only=True).rows
@@ -306,7 +314,7 @@ def describe_table(connection: Connection, table: TableRef, *, name: str | None 
                         + ", ".join(f"({', '.join(fk.columns)}) -> {fk.ref_table}" for fk in composite) + ".")
     return DatasetSchema(
         name=to_identifier(name or table.name, fallback="dataset"),
-        source=f"connection:{connection.name}/{table.qualified}",
+        source=f"{CONNECTION_SOURCE}{connection.name}/{table.qualified}",
         format="table",
         row_count=total or 0,
         row_count_estimated=sampled,
@@ -389,3 +397,20 @@ def _declared(profile: ColumnProfile, column: ColumnDef, *, key: bool, primary: 
                                         if logical == "string" else {})
         update |= {"type": logical, "details": merged}
     return profile.model_copy(update=update)
+
+
+def distinct_values(connection: Connection, table: TableRef, column: str,
+                    limit: int = 100_000) -> list[str] | None:
+    """Distinct non-null values of one column as text (for containment checks against files); None when
+    there are more than `limit`, or the database cannot say within the sample timeout."""
+    col = exp.column(column, quoted=True)
+    query = (exp.select(col).distinct().from_(table.expression())
+             .where(exp.Not(this=exp.Is(this=col.copy(), expression=exp.Null()))).limit(limit + 1))
+    try:
+        result = connect(connection.url).query(render(query, sql_dialect(connection)), limit=limit,
+                                               timeout_s=SAMPLE_TIMEOUT_S)
+    except (ToolError, WarehouseError):
+        return None
+    if result.truncated:
+        return None
+    return [text for (value,) in result.rows if (text := value_text(value)) is not None]

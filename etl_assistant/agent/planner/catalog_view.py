@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from etl_assistant.config import Settings
 from etl_assistant.errors import EtlError
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ class DatasetInfo:
 class CatalogView:
     datasets: tuple[DatasetInfo, ...] = ()
     tables: tuple[str, ...] = ()
+    pipelines: tuple[str, ...] = ()  # the tenant's pipeline names
+    connections: tuple[tuple[str, str], ...] = ()  # (name, engine kind) of the connections it may read
 
     @property
     def dataset_names(self) -> list[str]:
@@ -57,3 +60,20 @@ def read_catalog(url: str, tenant: str) -> CatalogView:
         log.warning("planner could not read the catalog: %s", exc)
         return CatalogView()
     return CatalogView(datasets=datasets, tables=tables)
+
+
+def with_pipelines(view: CatalogView, settings: Settings, tenant: str) -> CatalogView:
+    """The view plus the tenant's pipelines and connection names (never URLs); unreadable -> as it was."""
+    from etl_assistant.pipelines.connections import list_connections
+    from etl_assistant.pipelines.store import PipelineStore
+    from etl_assistant.tools.base import ToolContext
+
+    try:
+        catalog = _catalog(settings.resolved_catalog_url)
+        pipelines = tuple(spec.name for spec in PipelineStore(catalog).list(tenant))
+        ctx = ToolContext(settings=settings, tenant=tenant, _overrides={"catalog": catalog})
+        connections = tuple((c.name, c.kind) for c in list_connections(ctx))
+    except EtlError as exc:
+        log.warning("planner could not read pipelines or connections: %s", exc)
+        return view
+    return replace(view, pipelines=pipelines, connections=connections)

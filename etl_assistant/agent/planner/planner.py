@@ -18,6 +18,10 @@ from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step
 from etl_assistant.agent.planner.catalog_view import CatalogView
 from etl_assistant.agent.planner.entities import Entities, extract, find_mentions
 from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
+from etl_assistant.agent.planner.pipeline_intents import DESCRIPTIONS as PIPELINE_DESCRIPTIONS
+from etl_assistant.agent.planner.pipeline_intents import FILLERS as PIPELINE_FILLERS
+from etl_assistant.agent.planner.pipeline_intents import PIPELINE_INTENTS, excluded_intents
+from etl_assistant.agent.planner.pipeline_replies import plan_to_approve
 from etl_assistant.agent.planner.router import Route, Router, shared_router
 from etl_assistant.agent.planner.state import (
     ConversationState,
@@ -40,6 +44,7 @@ TOOL_INTENTS = (
     "rollback",
     "deployments",
     "verify",
+    *PIPELINE_INTENTS,
 )
 MIN_SCORE = 0.40  # below this nothing matched well enough: ask instead of guessing
 MIN_MARGIN = 0.01  # two tool intents closer than this, with no keyword cue for either: ask which one
@@ -62,6 +67,7 @@ _DESCRIPTIONS = {
     "rollback": "roll back a deploy",
     "deployments": "show deploy history",
     "verify": "save the last answer for reuse",
+    **PIPELINE_DESCRIPTIONS,
 }
 
 
@@ -110,6 +116,11 @@ class Planner:
             previous = done[-1].output or {}
             if upcoming.tool in ("generate_ddl", "load_table", "deploy") and "dataset" not in args:
                 args["dataset"] = previous.get("name") or previous.get("dataset")
+            if upcoming.tool == "apply_deploy" and "plan_id" not in args:  # a plan the person now approves
+                args["plan_id"] = previous.get("plan_id")
+                text = plan_to_approve(done[-1])
+                return Decision(turn.intent, turn.args, calls=[Step(upcoming.tool, args)], plan=turn.plan,
+                                text=text)
             return Decision(turn.intent, turn.args, calls=[Step(upcoming.tool, args)], plan=turn.plan)
         return Decision(turn.intent, turn.args, text=replies.reply_for_results(done))
 
@@ -140,7 +151,8 @@ class Planner:
             return resumed
         if ents.sql:
             return self._fill("run_query", ents, state, catalog, tools)
-        ranked = _ranked_intents(ents, route, state)
+        unmeant = excluded_intents(ents, state, catalog)
+        ranked = [i for i in _ranked_intents(ents, route, state) if i not in unmeant]
         intent = ranked[0]
         score = route.score_of(intent)
         if intent in CHAT_INTENTS and score >= MIN_CHAT_SCORE and not (ents.paths or ents.mentions):
@@ -178,7 +190,8 @@ class Planner:
         *,
         follow_up: bool = False,
     ) -> Decision:
-        filled = fill(intent, Request(ents, state, catalog, follow_up, self.warehouse_dialect))
+        request = Request(ents, state, catalog, follow_up, self.warehouse_dialect)
+        filled = PIPELINE_FILLERS[intent](request) if intent in PIPELINE_FILLERS else fill(intent, request)
         if isinstance(filled, Missing):
             return Decision("clarify", text=filled.question, pending=intent)
         assert isinstance(filled, Filled)
