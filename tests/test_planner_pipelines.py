@@ -83,6 +83,11 @@ CREATES = {
         "schedule": "daily",
     },
     # Schedule words the parser cannot read go to the tool as said: it refuses them with examples.
+    "load sales from shop every blue moon": {
+        "source_connection": "shop",
+        "source_table": "sales",
+        "schedule": "every blue moon",
+    },
     "load sales from postgres every blue moon": {
         "source_connection": "shop",
         "source_table": "sales",

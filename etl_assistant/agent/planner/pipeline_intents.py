@@ -93,15 +93,22 @@ def excluded_intents(ents: Entities, state: ConversationState, catalog: CatalogV
         excluded.add("export_pipeline")
     if not creates_pipeline(text, catalog):
         excluded.add("create_pipeline")
+    elif reads_a_database(text, catalog) and not ents.paths:
+        excluded.add("load_table")  # it loads files and datasets; rows from a database come by a pipeline
     return excluded
+
+
+def reads_a_database(text: str, catalog: CatalogView) -> bool:
+    """"from PostgreSQL", "from shop" (a connection): the source is a database."""
+    return bool(_SOURCE_ENGINE.search(text)) or any(
+        re.search(rf"\bfrom\s+(?:the\s+)?{re.escape(name.lower())}\b", text)
+        for name, _ in catalog.connections)
 
 
 def creates_pipeline(text: str, catalog: CatalogView) -> bool:
     """Moving data on a schedule, from a database, or "create a pipeline"."""
     moves = bool(_MOVES.search(text))
-    from_database = bool(_SOURCE_ENGINE.search(text)) or any(
-        re.search(rf"\bfrom\s+(?:the\s+)?{re.escape(name.lower())}\b", text)
-        for name, _ in catalog.connections)
+    from_database = reads_a_database(text, catalog)
     scheduled = find_schedule_phrase(text) is not None
     return bool(_CREATE_PIPELINE.search(text) or _KEEP_IN_SYNC.search(text)
                 or moves and (scheduled or from_database) or re.search(r"\b(sync|replicate|mirror)\b", text))
