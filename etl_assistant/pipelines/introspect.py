@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlglot import exp
 
 from etl_assistant.errors import ToolError, WarehouseError
-from etl_assistant.pipelines.connections import Connection
+from etl_assistant.pipelines.connections import WAREHOUSE, Connection
 from etl_assistant.redact import redact_text
 from etl_assistant.schema.infer import profile_rows
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema, LogicalType, Relationship, TypeDetails
@@ -93,8 +93,9 @@ def sql_dialect(connection: Connection) -> str:
 def _failure(connection: Connection, exc: BaseException) -> WarehouseError:
     text = str(getattr(exc, "orig", None) or exc).strip()
     first = redact_text(text.splitlines()[0] if text else type(exc).__name__)
+    setting = "ETLA_WAREHOUSE_URL" if connection.name == WAREHOUSE else "the connection's URL"
     return WarehouseError(f"Cannot read connection {connection.name!r}: {first.rstrip('.')}; check that the "
-                          "database is reachable and the connection's URL and rights are right.")
+                          f"database is reachable, and {setting} and the rights it grants.")
 
 
 # --- PostgreSQL and SQLite: SQLAlchemy's inspector ----------------------------------------------------------

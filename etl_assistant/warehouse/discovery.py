@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -55,6 +56,7 @@ from etl_assistant.warehouse.statements import render
 if TYPE_CHECKING:
     from etl_assistant.tools.base import ToolContext
 
+log = logging.getLogger(__name__)
 _INTERNAL = re.compile(r"__(staging|prev)_")  # deploy's staging tables and kept previous versions
 # The catalog's and the conversations' (LangGraph's PostgreSQL checkpointer) tables.
 _CATALOG_TABLES = re.compile(r"^(etla_.*|checkpoints|checkpoint_(blobs|writes|migrations))$")
@@ -266,7 +268,11 @@ def ensure_discovered(ctx: ToolContext) -> None:
     with _refreshed_lock:
         if key in _refreshed:
             return
-    if DiscoveryStore(ctx.catalog).refreshed_at(ctx.tenant) is None:
-        refresh(ctx)
+    try:
+        if DiscoveryStore(ctx.catalog).refreshed_at(ctx.tenant) is None:
+            refresh(ctx)
+    except EtlError as exc:  # the caller's own query reports an unreachable warehouse in its words
+        log.warning("warehouse discovery skipped: %s", exc)
+        return
     with _refreshed_lock:
         _refreshed.add(key)

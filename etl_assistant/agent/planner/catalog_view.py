@@ -22,6 +22,7 @@ class DatasetInfo:
 class CatalogView:
     datasets: tuple[DatasetInfo, ...] = ()
     tables: tuple[str, ...] = ()
+    connections: tuple[str, ...] = ()  # names of the database connections the tenant may use
 
     @property
     def dataset_names(self) -> list[str]:
@@ -44,8 +45,11 @@ def _catalog(url: str):  # noqa: ANN202 - Catalog is imported lazily to keep the
     return Catalog(url)
 
 
-def read_catalog(url: str, tenant: str) -> CatalogView:
-    """The tenant's datasets and tables; an unreachable catalog reads as empty (the planner then asks)."""
+def read_catalog(url: str, tenant: str, configured_connections: tuple[str, ...] = ()) -> CatalogView:
+    """The tenant's datasets, tables and connections (`configured_connections`: ETLA_CONNECTIONS' names); an
+    unreachable catalog reads as empty (the planner then asks)."""
+    from etl_assistant.pipelines.connections import ConnectionStore
+
     try:
         catalog = _catalog(url)
         datasets = tuple(
@@ -53,7 +57,9 @@ def read_catalog(url: str, tenant: str) -> CatalogView:
             for s in catalog.list_datasets(tenant)
         )
         tables = tuple(t.table for t in catalog.list_tables(tenant))
+        stored = tuple(name for name, _ in ConnectionStore(catalog).list(tenant))
     except EtlError as exc:
         log.warning("planner could not read the catalog: %s", exc)
-        return CatalogView()
-    return CatalogView(datasets=datasets, tables=tables)
+        return CatalogView(connections=configured_connections)
+    connections = tuple(dict.fromkeys((*configured_connections, *stored)))
+    return CatalogView(datasets=datasets, tables=tables, connections=connections)

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from etl_assistant.agent.planner import replies
 from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step, fill
 from etl_assistant.agent.planner.catalog_view import CatalogView
+from etl_assistant.agent.planner.connection_turns import connection_intent
 from etl_assistant.agent.planner.entities import Entities, extract, find_mentions
 from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
 from etl_assistant.agent.planner.router import Route, Router, shared_router
@@ -40,6 +41,8 @@ TOOL_INTENTS = (
     "rollback",
     "deployments",
     "verify",
+    "add_connection",
+    "list_tables",
 )
 MIN_SCORE = 0.40  # below this nothing matched well enough: ask instead of guessing
 MIN_MARGIN = 0.01  # two tool intents closer than this, with no keyword cue for either: ask which one
@@ -62,6 +65,8 @@ _DESCRIPTIONS = {
     "rollback": "roll back a deploy",
     "deployments": "show deploy history",
     "verify": "save the last answer for reuse",
+    "add_connection": "connect a database",
+    "list_tables": "list a connection's tables",
 }
 
 
@@ -135,6 +140,9 @@ class Planner:
         tools: list[str],
         history: list[BaseMessage],
     ) -> Decision:
+        by_rule = connection_intent(ents, catalog.connections)
+        if by_rule is not None:
+            return self._fill(by_rule, ents, state, catalog, tools)
         resumed = self._resume_clarification(ents, history, catalog, tools)
         if resumed is not None:
             return resumed

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from etl_assistant.agent.planner.connection_replies import CONNECTION_WRITERS
 from etl_assistant.agent.planner.state import ToolStep
 
 MAX_ROWS_SHOWN = 50
@@ -28,6 +29,9 @@ CAPABILITIES = {
     "deployments": "**show deploy history** — e.g. `deployment history of orders`",
     "verify": "**remember a right answer** so the same question reuses its SQL — say `save this` (or 👍) "
     "after an answer",
+    "add_connection": "**connect a database** (PostgreSQL, ClickHouse, chDB, SQLite) by name — e.g. "
+    "`connect to postgresql://user@host:5432/shop`",
+    "list_tables": "**list a connection's tables** — e.g. `what tables are in shop?`",
 }
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
 
@@ -293,6 +297,7 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "deployments": _history,
     "verify": _verified,
 }
+_WRITERS.update(CONNECTION_WRITERS)
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
