@@ -25,6 +25,7 @@ def decide(text: str, connections: tuple[str, ...] = ("shop", "crm-eu")):  # noq
         "url": "clickhouse://default@127.0.0.1:8123/analytics"}),
     ("use sqlite:////srv/data/app.db", {"url": "sqlite:////srv/data/app.db"}),
     (f"{URL} please", {"url": URL}),
+    (f"connect to {URL} as shop", {"url": URL, "name": "shop"}),
 ])
 def test_a_database_url_adds_a_connection(text: str, args: dict) -> None:
     decision = decide(text)

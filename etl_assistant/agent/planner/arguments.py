@@ -259,7 +259,7 @@ def _fill_add_connection(req: Request) -> Filled | Missing:
     if url is None:
         return Missing("Which database should I connect? Give its URL, e.g. postgresql://user@host:5432/db.")
     args: dict[str, Any] = {"url": url}
-    if req.ents.target and req.ents.target.lower() not in url.lower():
+    if req.ents.target:
         args["name"] = req.ents.target
     return _single("add_connection", args)
 
