@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     # Named source databases, JSON object name -> URL (secrets: shown only without their password).
     connections: dict[str, SecretStr] = Field(default_factory=dict)
+    # A Fernet key: connection URLs added in chat or the CLI are stored encrypted with it in the catalog.
+    connections_key: SecretStr | None = None
     # Register the warehouse's own tables (those the assistant did not create) for every tenant that asks.
     discover_warehouse: bool = True
 
