@@ -143,16 +143,19 @@ def test_stored_urls_are_encrypted_with_the_key(tmp_path) -> None:
     catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
     key = Fernet.generate_key().decode()
     ctx = context(catalog, tmp_path, tenant="sealed")
+    add_connection(ctx, "plain", "sqlite:///before-the-key.db")
     ctx.settings = ctx.settings.model_copy(update={"connections_key": SecretStr(key)})
     url = f"postgresql://etl:{PASSWORD}@db:5432/sales"
     add_connection(ctx, "sales", url)
-    [(name, stored)] = ConnectionStore(catalog).list("sealed")
-    assert name == "sales" and stored.startswith("fernet:") and PASSWORD not in stored
+    stored = dict(ConnectionStore(catalog).list("sealed"))
+    assert stored["sales"].startswith("fernet:") and PASSWORD not in stored["sales"]
+    assert stored["plain"] == "sqlite:///before-the-key.db"
     assert resolve_connection(ctx, "sales").url == url
     other_key = Fernet.generate_key().decode()
     ctx.settings = ctx.settings.model_copy(update={"connections_key": SecretStr(other_key)})
     with pytest.raises(WarehouseError, match="cannot be decrypted with ETLA_CONNECTIONS_KEY"):
         resolve_connection(ctx, "sales")
+    assert resolve_connection(ctx, "plain").kind == "sqlite"  # the others stay usable
     ctx.settings = ctx.settings.model_copy(update={"connections_key": None})
     with pytest.raises(WarehouseError, match="stored encrypted; set ETLA_CONNECTIONS_KEY"):
         list_connections(ctx)

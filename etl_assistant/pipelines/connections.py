@@ -249,23 +249,27 @@ def list_connections(ctx: ToolContext) -> list[Connection]:
 
 
 def resolve_connection(ctx: ToolContext, name: str) -> Connection:
-    """The connection called `name`; unknown -> one sentence naming the known ones."""
-    for connection in list_connections(ctx):
-        if connection.name == name:
-            return connection
-    for connection in list_connections(ctx):  # names are case-insensitive for people
-        if connection.name.lower() == name.lower():
-            return connection
-    known = ", ".join(c.name for c in list_connections(ctx)) or "none yet"
-    raise ToolError(f"There is no connection named {name!r} (known: {known}); add it with add_connection "
-                    "or `etl-assistant connections add NAME URL`.")
+    """The connection called `name` (case-insensitive for people); unknown -> one sentence naming the known
+    ones. Only this connection's URL is decrypted."""
+    configured = _configured(ctx)
+    stored = dict(ConnectionStore(ctx.catalog).list(ctx.tenant))
+    names = sorted(set(configured) | set(stored))
+    match = name if name in names else next((n for n in names if n.lower() == name.lower()), None)
+    if match is None:
+        known = ", ".join(names) or "none yet"
+        raise ToolError(f"There is no connection named {name!r} (known: {known}); add it with add_connection "
+                        "or `etl-assistant connections add NAME URL`.")
+    if match in configured:
+        return configured[match]
+    url = _unseal(ctx, match, stored[match])
+    return Connection(match, url_kind(url), SecretStr(url), "catalog")
 
 
 def add_connection(ctx: ToolContext, name: str | None, url: str) -> tuple[Connection, bool]:
     """Store a connection for the tenant (named after its database when `name` is empty); returns it and
     whether it is new. A name the operator configured in ETLA_CONNECTIONS cannot be replaced."""
-    kind = url_kind(url.strip())
     url = url.strip()
+    kind = url_kind(url)
     name = check_name(name or name_from_url(url))
     if name in _configured(ctx):
         raise ToolError(f"The connection {name!r} is configured by the server (ETLA_CONNECTIONS); "
