@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     connections_key: SecretStr | None = None
     # Register the warehouse's own tables (those the assistant did not create) for every tenant that asks.
     discover_warehouse: bool = True
+    # Schemas (ClickHouse: databases) to discover; empty: the search path; ["*"]: every user schema.
+    discover_schemas: list[str] = Field(default_factory=list)
 
     @property
     def resolved_warehouse_url(self) -> str:

@@ -243,6 +243,21 @@ def default_schema(connection: Connection) -> str | None:
         raise _failure(connection, exc) from exc
 
 
+def search_path(connection: Connection) -> list[str] | None:
+    """The schemas unqualified names are looked up in (PostgreSQL's `current_schemas(false)`, ClickHouse's
+    current database); None for SQLite, which has one."""
+    if connection.kind in ("clickhouse", "chdb"):
+        return [default_schema(connection) or "default"]
+    if connection.kind == "sqlite":
+        return None
+    query = exp.select(exp.func("unnest", exp.func("current_schemas", exp.false())))
+    try:
+        with _engine(connection.url).connect() as conn:
+            return [str(name) for name in conn.execute(sa.text(render(query, "postgres"))).scalars()]
+    except SQLAlchemyError as exc:
+        raise _failure(connection, exc) from exc
+
+
 def find_table(connection: Connection, table: str, schema: str | None = None) -> TableRef:
     """`orders`, `sales.orders` or (`orders`, schema=`sales`) as one table of the connection; an unknown
     or ambiguous name is one sentence listing what there is."""

@@ -1,6 +1,7 @@
 """The warehouse's own tables: what was there before the assistant (or was made by others) becomes askable.
 
-`refresh` lists the warehouse's tables and views in every user schema, and registers each one the assistant
+`refresh` lists the warehouse's tables and views (the schemas on its search path, or those of
+`ETLA_DISCOVER_SCHEMAS`, `*` for all), and registers each one the assistant
 did not create exactly as a loaded table is registered: a dataset (declared types, keys, foreign keys as
 relationships, statistics from a bounded sample) plus a table record, so `ask`, `run_query` and the guard
 see it. Tables in the default schema keep their bare name, others are `schema.table`. Only new or changed
@@ -40,6 +41,7 @@ from etl_assistant.pipelines.introspect import (
     default_schema,
     describe_table,
     list_tables,
+    search_path,
     sql_dialect,
     table_shape,
 )
@@ -196,9 +198,14 @@ def _same_database(a: str, b: str) -> bool:
 
 
 def _candidates(ctx: ToolContext, connection: Connection) -> tuple[list[TableRef], str | None]:
+    """The tables of the schemas to discover (ETLA_DISCOVER_SCHEMAS, else the search path; `*`: all)."""
     default = default_schema(connection)
+    wanted = ctx.settings.discover_schemas
+    schemas = None if "*" in wanted else (wanted or search_path(connection))
+    listed = list_tables(connection) if schemas is None else [
+        ref for schema in dict.fromkeys(schemas) for ref in list_tables(connection, schema)]
     shared_catalog = _same_database(connection.url, ctx.catalog.url)
-    refs = [ref for ref in list_tables(connection)
+    refs = [ref for ref in listed
             if not _INTERNAL.search(ref.name) and not (shared_catalog and _CATALOG_TABLES.match(ref.name))]
     return refs, default
 
