@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from etl_assistant.config import Settings
-from etl_assistant.errors import ToolError
+from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.pipelines.connections import (
+    ConnectionStore,
     add_connection,
     list_connections,
     name_from_url,
@@ -135,3 +137,28 @@ def test_etla_connections_is_a_json_object_of_secrets(monkeypatch) -> None:
     settings = Settings(_env_file=None)
     assert settings.connections["shop"].get_secret_value().endswith("/shop")
     assert PASSWORD not in repr(settings) and PASSWORD not in settings.model_dump_json()
+
+
+def test_stored_urls_are_encrypted_with_the_key(tmp_path) -> None:
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    key = Fernet.generate_key().decode()
+    ctx = context(catalog, tmp_path, tenant="sealed")
+    add_connection(ctx, "plain", "sqlite:///before-the-key.db")
+    ctx.settings = ctx.settings.model_copy(update={"connections_key": SecretStr(key)})
+    url = f"postgresql://etl:{PASSWORD}@db:5432/sales"
+    add_connection(ctx, "sales", url)
+    stored = dict(ConnectionStore(catalog).list("sealed"))
+    assert stored["sales"].startswith("fernet:") and PASSWORD not in stored["sales"]
+    assert stored["plain"] == "sqlite:///before-the-key.db"
+    assert resolve_connection(ctx, "sales").url == url
+    other_key = Fernet.generate_key().decode()
+    ctx.settings = ctx.settings.model_copy(update={"connections_key": SecretStr(other_key)})
+    with pytest.raises(WarehouseError, match="cannot be decrypted with ETLA_CONNECTIONS_KEY"):
+        resolve_connection(ctx, "sales")
+    assert resolve_connection(ctx, "plain").kind == "sqlite"  # the others stay usable
+    ctx.settings = ctx.settings.model_copy(update={"connections_key": None})
+    with pytest.raises(WarehouseError, match="stored encrypted; set ETLA_CONNECTIONS_KEY"):
+        list_connections(ctx)
+    ctx.settings = ctx.settings.model_copy(update={"connections_key": SecretStr("not-a-key")})
+    with pytest.raises(WarehouseError, match="is not a Fernet key"):
+        add_connection(ctx, "other", url)

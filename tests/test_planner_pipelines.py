@@ -14,9 +14,13 @@ from etl_assistant.agent.planner.replies import reply_for_results
 from etl_assistant.agent.planner.state import ToolStep, derive_state
 
 TOOLS = [*TOOL_INTENTS, "apply_deploy"]
-ONE = CatalogView(connections=(("shop", "postgresql"),), tables=("orders",))
-SEVERAL = CatalogView(connections=(("shop", "postgresql"), ("crm", "postgresql"), ("logs", "clickhouse")))
-WITH_PIPELINE = CatalogView(connections=(("shop", "postgresql"),), pipelines=("sales_sync", "orders_sync"))
+SHOP = (("shop", "postgresql"),)
+ONE = CatalogView(connections=("shop",), connection_kinds=SHOP, tables=("orders",))
+KINDS = (("shop", "postgresql"), ("crm", "postgresql"), ("logs", "clickhouse"))
+SEVERAL = CatalogView(connections=("shop", "crm", "logs"), connection_kinds=KINDS)
+WITH_PIPELINE = CatalogView(
+    connections=("shop",), connection_kinds=SHOP, pipelines=("sales_sync", "orders_sync")
+)
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ def reads_a_database(text: str, catalog: CatalogView) -> bool:
     """"from PostgreSQL", "from shop" (a connection): the source is a database."""
     return bool(_SOURCE_ENGINE.search(text)) or any(
         re.search(rf"\bfrom\s+(?:the\s+)?{re.escape(name.lower())}\b", text)
-        for name, _ in catalog.connections)
+        for name in catalog.connections)
 
 
 def creates_pipeline(text: str, catalog: CatalogView) -> bool:
@@ -195,7 +195,7 @@ def _fill_create(req: Request) -> Filled | Missing:
 
 def _source(text: str, catalog: CatalogView) -> tuple[str | None, str | None]:
     """(connection, table) the words name: `shop.sales`, `sales from shop`, `load the sales table` ..."""
-    connections = {name.lower(): name for name, _ in catalog.connections}
+    connections = {name.lower(): name for name in catalog.connections}
     for match in _QUALIFIED.finditer(text):
         if match["first"] in connections:
             return connections[match["first"]], match["second"]
@@ -218,14 +218,15 @@ def _connections_for(text: str, catalog: CatalogView) -> list[str]:
     engine = _SOURCE_ENGINE.search(text)
     if engine:
         kinds = [kind for kind, pattern in _ENGINES.items() if re.fullmatch(pattern, engine["engine"])]
-        matching = [name for name, kind in catalog.connections if kind in kinds]
+        kind_of = dict(catalog.connection_kinds)
+        matching = [name for name in catalog.connections if kind_of.get(name) in kinds]
         if matching:
             return matching
-    return [name for name, _ in catalog.connections]
+    return list(catalog.connections)
 
 
 def _known_connections(catalog: CatalogView) -> str:
-    names = [name for name, _ in catalog.connections]
+    names = list(catalog.connections)
     return f" (connections: {', '.join(names)})" if names else ""
 
 
