@@ -10,6 +10,7 @@ conversation is about, else the only one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step, _choices, _single
@@ -34,7 +35,8 @@ DESCRIPTIONS = {
 
 _PIPELINE_WORD = re.compile(r"\b(pipelines?|syncs?|sync jobs?|scheduled (loads?|jobs?|syncs?))\b")
 _MOVES = re.compile(r"\b(load\w*|cop(?:y|ies|ied|ying)|sync\w*|synchroni[sz]\w*|replicat\w*|mirror\w*"
-                    r"|mov(?:e|es|ed|ing)|pull\w*|ingest\w*|import\w*|bring\w*|brought|transfer\w*|extract\w*|stream\w*|keep)\b")
+                    r"|mov(?:e|es|ed|ing)|pull\w*|ingest\w*|import\w*|bring\w*|brought|transfer\w*"
+                    r"|extract\w*|stream\w*|keep)\b")
 _KEEP_IN_SYNC = re.compile(r"\b(keep|kept)\b.*\b(in sync|up to date|synced|fresh)\b")
 _CREATE_PIPELINE = re.compile(r"\b(create|set up|setup|make|build|new|schedule)\b.*\bpipeline\b")
 _SCHEDULE_TAIL = re.compile(r"\b(every|each|daily|hourly|nightly|weekly|monthly|weekdays?|twice|cron"
@@ -132,7 +134,8 @@ def pipeline_named(req: Request) -> str | None:
     return None
 
 
-def _fill_one(intent: str) -> Any:
+def _fill_one(intent: str) -> Callable[[Request], Filled | Missing]:
+    """The filler of an intent that acts on one pipeline (and, for export, the folder named)."""
     verbs = {"run_pipeline": "run now", "pause_pipeline": "pause", "resume_pipeline": "resume",
              "pipeline_runs": "show the runs of", "delete_pipeline": "delete",
              "export_pipeline": "export to Airflow"}
