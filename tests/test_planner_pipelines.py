@@ -80,6 +80,12 @@ CREATES = {
         "schedule": "daily at 2 AM",
         "transforms": [{"kind": "cast", "column": "amount", "type": "Float64"}],
     },
+    "load sales from shop daily at 2 AM Europe/Berlin": {
+        "source_connection": "shop",
+        "source_table": "sales",
+        "schedule": "daily at 2 AM",
+        "timezone": "Europe/Berlin",
+    },
     "load sales from shop into revenue_raw daily": {
         "source_connection": "shop",
         "source_table": "sales",

@@ -75,6 +75,8 @@ _DEDUPE = re.compile(r"\bdedup\w*\s+(?:by|on)\s+(?P<cols>[a-z_]\w*(?:\s*(?:,|and
                      re.IGNORECASE)
 _DERIVE = re.compile(r"\badd\s+(?:a\s+)?column\s+(?P<to>[a-z_]\w*)\s*(?:=|as)\s*"
                      r"(?P<expr>.+?)(?=\s*(?:[,;]|$))", re.IGNORECASE)
+_ZONE = re.compile(r"\b(?:in\s+|time\s*zone\s+)?(?P<zone>(?:Africa|America|Antarctica|Asia|Atlantic|Australia"
+                   r"|Europe|Indian|Pacific)/[A-Za-z_]+(?:/[A-Za-z_]+)?|UTC)\b(?:\s+time)?")
 _FOLDER = re.compile(r"\b(?:to|into|in)\s+(?:the\s+)?(?:folder\s+)?"
                      r"(?P<folder>[~./][^\s,;]*|[\w.-]+/[^\s,;]*)")
 
@@ -189,6 +191,9 @@ def _fill_create(req: Request) -> Filled | Missing:
         args["target_table"] = req.ents.target
     if schedule:
         args["schedule"] = schedule
+        zone = _ZONE.search(text)
+        if zone:  # "daily at 2 AM Europe/Berlin": the zone the times are meant in (else ETLA_TIMEZONE)
+            args["timezone"] = zone["zone"]
     args.update(_mode_words(rest))
     transforms = _transforms(text)
     if transforms:
