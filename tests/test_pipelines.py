@@ -103,6 +103,7 @@ def test_rows_changed_between_and_during_runs_arrive_once(ctx: ToolContext, sour
     rows = target_rows(ctx)
     assert rows == source_rows(source)
     assert len({r[0] for r in rows}) == len(rows) == 304  # one row per key: none duplicated, none skipped
+    assert ctx.catalog.get_table("default", "sales").row_count == 304
 
 
 def test_transforms_are_shown_in_the_plan_and_applied(ctx: ToolContext, source: str) -> None:
@@ -246,3 +247,17 @@ def test_cli_pipelines_run_works_standalone_in_a_fresh_process(tmp_path: Path, s
     failed = subprocess.run([*command, "run", "nosuch"], env=env, capture_output=True, text=True, timeout=120,
                             cwd=tmp_path)
     assert failed.returncode == 2 and "no pipeline named 'nosuch'" in failed.stderr
+
+
+def test_a_table_of_the_embedded_warehouse_is_a_source(tmp_path: Path) -> None:
+    ctx = ToolContext(settings=Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path], _env_file=None))
+    ctx.warehouse.execute('CREATE TABLE "raw_orders" ("order_id" Int32, "status" String, "total" Float64) '
+                          "ENGINE = MergeTree ORDER BY order_id")
+    ctx.warehouse.execute("INSERT INTO raw_orders SELECT number, if(number % 3 = 0, 'void', 'paid'), "
+                          "number * 2 FROM numbers(1000)")
+    planned, applied = create(ctx, source_table="raw_orders", target_table="paid_orders", mode="full_refresh",
+                              transforms=[{"kind": "filter", "expression": "status = 'paid'"}])
+    assert planned.source == "warehouse table raw_orders" and applied.steps[0].rows == 666
+    ctx.warehouse.execute("INSERT INTO raw_orders VALUES (5000, 'paid', 1.0)")
+    assert tool(ctx, "run_pipeline", name=planned.pipeline.name).rows_written == 667
+    assert ctx.warehouse.count_rows("paid_orders") == 667

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from sqlglot import exp
 
 from etl_assistant.errors import EtlError, ToolError
 from etl_assistant.pipelines.extract import PostgresSource, Source, WarehouseTableSource
@@ -21,8 +22,9 @@ from etl_assistant.pipelines.locks import run_lock
 from etl_assistant.pipelines.retry import backoff_s, is_transient
 from etl_assistant.pipelines.spec import PipelineSpec
 from etl_assistant.pipelines.store import PipelineStore, encode_cursor, show_cursor
-from etl_assistant.pipelines.target import BATCH_COLUMN, keyed
+from etl_assistant.pipelines.target import BATCH_COLUMN, keyed, versions_table
 from etl_assistant.pipelines.transforms import Projection, check_columns, project
+from etl_assistant.warehouse import statements
 
 if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
     from etl_assistant.tools.base import ToolContext
@@ -202,10 +204,22 @@ def _record_target(ctx: ToolContext, spec: PipelineSpec) -> None:
     """Keep the catalog's row count of the target current (its DDL, and so its version, is unchanged)."""
     record = ctx.catalog.get_table(ctx.tenant, spec.target_table)
     if record is not None:
-        rows = ctx.warehouse.count_rows(spec.target_table)
+        rows = target_rows(ctx, spec)
         ctx.catalog.record_table(
             ctx.tenant, spec.target_table, record.dataset, record.dialect, record.ddl, rows
         )
+
+
+def target_rows(ctx: ToolContext, spec: PipelineSpec) -> int:
+    """Rows readers see. A keyed ClickHouse target has one row per key: counting distinct keys of the
+    versions table reads only the key columns, where a count through the FINAL view merges every version."""
+    warehouse = ctx.warehouse
+    if not (keyed(spec) and warehouse.dialect == "clickhouse"):
+        return warehouse.count_rows(spec.target_table)
+    keys = [exp.column(exp.to_identifier(k, quoted=True)) for k in spec.primary_key]
+    query = exp.select(exp.Anonymous(this="uniqExact", expressions=keys).as_("n")).from_(
+        statements.table(versions_table(spec.target_table)))
+    return int(warehouse.query(statements.render(query, "clickhouse"), read_only=False).rows[0][0])
 
 
 def _since(started: float) -> float:
