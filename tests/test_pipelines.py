@@ -261,3 +261,26 @@ def test_a_table_of_the_embedded_warehouse_is_a_source(tmp_path: Path) -> None:
     ctx.warehouse.execute("INSERT INTO raw_orders VALUES (5000, 'paid', 1.0)")
     assert tool(ctx, "run_pipeline", name=planned.pipeline.name).rows_written == 667
     assert ctx.warehouse.count_rows("paid_orders") == 667
+
+
+def test_a_read_only_query_is_a_source(ctx: ToolContext, source: str) -> None:
+    execute(source, "CREATE TABLE customers (id int PRIMARY KEY, name text, vip boolean NOT NULL, "
+                    "note text, changed_at timestamptz NOT NULL)")
+    execute(source, "INSERT INTO customers VALUES (1, 'Ann', true, NULL, '2026-03-01 10:00:00.5+00'), "
+                    "(2, NULL, false, '', '2026-03-01 11:00:00+00'), (3, 'Bo, \"the\" 2nd', true, 'x', "
+                    "'2026-03-01 12:00:00+00')")
+    planned, applied = create(ctx, source_connection="shop", target_table="customers",
+                              source_query="SELECT id, name, vip, note, changed_at FROM customers "
+                                           "WHERE id < 100",
+                              mode="incremental", cursor="changed_at", primary_key=["id"])
+    assert applied.steps[0].rows == 3
+    execute(source, "UPDATE customers SET vip = false, changed_at = now() WHERE id = 3")
+    tool(ctx, "run_pipeline", name=planned.pipeline.name)
+    rows = ctx.warehouse.query('SELECT id, name, vip, note, changed_at FROM "customers" ORDER BY id',
+                               read_only=False).rows
+    assert [r[:4] for r in rows] == [(1, "Ann", True, None), (2, None, False, ""),
+                                     (3, 'Bo, "the" 2nd', False, "x")]
+    assert rows[0][4] == datetime(2026, 3, 1, 10, 0, 0, 500000, tzinfo=UTC)
+    with pytest.raises(ToolError, match="Only read-only SELECT"):
+        tool(ctx, "create_pipeline", source_connection="shop", source_query="DELETE FROM customers",
+             target_table="x")

@@ -14,9 +14,11 @@ UPDATE).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -196,20 +198,63 @@ class Loader:
             "set ETLA_WAREHOUSE_URL to chdb://, clickhouse:// or postgresql://."
         )
 
-    def _relation_for_clickhouse(self) -> exp.Expression:
+    def _rows_for_clickhouse(self, table: str, window: Window, spool: Path) -> exp.Select:
+        """The batch's rows as a SELECT ClickHouse runs: over postgresql() or a warehouse table directly;
+        a PostgreSQL query is first copied (transforms and window applied there) to a CSV file chDB reads."""
         source = self.source
+        where = window_filters(self.projection, self.spec.cursor, window)
         if isinstance(source, PostgresSource) and source.table:
-            return postgresql_function(pg_table_ref(source.url, source.table))
+            relation = postgresql_function(pg_table_ref(source.url, source.table))
+            return self.projection.select(relation, where, self.spec.cursor)
         if isinstance(source, WarehouseTableSource) and self.warehouse.dialect == source.warehouse.dialect:
-            return source.relation
+            return self.projection.select(source.relation, where, self.spec.cursor)
+        if isinstance(source, PostgresSource) and self.warehouse.url.startswith("chdb://"):
+            self._copy_out(source, self.projection.select(source.relation, where, self.spec.cursor), spool)
+            types = {c.name: c.type for c in self.warehouse.columns(table)}
+            structure = ", ".join(f"{statements.quote(c, 'clickhouse')} {types[c]}" for c in self.columns)
+            relation = exp.Table(
+                this=exp.Anonymous(
+                    this="file",
+                    expressions=[
+                        exp.Literal.string(str(spool)),
+                        exp.Literal.string("CSV"),
+                        exp.Literal.string(structure),
+                    ],
+                )
+            )
+            return exp.select(*[_col(c) for c in self.columns]).from_(relation)
         raise ToolError(
-            f"{source.name} cannot be read by ClickHouse directly; use a PostgreSQL table (not a "
-            "query) or a table of the warehouse as the source."
+            f"{source.name} cannot be read by this ClickHouse server; use a PostgreSQL table (not a query) "
+            "or a table of the warehouse as the source."
         )
 
+    def _copy_out(self, source: PostgresSource, select: exp.Select, spool: Path) -> None:
+        """COPY the source's batch (in UTC, NULL as \\N) into a CSV file."""
+        options = [
+            exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("csv")),
+            exp.CopyParameter(this=exp.var("NULL"), expression=exp.Literal.string("\\N")),
+        ]
+        copy_out = statements.render(
+            exp.Copy(this=select.subquery(), kind=False, params=options, files=[exp.to_identifier("STDOUT")]),
+            "postgres",
+        )
+        try:
+            with psycopg.connect(utc_conninfo(source.url)) as reader, open(spool, "wb") as out:
+                reader.read_only = True
+                with reader.cursor().copy(copy_out) as rows:
+                    for chunk in rows:
+                        out.write(chunk)
+        except psycopg.Error as exc:
+            raise WarehouseError(
+                f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."
+            ) from exc
+
     def _fill_clickhouse(self, table: str, batch: int | None, window: Window) -> int:
-        where = window_filters(self.projection, self.spec.cursor, window)
-        select = self.projection.select(self._relation_for_clickhouse(), where, self.spec.cursor)
+        with tempfile.TemporaryDirectory(prefix="etla-pipeline-") as spool:
+            return self._insert_clickhouse(table, batch, window, Path(spool) / "batch.csv")
+
+    def _insert_clickhouse(self, table: str, batch: int | None, window: Window, spool: Path) -> int:
+        select = self._rows_for_clickhouse(table, window, spool)
         if window.boundary is not None and not self.keyed:
             select = self._drop_boundary_clickhouse(select, table, window.boundary)
         columns = list(self.columns)
@@ -218,7 +263,11 @@ class Loader:
                 *[_col(c) for c in columns], exp.Literal.number(batch).as_(BATCH_COLUMN)
             ).from_(select.subquery("_etla_rows"))
             columns.append(BATCH_COLUMN)
-        settings = [exp.EQ(this=exp.column("session_timezone"), expression=exp.Literal.string("UTC"))]
+        settings = [
+            exp.EQ(this=exp.column("session_timezone"), expression=exp.Literal.string("UTC")),
+            # a CSV spool: an empty field is an empty string (NULL is spelled \N)
+            exp.EQ(this=exp.column("input_format_csv_empty_as_default"), expression=exp.Literal.number(0)),
+        ]
         if window.boundary is not None and not self.keyed:
             settings.append(exp.EQ(this=exp.column("transform_null_in"), expression=exp.Literal.number(1)))
         select.set("settings", settings)
