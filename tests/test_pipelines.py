@@ -284,3 +284,15 @@ def test_a_read_only_query_is_a_source(ctx: ToolContext, source: str) -> None:
     with pytest.raises(ToolError, match="Only read-only SELECT"):
         tool(ctx, "create_pipeline", source_connection="shop", source_query="DELETE FROM customers",
              target_table="x")
+
+
+def test_a_long_run_streams_rows_read_and_written(ctx: ToolContext, source: str) -> None:
+    planned, _ = create(ctx, source_connection="shop", source_table="sales", mode="full_refresh")
+    seed_sales(source, 301, 1_500_000)
+    messages: list[tuple[float, str]] = []
+    ctx.progress = lambda done, total, message: messages.append((done, message))
+    report = tool(ctx, "run_pipeline", name=planned.pipeline.name)
+    assert report.rows_written == 1_500_000
+    during = [(done, m) for done, m in messages if "rows read" in m and done < 1_500_000]
+    assert during, messages  # progress while the engine was still reading and writing
+    assert messages[-1] == (1_500_000, f"{planned.pipeline.name}: 1500000 rows read, 1500000 written")

@@ -14,18 +14,22 @@ UPDATE).
 
 from __future__ import annotations
 
+import secrets
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import sqlglot
 from sqlglot import exp
 
-from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.errors import EtlError, ToolError, WarehouseError
 from etl_assistant.pipelines.extract import (
     PostgresSource,
     Source,
@@ -40,7 +44,11 @@ from etl_assistant.pipelines.transforms import Projection
 from etl_assistant.warehouse import statements
 from etl_assistant.warehouse.base import Warehouse
 
+if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
+    from etl_assistant.tools.base import ProgressCallback
+
 _INCOMING = "_etla_incoming"
+_PROGRESS_ROWS = 100_000  # COPY: report after this many more rows
 
 
 @dataclass(frozen=True)
@@ -149,8 +157,10 @@ class Loader:
         projection: Projection,
         source: Source,
         create_sql: str,
+        progress: ProgressCallback | None = None,
     ) -> None:
         self.warehouse, self.spec, self.projection, self.source = warehouse, spec, projection, source
+        self.progress = progress or (lambda done, total, message: None)
         self.create_sql = create_sql  # the target's (or versions table's) CREATE TABLE
         self.dialect = warehouse.dialect
         self.keyed = keyed(spec)
@@ -270,12 +280,52 @@ class Loader:
         ]
         if window.boundary is not None and not self.keyed:
             settings.append(exp.EQ(this=exp.column("transform_null_in"), expression=exp.Literal.number(1)))
+        tag = f"etla-batch-{secrets.token_hex(6)}"  # finds this statement in system.processes
+        settings.append(exp.EQ(this=exp.column("log_comment"), expression=exp.Literal.string(tag)))
         select.set("settings", settings)
-        self.warehouse.execute(statements.render(_insert(table, columns, select), "clickhouse"))
+        with self._watch_clickhouse(tag):
+            self.warehouse.execute(statements.render(_insert(table, columns, select), "clickhouse"))
         counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(statements.table(table))
         if batch is not None:
             counted = counted.where(exp.EQ(this=_col(BATCH_COLUMN), expression=exp.Literal.number(batch)))
         return int(self.warehouse.query(statements.render(counted, "clickhouse"), read_only=False).rows[0][0])
+
+    @contextmanager
+    def _watch_clickhouse(self, tag: str) -> Iterator[None]:
+        """While the INSERT tagged `tag` runs, report its rows read and written every second (the engine
+        does the work in one statement; system.processes shows how far it got)."""
+        stop = threading.Event()
+        query = statements.render(
+            exp.select("read_rows", "written_rows")
+            .from_("system.processes")
+            .where(exp.Like(this=exp.column("query"), expression=exp.Literal.string(f"%{tag}%")))
+            .where(
+                exp.Not(
+                    this=exp.Like(
+                        this=exp.column("query"), expression=exp.Literal.string("%system.processes%")
+                    )
+                )
+            ),
+            "clickhouse",
+        )
+
+        def watch() -> None:
+            while not stop.wait(1.0):
+                try:
+                    rows = self.warehouse.query(query, read_only=True).rows
+                except EtlError:
+                    return
+                if rows:
+                    read, written = rows[0]
+                    self.progress(written, None, f"{self.spec.name}: {read:,} rows read, {written:,} written")
+
+        watcher = threading.Thread(target=watch, name=f"progress {tag}", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
 
     def _drop_boundary_clickhouse(self, select: exp.Select, table: str, boundary: Any) -> exp.Select:
         """Rows at the boundary cursor whose values (as stored) are already in `table` are not loaded
@@ -358,9 +408,13 @@ class Loader:
             with psycopg.connect(utc_conninfo(source.url)) as reader:
                 reader.read_only = True
                 with reader.cursor().copy(copy_out) as out, target.cursor().copy(copy_in) as into:
+                    reported = 0
                     for chunk in out:
                         into.write(chunk)
                         rows += bytes(chunk).count(b"\n")
+                        if rows - reported >= _PROGRESS_ROWS:
+                            reported = rows
+                            self.progress(rows, None, f"{self.spec.name}: {rows:,} rows read")
         except psycopg.Error as exc:
             raise WarehouseError(
                 f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."
