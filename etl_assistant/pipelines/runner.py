@@ -132,6 +132,8 @@ def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tupl
     ctx.progress(0, None, f"reading {spec.source.describe()}{where}")
     result = loader.write(batch, window)
     after = window.hi if window.hi is not None else state.cursor
+    if state.cursor is not None and after is not None and after < state.cursor:
+        after = state.cursor  # rows deleted at the source: the cursor never moves back
     store.commit_batch(ctx.tenant, spec.name, batch, after)
     ctx.progress(
         result.rows_written,
