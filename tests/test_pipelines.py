@@ -103,6 +103,7 @@ def test_rows_changed_between_and_during_runs_arrive_once(ctx: ToolContext, sour
     rows = target_rows(ctx)
     assert rows == source_rows(source)
     assert len({r[0] for r in rows}) == len(rows) == 304  # one row per key: none duplicated, none skipped
+    assert ctx.catalog.get_table("default", "sales").row_count == 304
 
 
 def test_transforms_are_shown_in_the_plan_and_applied(ctx: ToolContext, source: str) -> None:
@@ -246,3 +247,52 @@ def test_cli_pipelines_run_works_standalone_in_a_fresh_process(tmp_path: Path, s
     failed = subprocess.run([*command, "run", "nosuch"], env=env, capture_output=True, text=True, timeout=120,
                             cwd=tmp_path)
     assert failed.returncode == 2 and "no pipeline named 'nosuch'" in failed.stderr
+
+
+def test_a_table_of_the_embedded_warehouse_is_a_source(tmp_path: Path) -> None:
+    ctx = ToolContext(settings=Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path], _env_file=None))
+    ctx.warehouse.execute('CREATE TABLE "raw_orders" ("order_id" Int32, "status" String, "total" Float64) '
+                          "ENGINE = MergeTree ORDER BY order_id")
+    ctx.warehouse.execute("INSERT INTO raw_orders SELECT number, if(number % 3 = 0, 'void', 'paid'), "
+                          "number * 2 FROM numbers(1000)")
+    planned, applied = create(ctx, source_table="raw_orders", target_table="paid_orders", mode="full_refresh",
+                              transforms=[{"kind": "filter", "expression": "status = 'paid'"}])
+    assert planned.source == "warehouse table raw_orders" and applied.steps[0].rows == 666
+    ctx.warehouse.execute("INSERT INTO raw_orders VALUES (5000, 'paid', 1.0)")
+    assert tool(ctx, "run_pipeline", name=planned.pipeline.name).rows_written == 667
+    assert ctx.warehouse.count_rows("paid_orders") == 667
+
+
+def test_a_read_only_query_is_a_source(ctx: ToolContext, source: str) -> None:
+    execute(source, "CREATE TABLE customers (id int PRIMARY KEY, name text, vip boolean NOT NULL, "
+                    "note text, changed_at timestamptz NOT NULL)")
+    execute(source, "INSERT INTO customers VALUES (1, 'Ann', true, NULL, '2026-03-01 10:00:00.5+00'), "
+                    "(2, NULL, false, '', '2026-03-01 11:00:00+00'), (3, 'Bo, \"the\" 2nd', true, 'x', "
+                    "'2026-03-01 12:00:00+00')")
+    planned, applied = create(ctx, source_connection="shop", target_table="customers",
+                              source_query="SELECT id, name, vip, note, changed_at FROM customers "
+                                           "WHERE id < 100",
+                              mode="incremental", cursor="changed_at", primary_key=["id"])
+    assert applied.steps[0].rows == 3
+    execute(source, "UPDATE customers SET vip = false, changed_at = now() WHERE id = 3")
+    tool(ctx, "run_pipeline", name=planned.pipeline.name)
+    rows = ctx.warehouse.query('SELECT id, name, vip, note, changed_at FROM "customers" ORDER BY id',
+                               read_only=False).rows
+    assert [r[:4] for r in rows] == [(1, "Ann", True, None), (2, None, False, ""),
+                                     (3, 'Bo, "the" 2nd', False, "x")]
+    assert rows[0][4] == datetime(2026, 3, 1, 10, 0, 0, 500000, tzinfo=UTC)
+    with pytest.raises(ToolError, match="Only read-only SELECT"):
+        tool(ctx, "create_pipeline", source_connection="shop", source_query="DELETE FROM customers",
+             target_table="x")
+
+
+def test_a_long_run_streams_rows_read_and_written(ctx: ToolContext, source: str) -> None:
+    planned, _ = create(ctx, source_connection="shop", source_table="sales", mode="full_refresh")
+    seed_sales(source, 301, 1_500_000)
+    messages: list[tuple[float, str]] = []
+    ctx.progress = lambda done, total, message: messages.append((done, message))
+    report = tool(ctx, "run_pipeline", name=planned.pipeline.name)
+    assert report.rows_written == 1_500_000
+    during = [(done, m) for done, m in messages if "rows read" in m and done < 1_500_000]
+    assert during, messages  # progress while the engine was still reading and writing
+    assert messages[-1] == (1_500_000, f"{planned.pipeline.name}: 1500000 rows read, 1500000 written")

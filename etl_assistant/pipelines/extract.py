@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,17 +109,18 @@ def pg_relation(table: str | None, query: str | None) -> exp.Expression:
     return sqlglot.parse_one(safe, read="postgres").subquery("_etla_query")
 
 
-class Source:
+class Source(ABC):
     """What the runner asks of a source, whatever its engine."""
 
     name: str
 
+    @abstractmethod
     def columns(self) -> list[str]:
-        raise NotImplementedError
+        """The source's column names, in order."""
 
+    @abstractmethod
     def max_value(self, expression: exp.Expression, filters: list[exp.Expression]) -> Any:
         """max(expression) over the rows the filters keep (the cursor's upper bound of a batch)."""
-        raise NotImplementedError
 
 
 class PostgresSource(Source):

@@ -84,7 +84,8 @@ def load_new_files(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec, c
         staging, rows, _method = load_staging(ctx, warehouse, schema, spec.target_table)
         try:
             projection = spec_projection(spec, [c.identifier for c in schema.columns])
-            loader = Loader(warehouse, spec, projection, WarehouseTableSource(warehouse, staging), create_sql)
+            loader = Loader(warehouse, spec, projection, WarehouseTableSource(warehouse, staging), create_sql,
+                            ctx.progress)
             batch = committed + 1
             result = loader.write(batch, Window())
         finally:

@@ -14,16 +14,22 @@ UPDATE).
 
 from __future__ import annotations
 
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import sqlglot
 from sqlglot import exp
 
-from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.errors import EtlError, ToolError, WarehouseError
 from etl_assistant.pipelines.extract import (
     PostgresSource,
     Source,
@@ -38,7 +44,11 @@ from etl_assistant.pipelines.transforms import Projection
 from etl_assistant.warehouse import statements
 from etl_assistant.warehouse.base import Warehouse
 
+if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
+    from etl_assistant.tools.base import ProgressCallback
+
 _INCOMING = "_etla_incoming"
+_PROGRESS_ROWS = 100_000  # COPY: report after this many more rows
 
 
 @dataclass(frozen=True)
@@ -147,8 +157,10 @@ class Loader:
         projection: Projection,
         source: Source,
         create_sql: str,
+        progress: ProgressCallback | None = None,
     ) -> None:
         self.warehouse, self.spec, self.projection, self.source = warehouse, spec, projection, source
+        self.progress = progress or (lambda done, total, message: None)
         self.create_sql = create_sql  # the target's (or versions table's) CREATE TABLE
         self.dialect = warehouse.dialect
         self.keyed = keyed(spec)
@@ -196,20 +208,63 @@ class Loader:
             "set ETLA_WAREHOUSE_URL to chdb://, clickhouse:// or postgresql://."
         )
 
-    def _relation_for_clickhouse(self) -> exp.Expression:
+    def _rows_for_clickhouse(self, table: str, window: Window, spool: Path) -> exp.Select:
+        """The batch's rows as a SELECT ClickHouse runs: over postgresql() or a warehouse table directly;
+        a PostgreSQL query is first copied (transforms and window applied there) to a CSV file chDB reads."""
         source = self.source
+        where = window_filters(self.projection, self.spec.cursor, window)
         if isinstance(source, PostgresSource) and source.table:
-            return postgresql_function(pg_table_ref(source.url, source.table))
+            relation = postgresql_function(pg_table_ref(source.url, source.table))
+            return self.projection.select(relation, where, self.spec.cursor)
         if isinstance(source, WarehouseTableSource) and self.warehouse.dialect == source.warehouse.dialect:
-            return source.relation
+            return self.projection.select(source.relation, where, self.spec.cursor)
+        if isinstance(source, PostgresSource) and self.warehouse.url.startswith("chdb://"):
+            self._copy_out(source, self.projection.select(source.relation, where, self.spec.cursor), spool)
+            types = {c.name: c.type for c in self.warehouse.columns(table)}
+            structure = ", ".join(f"{statements.quote(c, 'clickhouse')} {types[c]}" for c in self.columns)
+            relation = exp.Table(
+                this=exp.Anonymous(
+                    this="file",
+                    expressions=[
+                        exp.Literal.string(str(spool)),
+                        exp.Literal.string("CSV"),
+                        exp.Literal.string(structure),
+                    ],
+                )
+            )
+            return exp.select(*[_col(c) for c in self.columns]).from_(relation)
         raise ToolError(
-            f"{source.name} cannot be read by ClickHouse directly; use a PostgreSQL table (not a "
-            "query) or a table of the warehouse as the source."
+            f"{source.name} cannot be read by this ClickHouse server; use a PostgreSQL table (not a query) "
+            "or a table of the warehouse as the source."
         )
 
+    def _copy_out(self, source: PostgresSource, select: exp.Select, spool: Path) -> None:
+        """COPY the source's batch (in UTC, NULL as \\N) into a CSV file."""
+        options = [
+            exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("csv")),
+            exp.CopyParameter(this=exp.var("NULL"), expression=exp.Literal.string("\\N")),
+        ]
+        copy_out = statements.render(
+            exp.Copy(this=select.subquery(), kind=False, params=options, files=[exp.to_identifier("STDOUT")]),
+            "postgres",
+        )
+        try:
+            with psycopg.connect(utc_conninfo(source.url)) as reader, open(spool, "wb") as out:
+                reader.read_only = True
+                with reader.cursor().copy(copy_out) as rows:
+                    for chunk in rows:
+                        out.write(chunk)
+        except psycopg.Error as exc:
+            raise WarehouseError(
+                f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."
+            ) from exc
+
     def _fill_clickhouse(self, table: str, batch: int | None, window: Window) -> int:
-        where = window_filters(self.projection, self.spec.cursor, window)
-        select = self.projection.select(self._relation_for_clickhouse(), where, self.spec.cursor)
+        with tempfile.TemporaryDirectory(prefix="etla-pipeline-") as spool:
+            return self._insert_clickhouse(table, batch, window, Path(spool) / "batch.csv")
+
+    def _insert_clickhouse(self, table: str, batch: int | None, window: Window, spool: Path) -> int:
+        select = self._rows_for_clickhouse(table, window, spool)
         if window.boundary is not None and not self.keyed:
             select = self._drop_boundary_clickhouse(select, table, window.boundary)
         columns = list(self.columns)
@@ -218,15 +273,59 @@ class Loader:
                 *[_col(c) for c in columns], exp.Literal.number(batch).as_(BATCH_COLUMN)
             ).from_(select.subquery("_etla_rows"))
             columns.append(BATCH_COLUMN)
-        settings = [exp.EQ(this=exp.column("session_timezone"), expression=exp.Literal.string("UTC"))]
+        settings = [
+            exp.EQ(this=exp.column("session_timezone"), expression=exp.Literal.string("UTC")),
+            # a CSV spool: an empty field is an empty string (NULL is spelled \N)
+            exp.EQ(this=exp.column("input_format_csv_empty_as_default"), expression=exp.Literal.number(0)),
+        ]
         if window.boundary is not None and not self.keyed:
             settings.append(exp.EQ(this=exp.column("transform_null_in"), expression=exp.Literal.number(1)))
+        tag = f"etla-batch-{secrets.token_hex(6)}"  # finds this statement in system.processes
+        settings.append(exp.EQ(this=exp.column("log_comment"), expression=exp.Literal.string(tag)))
         select.set("settings", settings)
-        self.warehouse.execute(statements.render(_insert(table, columns, select), "clickhouse"))
+        with self._watch_clickhouse(tag):
+            self.warehouse.execute(statements.render(_insert(table, columns, select), "clickhouse"))
         counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(statements.table(table))
         if batch is not None:
             counted = counted.where(exp.EQ(this=_col(BATCH_COLUMN), expression=exp.Literal.number(batch)))
         return int(self.warehouse.query(statements.render(counted, "clickhouse"), read_only=False).rows[0][0])
+
+    @contextmanager
+    def _watch_clickhouse(self, tag: str) -> Iterator[None]:
+        """While the INSERT tagged `tag` runs, report its rows read and written every second (the engine
+        does the work in one statement; system.processes shows how far it got)."""
+        stop = threading.Event()
+        query = statements.render(
+            exp.select("read_rows", "written_rows")
+            .from_("system.processes")
+            .where(exp.Like(this=exp.column("query"), expression=exp.Literal.string(f"%{tag}%")))
+            .where(
+                exp.Not(
+                    this=exp.Like(
+                        this=exp.column("query"), expression=exp.Literal.string("%system.processes%")
+                    )
+                )
+            ),
+            "clickhouse",
+        )
+
+        def watch() -> None:
+            while not stop.wait(1.0):
+                try:
+                    rows = self.warehouse.query(query, read_only=True).rows
+                except EtlError:
+                    return
+                if rows:
+                    read, written = rows[0]
+                    self.progress(written, None, f"{self.spec.name}: {read:,} rows read, {written:,} written")
+
+        watcher = threading.Thread(target=watch, name=f"progress {tag}", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
 
     def _drop_boundary_clickhouse(self, select: exp.Select, table: str, boundary: Any) -> exp.Select:
         """Rows at the boundary cursor whose values (as stored) are already in `table` are not loaded
@@ -309,9 +408,13 @@ class Loader:
             with psycopg.connect(utc_conninfo(source.url)) as reader:
                 reader.read_only = True
                 with reader.cursor().copy(copy_out) as out, target.cursor().copy(copy_in) as into:
+                    reported = 0
                     for chunk in out:
                         into.write(chunk)
                         rows += bytes(chunk).count(b"\n")
+                        if rows - reported >= _PROGRESS_ROWS:
+                            reported = rows
+                            self.progress(rows, None, f"{self.spec.name}: {rows:,} rows read")
         except psycopg.Error as exc:
             raise WarehouseError(
                 f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."

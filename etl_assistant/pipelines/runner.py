@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from sqlglot import exp
 
 from etl_assistant.errors import EtlError, ToolError
 from etl_assistant.pipelines.extract import PostgresSource, Source, WarehouseTableSource
@@ -21,8 +22,9 @@ from etl_assistant.pipelines.locks import run_lock
 from etl_assistant.pipelines.retry import backoff_s, is_transient
 from etl_assistant.pipelines.spec import PipelineSpec
 from etl_assistant.pipelines.store import PipelineStore, encode_cursor, show_cursor
-from etl_assistant.pipelines.target import BATCH_COLUMN, keyed
+from etl_assistant.pipelines.target import BATCH_COLUMN, keyed, versions_table
 from etl_assistant.pipelines.transforms import Projection, check_columns, project
+from etl_assistant.warehouse import statements
 
 if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this room
     from etl_assistant.tools.base import ToolContext
@@ -90,9 +92,11 @@ def fit_to_target(ctx: ToolContext, spec: PipelineSpec, loader: Loader) -> None:
     expected = [c.name for c in ctx.warehouse.columns(loader.storage) if c.name != BATCH_COLUMN]
     missing = [c for c in expected if c not in loader.projection.columns]
     if missing:
-        raise ToolError(f"The source of pipeline {spec.name} no longer gives column(s) {', '.join(missing)} "
-                        f"(it gives {', '.join(loader.projection.columns)}); restore them in the source, or "
-                        "delete the pipeline and create it again for the new columns.")
+        raise ToolError(
+            f"The source of pipeline {spec.name} no longer gives column(s) {', '.join(missing)} "
+            f"(it gives {', '.join(loader.projection.columns)}); restore them in the source, or "
+            "delete the pipeline and create it again for the new columns."
+        )
     loader.projection.columns = {name: loader.projection.columns[name] for name in expected}
     loader.columns = expected
 
@@ -117,7 +121,7 @@ def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tupl
         return result, state.cursor, state.cursor
     source = build_source(ctx, spec)
     projection = spec_projection(spec, source.columns())
-    loader = Loader(ctx.warehouse, spec, projection, source, target_create_sql(ctx, spec))
+    loader = Loader(ctx.warehouse, spec, projection, source, target_create_sql(ctx, spec), ctx.progress)
     fit_to_target(ctx, spec, loader)
     loader.cleanup(state.batch)
     window = _window(spec, source, projection, state.cursor)
@@ -128,6 +132,8 @@ def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tupl
     ctx.progress(0, None, f"reading {spec.source.describe()}{where}")
     result = loader.write(batch, window)
     after = window.hi if window.hi is not None else state.cursor
+    if state.cursor is not None and after is not None and after < state.cursor:
+        after = state.cursor  # rows deleted at the source: the cursor never moves back
     store.commit_batch(ctx.tenant, spec.name, batch, after)
     ctx.progress(
         result.rows_written,
@@ -146,8 +152,15 @@ def _sentence(exc: BaseException) -> str:
     return redact_text(f"{type(exc).__name__}: {first}")
 
 
-def run_pipeline(ctx: ToolContext, name: str, trigger: str = "manual", *, retries: int = RETRIES,
-                 retry_base_s: float = RETRY_BASE_S, slot: datetime | None = None) -> RunReport | None:
+def run_pipeline(
+    ctx: ToolContext,
+    name: str,
+    trigger: str = "manual",
+    *,
+    retries: int = RETRIES,
+    retry_base_s: float = RETRY_BASE_S,
+    slot: datetime | None = None,
+) -> RunReport | None:
     """Run `name` now (under its lock) and record the run; a failure is in the report, not raised.
 
     `slot` is the scheduled time a scheduler runs it for: inside the lock the run is skipped (None) when
@@ -166,8 +179,14 @@ def run_pipeline(ctx: ToolContext, name: str, trigger: str = "manual", *, retrie
         return report
 
 
-def _run_locked(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec, trigger: str, retries: int,
-                retry_base_s: float) -> RunReport:
+def _run_locked(
+    ctx: ToolContext,
+    store: PipelineStore,
+    spec: PipelineSpec,
+    trigger: str,
+    retries: int,
+    retry_base_s: float,
+) -> RunReport:
     name = spec.name
     started = time.perf_counter()
     store.mark_interrupted(ctx.tenant, name)
@@ -186,26 +205,61 @@ def _run_locked(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec, trig
                 continue
             error = f"Run {run_id} of {name} failed after {attempt} attempt(s): {_sentence(exc)}"
             store.finish_run(run_id, "failed", error=error, attempts=attempt)
-            return RunReport(pipeline=name, run_id=run_id, status="failed", rows_read=0, rows_written=0,
-                             cursor_before=show_cursor(encode_cursor(before)), cursor_after=None,
-                             attempts=attempt, error=error, elapsed_s=_since(started))
-        store.finish_run(run_id, "succeeded", rows_read=result.rows_read,
-                         rows_written=result.rows_written, cursor_after=after, attempts=attempt)
+            return RunReport(
+                pipeline=name,
+                run_id=run_id,
+                status="failed",
+                rows_read=0,
+                rows_written=0,
+                cursor_before=show_cursor(encode_cursor(before)),
+                cursor_after=None,
+                attempts=attempt,
+                error=error,
+                elapsed_s=_since(started),
+            )
+        store.finish_run(
+            run_id,
+            "succeeded",
+            rows_read=result.rows_read,
+            rows_written=result.rows_written,
+            cursor_after=after,
+            attempts=attempt,
+        )
         _record_target(ctx, spec)
-        return RunReport(pipeline=name, run_id=run_id, status="succeeded", rows_read=result.rows_read,
-                         rows_written=result.rows_written, cursor_before=show_cursor(encode_cursor(before)),
-                         cursor_after=show_cursor(encode_cursor(after)), attempts=attempt,
-                         elapsed_s=_since(started))
+        return RunReport(
+            pipeline=name,
+            run_id=run_id,
+            status="succeeded",
+            rows_read=result.rows_read,
+            rows_written=result.rows_written,
+            cursor_before=show_cursor(encode_cursor(before)),
+            cursor_after=show_cursor(encode_cursor(after)),
+            attempts=attempt,
+            elapsed_s=_since(started),
+        )
 
 
 def _record_target(ctx: ToolContext, spec: PipelineSpec) -> None:
     """Keep the catalog's row count of the target current (its DDL, and so its version, is unchanged)."""
     record = ctx.catalog.get_table(ctx.tenant, spec.target_table)
     if record is not None:
-        rows = ctx.warehouse.count_rows(spec.target_table)
+        rows = target_rows(ctx, spec)
         ctx.catalog.record_table(
             ctx.tenant, spec.target_table, record.dataset, record.dialect, record.ddl, rows
         )
+
+
+def target_rows(ctx: ToolContext, spec: PipelineSpec) -> int:
+    """Rows readers see. A keyed ClickHouse target has one row per key: counting distinct keys of the
+    versions table reads only the key columns, where a count through the FINAL view merges every version."""
+    warehouse = ctx.warehouse
+    if not (keyed(spec) and warehouse.dialect == "clickhouse"):
+        return warehouse.count_rows(spec.target_table)
+    keys = [exp.column(exp.to_identifier(k, quoted=True)) for k in spec.primary_key]
+    query = exp.select(exp.Anonymous(this="uniqExact", expressions=keys).as_("n")).from_(
+        statements.table(versions_table(spec.target_table))
+    )
+    return int(warehouse.query(statements.render(query, "clickhouse"), read_only=False).rows[0][0])
 
 
 def _since(started: float) -> float:

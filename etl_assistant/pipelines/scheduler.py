@@ -72,7 +72,7 @@ class Scheduler:
         ctx = self._context(self.settings.tenant)
         store = PipelineStore(ctx.catalog)
         started = []
-        for tenant, name in await asyncio.to_thread(store.tenants_with_schedules):
+        for tenant, name in await asyncio.to_thread(store.every_pipeline):
             key = (tenant, name)
             if key in self._running:
                 continue

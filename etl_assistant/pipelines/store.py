@@ -238,8 +238,8 @@ class PipelineStore:
                 select(p.spec_json).where(p.tenant == tenant).order_by(p.name)).scalars().all()
         return [PipelineSpec.model_validate_json(t) for t in texts]
 
-    def tenants_with_schedules(self) -> list[tuple[str, str]]:
-        """(tenant, name) of every pipeline, for the scheduler (which checks schedules and pauses itself)."""
+    def every_pipeline(self) -> list[tuple[str, str]]:
+        """(tenant, name) of every pipeline of every tenant, for the scheduler (it reads their schedules)."""
         p = pipelines_table.c
         with self._transaction() as conn:
             return [(r.tenant, r.name) for r in conn.execute(select(p.tenant, p.name).order_by(p.id))]
