@@ -120,3 +120,17 @@ def test_discovery_can_be_switched_off(tmp_path: Path, local_settings: Settings)
     assert run(ctx, "refresh").skipped == ["discovery is off (ETLA_DISCOVER_WAREHOUSE=false)"]
     with pytest.raises(ToolError, match="There are no tables to ask about yet"):
         run(ctx, "ask", question="how many hidden are there")
+
+
+def test_the_warehouse_listing_hides_another_tenants_tables(tmp_path: Path, local_settings: Settings) -> None:
+    path = tmp_path / "salaries.csv"
+    path.write_text("person,salary\nann,100\nbob,200\n")
+    owner = ToolContext(settings=local_settings, tenant="owner")
+    run(owner, "load_table", path=str(path))
+    owner.warehouse.execute("CREATE TABLE calendar (day Date) ENGINE = MergeTree ORDER BY day")
+    other = ToolContext(settings=local_settings, tenant="other")
+    assert [t.name for t in run(other, "list_tables").tables] == ["calendar"]
+    assert [t.name for t in run(owner, "list_tables").tables] == ["calendar", "salaries"]
+    off = local_settings.model_copy(update={"discover_warehouse": False})
+    private = ToolContext(settings=off, tenant="x")
+    assert run(private, "list_tables").tables == []

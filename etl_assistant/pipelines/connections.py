@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, unquote, urlsplit
 
@@ -265,11 +265,37 @@ def resolve_connection(ctx: ToolContext, name: str) -> Connection:
     return Connection(match, url_kind(url), SecretStr(url), "catalog")
 
 
+def local_path(url: str, kind: Kind) -> Path | None:
+    """The file (SQLite) or directory (chDB) a local URL names, as the adapters read it; None for servers."""
+    if kind == "sqlite":
+        return Path(url.removeprefix("sqlite://").removeprefix("/") or ":memory:").resolve()
+    if kind == "chdb":
+        return Path(url.removeprefix("chdb://")).resolve()
+    return None
+
+
+def _check_local(ctx: ToolContext, url: str, kind: Kind) -> None:
+    """A local database a person adds must exist under ETLA_ALLOWED_ROOTS (opening one would create it)."""
+    path = local_path(url, kind)
+    if path is None:
+        return
+    roots = ctx.settings.resolved_allowed_roots
+    if not any(path == root or path.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(root) for root in roots)
+        raise ToolError(f"{path} is outside the allowed folders ({allowed}); connect a database there, or "
+                        "ask the operator to add it to ETLA_CONNECTIONS.")
+    if not (path.is_file() if kind == "sqlite" else path.is_dir()):
+        what = "SQLite file" if kind == "sqlite" else "chDB directory"
+        raise ToolError(f"There is no {what} at {path}; give the path of an existing one.")
+
+
 def add_connection(ctx: ToolContext, name: str | None, url: str) -> tuple[Connection, bool]:
     """Store a connection for the tenant (named after its database when `name` is empty); returns it and
-    whether it is new. A name the operator configured in ETLA_CONNECTIONS cannot be replaced."""
+    whether it is new. A name the operator configured in ETLA_CONNECTIONS cannot be replaced, and a local
+    database (SQLite, chDB) must exist under ETLA_ALLOWED_ROOTS."""
     url = url.strip()
     kind = url_kind(url)
+    _check_local(ctx, url, kind)
     name = check_name(name or name_from_url(url))
     if name in _configured(ctx):
         raise ToolError(f"The connection {name!r} is configured by the server (ETLA_CONNECTIONS); "

@@ -267,6 +267,19 @@ def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, r
     (report.changed if name in known else report.added).append(name)
 
 
+def warehouse_tables(ctx: ToolContext, schema: str | None = None) -> list[TableRef]:
+    """The warehouse's tables this tenant may know of: its own, plus (with discovery on) all but those
+    another tenant owns."""
+    connection = warehouse_connection(ctx)
+    default = default_schema(connection)
+    mine = ({t.table for t in ctx.catalog.list_tables(ctx.tenant)}
+            | {d.name for d in ctx.catalog.list_datasets(ctx.tenant)})
+    others = DiscoveryStore(ctx.catalog).created_by_the_assistant() - mine
+    return [ref for ref in list_tables(connection, schema)
+            if (name := _registered_name(ref, default)) in mine
+            or (ctx.settings.discover_warehouse and name not in others)]
+
+
 def ensure_discovered(ctx: ToolContext) -> None:
     """Refresh once for a tenant that never did (its first question sees the warehouse's own tables)."""
     if not ctx.settings.discover_warehouse:
