@@ -148,6 +148,18 @@ def test_what_is_missing_is_one_question(
         assert decision.intent == "clarify" and decision.text.startswith(question)
 
 
+def test_the_answer_to_which_connection_completes_the_request(planner: Planner) -> None:
+    asked = [HumanMessage("Load sales data from PostgreSQL to ClickHouse daily at 2 AM")]
+    question = planner.decide(asked, SEVERAL, TOOLS)
+    answer = planner.decide([*asked, AIMessage(question.text), HumanMessage("crm")], SEVERAL, TOOLS)
+    assert [(s.tool, s.args) for s in answer.calls] == [
+        (
+            "create_pipeline",
+            {"source_connection": "crm", "source_table": "sales", "schedule": "daily at 2 AM"},
+        )
+    ]
+
+
 def test_engine_word_picks_the_connection_of_that_engine(planner: Planner) -> None:
     decision = planner.decide([HumanMessage("load events from clickhouse daily")], SEVERAL, TOOLS)
     assert decision.calls[0].args["source_connection"] == "logs"

@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from etl_assistant.agent.planner import replies
 from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step, fill
 from etl_assistant.agent.planner.catalog_view import CatalogView
-from etl_assistant.agent.planner.connection_turns import connection_intent
+from etl_assistant.agent.planner.connection_turns import connection_intent, named_connection
 from etl_assistant.agent.planner.entities import Entities, extract, find_mentions
 from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
 from etl_assistant.agent.planner.pipeline_intents import DESCRIPTIONS as PIPELINE_DESCRIPTIONS
@@ -228,7 +228,9 @@ class Planner:
             return None
         if not message_text(history[-1]).rstrip().endswith("?"):
             return None
-        if not (ents.mentions or ents.paths or ents.dialect or ents.target) or ents.content_words > 2:
+        names_one = ents.mentions or ents.paths or ents.dialect or ents.target
+        names_one = names_one or named_connection(ents.text, catalog.connections)  # "shop" for "which one?"
+        if not names_one or ents.content_words > 2:
             return None
         asked = self._decide_turn(history[:-1], catalog, tools)
         if asked.intent != "clarify" or asked.pending is None or asked.entities is None:
