@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     # Largest file accepted by POST /v1/datasets, in MiB.
     max_upload_mb: float = 200.0
 
+    # IANA zone pipeline schedules are read and said back in ("daily at 2 AM" = 02:00 there).
+    timezone: str = "UTC"
+    # Named source databases, JSON object name -> URL (secrets: shown only without their password).
+    connections: dict[str, SecretStr] = Field(default_factory=dict)
+    # A Fernet key: connection URLs added in chat or the CLI are stored encrypted with it in the catalog.
+    connections_key: SecretStr | None = None
+    # Register the warehouse's own tables (those the assistant did not create) for every tenant that asks.
+    discover_warehouse: bool = True
+    # Schemas (ClickHouse: databases) to discover; empty: the search path; ["*"]: every user schema.
+    discover_schemas: list[str] = Field(default_factory=list)
+
+    # The pipeline scheduler inside the server process, and how often it looks for due pipelines.
+    scheduler: bool = True
+    scheduler_tick_s: float = 30.0
+
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"chdb:///{(self.data_dir / 'warehouse').resolve()}"

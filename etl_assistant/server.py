@@ -22,6 +22,7 @@ from etl_assistant.channels.mcp import mount_mcp
 from etl_assistant.channels.ops import install_ops
 from etl_assistant.channels.slack import mount_slack
 from etl_assistant.config import Settings, get_settings
+from etl_assistant.pipelines.scheduler import lifespan_hook as pipeline_scheduler
 from etl_assistant.tools.base import Tool
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def create_app(
     app.state.settings = settings
     install_ops(app, registry)
     include_channels(app, settings, hooks)
+    hooks.append(pipeline_scheduler(settings))
     return app
 
 

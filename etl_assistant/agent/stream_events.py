@@ -14,6 +14,7 @@ from langgraph.types import Interrupt
 
 from etl_assistant.agent.events import RunEvent
 from etl_assistant.agent.serialize import to_jsonable
+from etl_assistant.redact import redact_text, redact_values
 
 STREAM_MODES = ["values", "updates", "messages", "custom"]
 _SUMMARY_KEYS = ("name", "table", "dialect", "rows", "row_count", "format")
@@ -39,7 +40,8 @@ def _message_events(node: str, message: BaseMessage) -> list[RunEvent]:
     events = [RunEvent(type="message", data=data)]
     if isinstance(message, AIMessage):
         events += [
-            RunEvent(type="tool_call", data={"id": c["id"], "name": c["name"], "args": c["args"]})
+            RunEvent(type="tool_call",
+                     data={"id": c["id"], "name": c["name"], "args": redact_values(c["args"])})
             for c in message.tool_calls
         ]
     if isinstance(message, ToolMessage):
@@ -50,9 +52,9 @@ def _message_events(node: str, message: BaseMessage) -> list[RunEvent]:
                 data={
                     "id": message.tool_call_id,
                     "name": name,
-                    "output": message.artifact if isinstance(message.artifact, dict) else {},
+                    "output": redact_values(message.artifact) if isinstance(message.artifact, dict) else {},
                     "is_error": message.status == "error",
-                    "summary": summarize(name, message),
+                    "summary": redact_text(summarize(name, message)),
                 },
             )
         )
@@ -85,7 +87,7 @@ def _message_chunk_events(message: Any, metadata: dict[str, Any]) -> list[RunEve
             type="text_delta",
             data={
                 "id": message.id,
-                "delta": message.text,
+                "delta": redact_text(message.text),
                 "metadata": _node_meta("agent", metadata.get("langgraph_step")),
             },
         )

@@ -126,6 +126,8 @@ def _check_fresh(ctx: ToolContext, plan: DeployPlan) -> None:
     """Every source is as it was when the plan was made; otherwise the plan is stale."""
     in_plan = {s.digest for s in plan.steps}
     for step in plan.steps:
+        if step.kind == "pipeline":
+            continue  # a pipeline reads its source when it runs, not a snapshot taken at planning
         if step.kind == "table":
             now = file_fingerprint(ctx, step.source_schema)
             what = f"the file {step.source_schema.source}"
@@ -147,8 +149,11 @@ class _Applier:
         self.ctx, self.store, self.plan, self.approved_by = ctx, store, plan, approved_by
         self.warehouse = ctx.warehouse
         self.retire: list[str] = []  # older kept versions, dropped once every step is in place
+        self.notes: list[str] = []  # e.g. why a pipeline's first run failed
 
     def step(self, step: PlanStep) -> AppliedStep:
+        if step.pipeline is not None:
+            return self.pipeline(step)
         tenant, warehouse = self.ctx.tenant, self.warehouse
         current = self.store.current(tenant, step.target)
         cleaned = clean_staging(warehouse, step.target)
@@ -199,6 +204,23 @@ class _Applier:
             previous_object=deployment.previous_object,
             cleaned=cleaned,
         )
+
+    def pipeline(self, step: PlanStep) -> AppliedStep:
+        """Create the pipeline's target, save the pipeline and run it once (see pipelines.apply)."""
+        from etl_assistant.pipelines.apply import apply_pipeline
+
+        assert step.pipeline is not None
+        report = apply_pipeline(self.ctx, step.pipeline, self.approved_by)
+        version = self.store.next_version(self.ctx.tenant, step.target)
+        self.store.record_deployment(self.ctx.tenant, Deployment(
+            target=step.target, version=version, kind="pipeline", action="create", plan_id=self.plan.plan_id,
+            digest=step.digest, ddl=step.ddl, after_swap=[], row_count=report.rows_written,
+            previous_object=None, previous_version=None, restored_version=None,
+            approved_by=self.approved_by, deployed_at=datetime.now(UTC)))
+        if report.error:
+            self.notes.append(report.error)
+        return AppliedStep(target=step.target, kind="pipeline", action="create", version=version,
+                           rows=report.rows_written)
 
     def retire_old_versions(self) -> list[str]:
         """Keep one previous version per object: drop older ones (datamarts first, they use the tables)."""
@@ -260,7 +282,7 @@ def apply_plan(ctx: ToolContext, plan_id: str, approved_by: str | None = None) -
         for number, step in enumerate(plan.steps, start=1):
             ctx.progress(number - 1, len(plan.steps), f"deploying {step.kind} {step.target}")
             steps.append(applier.step(step))
-        notes = applier.retire_old_versions()
+        notes = applier.notes + applier.retire_old_versions()
         store.set_plan_status(ctx.tenant, plan_id, "applied")
         ctx.progress(len(plan.steps), len(plan.steps), "deployed")
     return ApplyResult(plan_id=plan_id, already_applied=False, steps=steps, notes=notes)

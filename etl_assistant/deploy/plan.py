@@ -23,6 +23,7 @@ from etl_assistant.ddl import generate_ddl
 from etl_assistant.deploy.store import DeployStore
 from etl_assistant.deploy.swap import check_dialect, object_names
 from etl_assistant.errors import InputError, ToolError
+from etl_assistant.pipelines.plan import PipelinePlanInfo
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.schema.source import resolve_source
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import this
 
 class PlanStep(BaseModel):
     target: str
-    kind: Literal["table", "datamart"]
+    kind: Literal["table", "datamart", "pipeline"]
     action: Literal["create", "replace", "unchanged"]
     dataset: str
     reason: str
@@ -46,6 +47,7 @@ class PlanStep(BaseModel):
     digest: str  # what the deployed object will be; equal digests mean nothing to do
     source_schema: DatasetSchema
     spec: DatamartSpec | None = None
+    pipeline: PipelinePlanInfo | None = None  # pipelines: the spec and target design the person approves
 
 
 class DeployPlan(BaseModel):
@@ -68,6 +70,8 @@ def describe_step(step: PlanStep, dialect: str) -> str:
     if step.action == "unchanged":
         return f"{step.kind} {step.target}: unchanged (already deployed as planned)."
     what = f"{step.action} {step.kind} {step.target}"
+    if step.pipeline is not None:
+        return describe_pipeline_step(step.pipeline)
     if step.kind == "table":
         rows = f"load {step.rows_to_load:,} rows from {step.source_schema.source}"
     else:
@@ -79,6 +83,14 @@ def describe_step(step: PlanStep, dialect: str) -> str:
         else ""
     )
     return f"{what}: {rows}{was} ({step.reason})."
+
+
+def describe_pipeline_step(info: PipelinePlanInfo) -> str:
+    spec = info.spec
+    table = "reuse" if info.target_exists else "create"
+    when = f"run {info.schedule}" if info.schedule else "run only when asked"
+    return (f"pipeline {spec.name}: {table} {spec.target_table}, load it from {info.source} ({spec.mode}), "
+            f"run it once now, then {when}.")
 
 
 def redact(url: str) -> str:
@@ -239,4 +251,29 @@ def make_plan(ctx: ToolContext, datasets: list[str], datamarts: list[str]) -> De
         steps=[*planner.tables.values(), *planner.marts.values()],
     )
     store.save_plan(ctx.tenant, plan.plan_id, plan.dialect, plan.warehouse, plan.model_dump(mode="json"))
+    return plan
+
+
+def make_pipeline_plan(ctx: ToolContext, info: PipelinePlanInfo, source: DatasetSchema) -> DeployPlan:
+    """Store a plan with one pipeline step (create_pipeline); apply_deploy applies it after approval."""
+    from etl_assistant.pipelines.plan import plan_digest
+
+    warehouse = ctx.warehouse
+    check_dialect(warehouse)
+    step = PlanStep(
+        target=info.spec.target_table,
+        kind="pipeline",
+        action="create",
+        dataset=info.spec.name,
+        reason=info.mode_reason,
+        ddl=";\n".join(info.target_statements) + ";",
+        fingerprint=info.source,
+        digest=plan_digest(info),
+        source_schema=source,
+        pipeline=info,
+    )
+    plan = DeployPlan(plan_id=f"plan_{uuid.uuid4().hex[:12]}", dialect=warehouse.dialect,
+                      warehouse=redact(warehouse.url), steps=[step])
+    DeployStore(ctx.catalog).save_plan(ctx.tenant, plan.plan_id, plan.dialect, plan.warehouse,
+                                       plan.model_dump(mode="json"))
     return plan

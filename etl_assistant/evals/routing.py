@@ -4,7 +4,8 @@ Runs `evals/data/routing.jsonl` through the planner alone (no graph, no tools ru
 Items carry a split: "dev" (the first 204, written before the planner, used while tuning it), "holdout"
 (written after the first tuning pass), "blind" (written after the holdout fixes), "new_intents" (written
 before the rollback/deployments intents existed) or "verify" (written before the chat intent that saves
-the last answer's question->SQL pair existed); the report gives each. An item is correct when the intent
+the last answer's question->SQL pair existed) or "pipelines" (written before the pipeline intents were
+tuned); the report gives each. An item is correct when the intent
 matches and every expected argument equals the planner's (paths exactly, SQL after sqlglot normalisation,
 names ignoring case).
 """
@@ -24,6 +25,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from sqlglot.errors import SqlglotError
 
 from etl_assistant.agent.planner import CatalogView, DatasetInfo, Decision, Planner
+from etl_assistant.errors import EtlError
+from etl_assistant.pipelines.schedule import parse_schedule
 
 DATA_PATH = Path(__file__).parent / "data" / "routing.jsonl"
 
@@ -55,6 +58,9 @@ EVAL_CATALOG = CatalogView(
         ),
     ),
     tables=("customers", "orders"),
+    pipelines=("sales_sync",),
+    connections=("shop",),
+    connection_kinds=(("shop", "postgresql"),),
 )
 
 
@@ -188,9 +194,18 @@ def _same(key: str, expected: Any, got: Any) -> bool:
         return _normal_sql(expected) == _normal_sql(got)
     if key == "path":
         return expected == got
+    if key == "schedule":  # the same schedule in other words ("on weekdays at 7" = "weekdays at 7")
+        return _cron(expected) == _cron(got)
     if isinstance(expected, str):
         return isinstance(got, str) and expected.lower() == got.lower()
     return expected == got
+
+
+def _cron(phrase: str) -> str:
+    try:
+        return parse_schedule(phrase, "UTC").cron
+    except EtlError:
+        return phrase.lower()
 
 
 def _normal_sql(sql: str) -> str:

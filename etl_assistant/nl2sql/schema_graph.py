@@ -155,7 +155,7 @@ def _table_from_profile(name: str, schema: DatasetSchema) -> Table:
         )
         for c in schema.columns
     ]
-    return Table(name, columns, schema.row_count, noun=lemma(name))
+    return Table(name, columns, schema.row_count, noun=_noun(name))
 
 
 def _table_from_engine(ctx: ToolContext, name: str) -> Table:
@@ -172,7 +172,7 @@ def _table_from_engine(ctx: ToolContext, name: str) -> Table:
                 tuple(lemma(w) for w in words_of(info.name)),
             )
         )
-    return Table(name, columns, noun=lemma(name))
+    return Table(name, columns, noun=_noun(name))
 
 
 _cache: BoundedCache[tuple, SchemaGraph] = BoundedCache(64)
@@ -218,6 +218,11 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
             graph.edges.append(Edge(source, rel.column, target, rel.ref_column))
     _cache.put(key, graph)
     return graph
+
+
+def _noun(table: str) -> str:
+    """The row noun of a table, from its own name (`archive.orders` -> "order")."""
+    return lemma(table.rsplit(".", 1)[-1])
 
 
 def _dataset_of(table: str, records: dict) -> str:

@@ -13,7 +13,7 @@ from sqlglot import exp
 from etl_assistant.config import Settings
 from etl_assistant.errors import InputError
 from etl_assistant.schema.layouts import sniff_layout
-from etl_assistant.schema.model import DatasetSchema
+from etl_assistant.schema.model import ColumnProfile, DatasetSchema
 from etl_assistant.schema.naming import dataset_name, to_identifier, unique_identifiers
 from etl_assistant.schema.profile import ColumnStats
 from etl_assistant.schema.profile import profile_source as run_profile
@@ -115,6 +115,14 @@ def table_values(warehouse: Warehouse, table: str, column: str) -> pa.Array:
     return pa.array([value_text(row[0]) for row in result.rows], type=pa.string()).drop_null()
 
 
+def profile_rows(names: list[str], identifiers: list[str], rows: list[tuple]) -> list[ColumnProfile]:
+    """Profile rows an engine returned (a table's sample) with the same statistics as a file's."""
+    stats = [ColumnStats(name, ident) for name, ident in zip(names, identifiers, strict=True)]
+    for index, column in enumerate(stats):
+        column.add(pa.array([value_text(row[index]) for row in rows], type=pa.string()))
+    return [column.profile() for column in stats]
+
+
 def infer_table(
     warehouse: Warehouse, table: str, *, name: str | None = None, sample_rows: int = TABLE_SAMPLE_ROWS
 ) -> DatasetSchema:
@@ -125,13 +133,8 @@ def infer_table(
         )
     result = warehouse.query(_select_sample(warehouse, table, sample_rows), limit=sample_rows)
     total = warehouse.count_rows(table)
-    identifiers = unique_identifiers(result.columns)
-    stats = [ColumnStats(column, ident) for column, ident in zip(result.columns, identifiers, strict=True)]
-    for index, column in enumerate(stats):
-        texts = [value_text(row[index]) for row in result.rows]
-        column.add(pa.array(texts, type=pa.string()))
     sampled = len(result.rows) < total
-    columns = [column.profile() for column in stats]
+    columns = profile_rows(result.columns, unique_identifiers(result.columns), result.rows)
     for profile in columns:
         profile.distinct_estimated = profile.distinct_estimated or sampled
         profile.unique = profile.unique and not sampled

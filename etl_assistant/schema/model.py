@@ -64,11 +64,12 @@ class Relationship(BaseModel):
     containment: float  # share of this column's distinct values found in the referenced column
     name_similarity: float
     confidence: float
+    declared: bool = False  # a foreign key the source database itself declares (not a guess from values)
 
 
 class DatasetSchema(BaseModel):
     name: str  # safe identifier derived from the file or table name
-    source: str  # absolute path, or "table:<name>" for a warehouse table
+    source: str  # absolute path, "table:<name>" (warehouse table), "connection:<name>/<schema.table>"
     format: SourceFormat
     compression: Literal["gzip"] | None = None
     dialect: Dialect | None = None  # only for csv-like sources
@@ -77,6 +78,7 @@ class DatasetSchema(BaseModel):
     row_count_estimated: bool = False
     columns: list[ColumnProfile]
     relationships: list[Relationship] = Field(default_factory=list)
+    primary_key: list[str] = Field(default_factory=list)  # identifiers, from a database's own constraint
     ragged_rows: int = 0  # rows whose field count differs from the header
     warnings: list[str] = Field(default_factory=list)
     fingerprint: str | None = None  # size+mtime+head hash: detects a changed source (stale plans)

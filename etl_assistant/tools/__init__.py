@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from etl_assistant.tools import (
+    add_connection,
     apply_deploy,
     ask,
+    connections,
+    create_pipeline,
+    delete_pipeline,
     deploy,
     deployments,
     design_datamart,
+    export_pipeline,
     generate_ddl,
     infer_schema,
     list_datasets,
+    list_tables,
     load_table,
     nl_to_sql,
+    pause_pipeline,
+    pipeline_runs,
+    pipelines,
     plan_deploy,
+    refresh,
+    remove_connection,
+    resume_pipeline,
     rollback,
+    run_pipeline,
     run_query,
     verify,
 )
@@ -35,6 +48,19 @@ REGISTRY.append(deploy.TOOL)
 REGISTRY.append(rollback.TOOL)
 REGISTRY.append(deployments.TOOL)
 REGISTRY.append(verify.TOOL)
+REGISTRY.append(export_pipeline.TOOL)
+REGISTRY.append(create_pipeline.TOOL)
+REGISTRY.append(run_pipeline.TOOL)
+REGISTRY.append(pipelines.TOOL)
+REGISTRY.append(pause_pipeline.TOOL)
+REGISTRY.append(resume_pipeline.TOOL)
+REGISTRY.append(pipeline_runs.TOOL)
+REGISTRY.append(delete_pipeline.TOOL)
+REGISTRY.append(connections.TOOL)
+REGISTRY.append(add_connection.TOOL)
+REGISTRY.append(remove_connection.TOOL)
+REGISTRY.append(list_tables.TOOL)
+REGISTRY.append(refresh.TOOL)
 
 
 def get_tool(name: str) -> Tool:

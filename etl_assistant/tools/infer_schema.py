@@ -1,4 +1,5 @@
-"""The infer_schema tool: profile a file (or a warehouse table) and register it as a dataset."""
+"""The infer_schema tool: profile a file, a warehouse table or a connection's table; register it as a
+dataset."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from etl_assistant.errors import EtlError, ToolError
+from etl_assistant.pipelines.connections import resolve_connection
+from etl_assistant.pipelines.introspect import CONNECTION_SOURCE, describe_table, distinct_values, find_table
 from etl_assistant.schema.infer import infer_file, infer_table, table_values
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.schema.relationships import ReferenceValues, file_values
@@ -17,10 +20,15 @@ class InferSchemaInput(BaseModel):
         default=None, description="Path of a CSV/TSV/JSON/NDJSON/Parquet/XLSX file (.gz too)."
     )
     table: str | None = Field(
-        default=None, description="Name of an existing warehouse table, instead of a file."
+        default=None,
+        description="Name of an existing warehouse table, instead of a file; with `connection`, a table or "
+        "view of that database (`orders` or `schema.orders`).",
     )
     name: str | None = Field(
         default=None, description="Dataset name to register (default: from the file name)."
+    )
+    connection: str | None = Field(
+        default=None, description="A named database connection (see `connections`) whose `table` to profile."
     )
 
 
@@ -31,6 +39,8 @@ def reference_values(ctx: ToolContext) -> ReferenceValues:
         found = file_values(dataset, identifier)
         if found is not None:
             return found
+        if dataset.source.startswith(CONNECTION_SOURCE):
+            return connection_values(ctx, dataset, identifier)
         if dataset.format == "table":
             table, column = dataset.source.removeprefix("table:"), dataset.column(identifier).name
         else:
@@ -46,17 +56,49 @@ def reference_values(ctx: ToolContext) -> ReferenceValues:
     return values
 
 
+def connection_values(ctx: ToolContext, dataset: DatasetSchema, identifier: str) -> pa.Array | None:
+    """Distinct values of a connection table's column (bounded); None when they cannot be had."""
+    connection_name, _, qualified = dataset.source.removeprefix(CONNECTION_SOURCE).partition("/")
+    try:
+        connection = resolve_connection(ctx, connection_name)
+        column = dataset.column(identifier).name
+        values = distinct_values(connection, find_table(connection, qualified), column)
+    except EtlError:
+        return None  # the connection is gone or unreachable: no evidence either way
+    return None if values is None else pa.array(values, type=pa.string())
+
+
+def infer_connection_table(ctx: ToolContext, connection_name: str, table: str,
+                           name: str | None) -> DatasetSchema:
+    """A connection's table as a dataset: declared types and keys, a bounded profile, declared foreign keys
+    pointing at the datasets registered for the referenced tables (by the table's name when not yet)."""
+    connection = resolve_connection(ctx, connection_name)
+    ref = find_table(connection, table)
+    prefix = f"{CONNECTION_SOURCE}{connection.name}/"
+    registered = {d.source.removeprefix(prefix): d.name for d in ctx.catalog.list_datasets(ctx.tenant)
+                  if d.source.startswith(prefix)}
+    ctx.progress(0, None, f"sampling {connection.name}.{ref.qualified}")
+    return describe_table(connection, ref, name=name, sample_limit=ctx.settings.sample_rows,
+                          timeout_s=ctx.settings.query_timeout_s, dataset_names=registered)
+
+
 def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
     """Infer the schema of a data file or warehouse table: format, CSV dialect and encoding, exact row count,
     and per column the type (boolean, integer, float, decimal, date, datetime, time, uuid, string, json) with
     details, nullability, distinct count, min/max, samples and primary-key candidates; plus foreign-key
     candidates to datasets already registered. Registers the result as a dataset for generate_ddl and
-    load_table. Give exactly one of `path` or `table`."""
+    load_table. Give exactly one of `path` or `table`. With `connection` + `table` it profiles a table of that
+    database instead: types, primary/unique keys and foreign keys as the database declares them, statistics
+    from a bounded sample."""
     if bool(args.path) == bool(args.table):
         raise ToolError(
             "Give exactly one of `path` (a data file) or `table` (a warehouse table) to infer_schema."
         )
-    if args.table:
+    if args.connection and not args.table:
+        raise ToolError("With `connection`, give the `table` to profile (list_tables shows them).")
+    if args.connection:
+        schema = infer_connection_table(ctx, args.connection, args.table, args.name)
+    elif args.table:
         schema = infer_table(ctx.warehouse, args.table, name=args.name)
     else:
         known = ctx.catalog.list_datasets(ctx.tenant)

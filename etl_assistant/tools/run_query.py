@@ -27,7 +27,11 @@ class RunQueryOutput(BaseModel):
 
 
 def allowed_tables(ctx: ToolContext) -> set[str]:
-    """The tenant's recorded tables, plus its datasets that already exist as warehouse tables."""
+    """The tenant's recorded tables, plus its datasets that already exist as warehouse tables; the warehouse's
+    own tables are registered on the tenant's first use (warehouse.discovery)."""
+    from etl_assistant.warehouse.discovery import ensure_discovered  # the warehouse package loads the tools
+
+    ensure_discovered(ctx)
     recorded = {record.table for record in ctx.catalog.list_tables(ctx.tenant)}
     unrecorded = {schema.name for schema in ctx.catalog.list_datasets(ctx.tenant)} - recorded
     # Listing the warehouse's tables costs a query; only datasets without a table record need it.

@@ -25,6 +25,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 from etl_assistant.agent.planner import CatalogView, Decision, Planner, read_catalog, shared_router
+from etl_assistant.agent.planner.catalog_view import with_pipelines
 from etl_assistant.config import Settings, get_settings
 
 # Our canonical argument names -> the names a bound tool might use instead (first one it accepts wins).
@@ -73,7 +74,10 @@ class OfflinePlanner(BaseChatModel):
     ) -> AIMessage:
         parameters = {t["function"]["name"]: t["function"].get("parameters") or {} for t in tools or []}
         tenant = self._tenant(run_manager)
-        catalog = read_catalog(self.settings.resolved_catalog_url, tenant)  # per turn: uploads appear at once
+        catalog = read_catalog(  # per turn: uploads and new connections appear at once
+            self.settings.resolved_catalog_url, tenant, tuple(self.settings.connections)
+        )
+        catalog = with_pipelines(catalog, self.settings, tenant)
         planner = Planner(warehouse_dialect=_warehouse_dialect(self.settings.resolved_warehouse_url))
         decision = planner.decide(messages, catalog, list(parameters) if tools is not None else None)
         return _to_message(decision, parameters, catalog)
@@ -145,7 +149,7 @@ def _to_message(decision: Decision, parameters: dict[str, dict[str, Any]], catal
         }
         for step in decision.calls
     ]
-    return AIMessage(content="", tool_calls=calls)
+    return AIMessage(content=decision.text, tool_calls=calls)  # text: what the person approves (a plan)
 
 
 def _locate(args: dict[str, Any], catalog: CatalogView) -> dict[str, Any]:
@@ -184,6 +188,8 @@ def _adapt(args: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any
 
 def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
     """Tool calls as one chunk each (tool_call_chunks merge back into tool_calls); text token by token."""
+    for token in _TOKEN.findall(str(message.content)):
+        yield ChatGenerationChunk(message=AIMessageChunk(content=token))
     if message.tool_calls:
         for index, call in enumerate(message.tool_calls):
             yield ChatGenerationChunk(
@@ -200,9 +206,6 @@ def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
                     ],
                 )
             )
-        return
-    for token in _TOKEN.findall(str(message.content)):
-        yield ChatGenerationChunk(message=AIMessageChunk(content=token))
 
 
 def _warehouse_dialect(url: str) -> str:

@@ -7,6 +7,8 @@ postgres, sqlite). They are deliberately NOT the utterances of the routing eval 
 
 from __future__ import annotations
 
+from etl_assistant.agent.planner import pipeline_exemplars
+
 # Intents that are tools carry the tool's name. "repeat" = do the last tool action again, changed arguments;
 # "greeting", "help" and "thanks" are answered in chat without a tool.
 EXEMPLARS: dict[str, tuple[str, ...]] = {
@@ -378,3 +380,6 @@ CUES: dict[str, tuple[tuple[str, float], ...]] = {
 }
 
 CHAT_INTENTS = frozenset({"greeting", "help", "thanks"})
+
+EXEMPLARS.update(pipeline_exemplars.EXEMPLARS)
+CUES.update(pipeline_exemplars.CUES)

@@ -16,8 +16,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from etl_assistant.agent.planner import replies
 from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step, fill
 from etl_assistant.agent.planner.catalog_view import CatalogView
+from etl_assistant.agent.planner.connection_turns import connection_intent, named_connection
 from etl_assistant.agent.planner.entities import Entities, extract, find_mentions
 from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
+from etl_assistant.agent.planner.pipeline_intents import DESCRIPTIONS as PIPELINE_DESCRIPTIONS
+from etl_assistant.agent.planner.pipeline_intents import FILLERS as PIPELINE_FILLERS
+from etl_assistant.agent.planner.pipeline_intents import PIPELINE_INTENTS, creates_pipeline, excluded_intents
+from etl_assistant.agent.planner.pipeline_replies import plan_to_approve
 from etl_assistant.agent.planner.router import Route, Router, shared_router
 from etl_assistant.agent.planner.state import (
     ConversationState,
@@ -40,6 +45,9 @@ TOOL_INTENTS = (
     "rollback",
     "deployments",
     "verify",
+    "add_connection",
+    "list_tables",
+    *PIPELINE_INTENTS,
 )
 MIN_SCORE = 0.40  # below this nothing matched well enough: ask instead of guessing
 MIN_MARGIN = 0.01  # two tool intents closer than this, with no keyword cue for either: ask which one
@@ -62,6 +70,9 @@ _DESCRIPTIONS = {
     "rollback": "roll back a deploy",
     "deployments": "show deploy history",
     "verify": "save the last answer for reuse",
+    "add_connection": "connect a database",
+    "list_tables": "list a connection's tables",
+    **PIPELINE_DESCRIPTIONS,
 }
 
 
@@ -110,6 +121,11 @@ class Planner:
             previous = done[-1].output or {}
             if upcoming.tool in ("generate_ddl", "load_table", "deploy") and "dataset" not in args:
                 args["dataset"] = previous.get("name") or previous.get("dataset")
+            if upcoming.tool == "apply_deploy" and "plan_id" not in args:  # a plan the person now approves
+                args["plan_id"] = previous.get("plan_id")
+                text = plan_to_approve(done[-1])
+                return Decision(turn.intent, turn.args, calls=[Step(upcoming.tool, args)], plan=turn.plan,
+                                text=text)
             return Decision(turn.intent, turn.args, calls=[Step(upcoming.tool, args)], plan=turn.plan)
         return Decision(turn.intent, turn.args, text=replies.reply_for_results(done))
 
@@ -135,12 +151,18 @@ class Planner:
         tools: list[str],
         history: list[BaseMessage],
     ) -> Decision:
+        by_rule = connection_intent(ents, catalog.connections)
+        if by_rule == "list_tables" and creates_pipeline(ents.text.lower(), catalog):
+            by_rule = None  # "bring the payments table over from shop hourly" moves a table: a pipeline
+        if by_rule is not None:
+            return self._fill(by_rule, ents, state, catalog, tools)
         resumed = self._resume_clarification(ents, history, catalog, tools)
         if resumed is not None:
             return resumed
         if ents.sql:
             return self._fill("run_query", ents, state, catalog, tools)
-        ranked = _ranked_intents(ents, route, state)
+        unmeant = excluded_intents(ents, state, catalog)
+        ranked = [i for i in _ranked_intents(ents, route, state) if i not in unmeant]
         intent = ranked[0]
         score = route.score_of(intent)
         if intent in CHAT_INTENTS and score >= MIN_CHAT_SCORE and not (ents.paths or ents.mentions):
@@ -178,7 +200,8 @@ class Planner:
         *,
         follow_up: bool = False,
     ) -> Decision:
-        filled = fill(intent, Request(ents, state, catalog, follow_up, self.warehouse_dialect))
+        request = Request(ents, state, catalog, follow_up, self.warehouse_dialect)
+        filled = PIPELINE_FILLERS[intent](request) if intent in PIPELINE_FILLERS else fill(intent, request)
         if isinstance(filled, Missing):
             return Decision("clarify", text=filled.question, pending=intent)
         assert isinstance(filled, Filled)
@@ -205,7 +228,9 @@ class Planner:
             return None
         if not message_text(history[-1]).rstrip().endswith("?"):
             return None
-        if not (ents.mentions or ents.paths or ents.dialect or ents.target) or ents.content_words > 2:
+        names_one = ents.mentions or ents.paths or ents.dialect or ents.target
+        names_one = names_one or named_connection(ents.text, catalog.connections)  # "shop" for "which one?"
+        if not names_one or ents.content_words > 2:
             return None
         asked = self._decide_turn(history[:-1], catalog, tools)
         if asked.intent != "clarify" or asked.pending is None or asked.entities is None:

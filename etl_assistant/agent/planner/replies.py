@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from etl_assistant.agent.planner import pipeline_replies
+from etl_assistant.agent.planner.connection_replies import CONNECTION_WRITERS
 from etl_assistant.agent.planner.state import ToolStep
 
 MAX_ROWS_SHOWN = 50
@@ -28,7 +30,11 @@ CAPABILITIES = {
     "deployments": "**show deploy history** — e.g. `deployment history of orders`",
     "verify": "**remember a right answer** so the same question reuses its SQL — say `save this` (or 👍) "
     "after an answer",
+    "add_connection": "**connect a database** (PostgreSQL, ClickHouse, chDB, SQLite) by name — e.g. "
+    "`connect to postgresql://user@host:5432/shop`",
+    "list_tables": "**list a connection's tables** — e.g. `what tables are in shop?`",
 }
+CAPABILITIES.update(pipeline_replies.CAPABILITIES)
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
 
 
@@ -50,6 +56,9 @@ def reply_for_results(steps: list[ToolStep]) -> str:
     failed = [step for step in steps if step.error is not None]
     succeeded = [step for step in steps if step.error is None and step.output is not None]
     last = succeeded[-1].name if succeeded else None
+    planned = [step for step in succeeded if step.name == "create_pipeline"]
+    if last == "apply_deploy" and planned:  # the pipeline the person just approved, created and run once
+        return pipeline_replies.created(planned[-1].output or {}, succeeded[-1].output or {})
     parts = [_error(step) for step in failed]
     parts += [_WRITERS.get(step.name, _generic)(step.output or {}) for step in succeeded if step.name == last]
     return "\n\n".join(parts) or "Done."
@@ -292,7 +301,9 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "rollback": _rolled_back,
     "deployments": _history,
     "verify": _verified,
+    **pipeline_replies.WRITERS,
 }
+_WRITERS.update(CONNECTION_WRITERS)
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:

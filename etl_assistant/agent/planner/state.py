@@ -51,6 +51,7 @@ class ConversationState:
     ask_parse: dict[str, Any] | None = None  # the last answer's parse, passed back for follow-up questions
     asked: AskedAnswer | None = None  # the last successful ask (a failed one clears it)
     names: list[str] = field(default_factory=list)  # datasets/tables seen in this thread, newest last
+    pipeline: str | None = None  # the last pipeline planned, created or acted on (what "pause it" means)
 
     def remember(self, name: str | None) -> None:
         if name:
@@ -105,6 +106,9 @@ def message_text(message: BaseMessage) -> str:
 
 
 def _apply(state: ConversationState, name: str, args: dict[str, Any], output: dict[str, Any]) -> None:
+    if name in _PIPELINE_TOOLS:
+        _apply_pipeline(state, name, args, output)
+        return
     if name == "design_datamart":
         spec = output.get("spec") or {}
         state.datamart = spec.get("name")
@@ -139,6 +143,24 @@ def _apply(state: ConversationState, name: str, args: dict[str, Any], output: di
         state.remember(output["table"])
     elif name == "generate_ddl" and output.get("table"):
         state.remember(output["table"])
+
+
+_PIPELINE_TOOLS = frozenset({"create_pipeline", "run_pipeline", "pause_pipeline", "resume_pipeline",
+                             "pipeline_runs", "delete_pipeline", "export_pipeline"})
+
+
+def _apply_pipeline(state: ConversationState, name: str, args: dict[str, Any],
+                    output: dict[str, Any]) -> None:
+    """The pipeline a step was about becomes the one "it" means; deleting it leaves none."""
+    pipeline = output.get("pipeline")  # create_pipeline: the spec; run and runs: its name
+    spec = pipeline if isinstance(pipeline, dict) else {}
+    named = spec.get("name") or (pipeline if isinstance(pipeline, str) else None) or output.get("name")
+    named = named or args.get("name")
+    state.pipeline = None if name == "delete_pipeline" else named or state.pipeline
+    target = spec.get("target_table")
+    if target:
+        state.table = target
+        state.remember(target)
 
 
 def _as_dict(text: str) -> dict[str, Any]:
