@@ -333,5 +333,69 @@ def _render(event: Any, streamed: set[str]) -> str | None:
     return None
 
 
+connections_app = typer.Typer(no_args_is_help=True, help="Named database connections (passwords hidden).")
+app.add_typer(connections_app, name="connections")
+
+
+@connections_app.command("add")
+def connections_add(
+        name: Annotated[str, typer.Argument(help="The connection's name.")],
+        url: Annotated[str, typer.Argument(help="postgresql://, clickhouse://, chdb:/// or sqlite:/// URL.")],
+        ask_password: Annotated[bool, typer.Option(
+            "--ask-password", help="Prompt for the password (kept out of the shell history).")] = False,
+) -> None:
+    """Add (or replace) a connection for the tenant, after checking that the database answers."""
+    if ask_password:
+        from etl_assistant.pipelines.connections import with_password
+
+        url = with_password(url, typer.prompt("password", hide_input=True))
+    result = _run("add_connection", {"name": name, "url": url}, show_progress=False)
+    verb = "added" if result.created else "replaced"
+    where = f" in {', '.join(result.schemas)}" if result.schemas else ""
+    out.print(f"{verb} {result.connection.name} ({result.connection.kind}, {result.connection.url}): "
+              f"{result.tables} tables and views{where}", highlight=False, soft_wrap=True)
+
+
+@connections_app.command("list")
+def connections_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the connections: configured (ETLA_CONNECTIONS) and added ones, URLs without passwords."""
+    result = _run("connections", {}, show_progress=False)
+    if as_json:
+        _print_json(result)
+        return
+    table = Table("name", "kind", "origin", "url")
+    for connection in result.connections:
+        table.add_row(connection.name, connection.kind, connection.origin, connection.url)
+    out.print(table)
+
+
+@connections_app.command("remove")
+def connections_remove(
+        name: Annotated[str, typer.Argument(help="The connection's name.")],
+        yes: Annotated[bool, typer.Option("--yes", help="Remove without asking.")] = False,
+) -> None:
+    """Remove a connection added for the tenant (asks first: pipelines naming it stop working)."""
+    if not yes and not typer.confirm(f"Remove the connection {name}?"):
+        err.print("nothing removed")
+        raise typer.Exit(1)
+    result = _run("remove_connection", {"name": name}, show_progress=False)
+    out.print(f"removed {result.removed.name}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def refresh(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Pick up the warehouse's own tables as they are now: new, changed and dropped ones."""
+    report = _run("refresh", {})
+    if as_json:
+        _print_json(report)
+        return
+    for label, names in (("new", report.added), ("changed", report.changed), ("gone", report.removed)):
+        if names:
+            out.print(f"{label}: {', '.join(names)}", highlight=False, soft_wrap=True)
+    out.print(f"{report.unchanged} unchanged", highlight=False)
+    for reason in report.skipped:
+        err.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":
     app()

@@ -63,8 +63,12 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     # Named source databases, JSON object name -> URL (secrets: shown only without their password).
     connections: dict[str, SecretStr] = Field(default_factory=dict)
+    # A Fernet key: connection URLs added in chat or the CLI are stored encrypted with it in the catalog.
+    connections_key: SecretStr | None = None
     # Register the warehouse's own tables (those the assistant did not create) for every tenant that asks.
     discover_warehouse: bool = True
+    # Schemas (ClickHouse: databases) to discover; empty: the search path; ["*"]: every user schema.
+    discover_schemas: list[str] = Field(default_factory=list)
 
     # The pipeline scheduler inside the server process, and how often it looks for due pipelines.
     scheduler: bool = True

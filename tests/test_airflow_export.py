@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from etl_assistant.config import Settings
 from etl_assistant.errors import InputError, ToolError
+from etl_assistant.pipelines.airflow import render_dag
 from etl_assistant.pipelines.spec import PipelineSchedule, PipelineSource, PipelineSpec
 from etl_assistant.pipelines.store import PipelineStore
 from etl_assistant.tools import ToolContext, get_tool
@@ -62,6 +63,14 @@ def test_export_writes_under_data_dir_airflow_and_names_no_secret(ctx: ToolConte
     assert export(ctx, "sales")["text"] == result["text"]  # exporting again rewrites the same file
 
 
+def test_another_tenant_gets_its_own_dag_and_runs_as_itself() -> None:
+    text = render_dag(sales_spec(tenant='acme "eu"'))
+    tree = ast.parse(text)
+    assert 'dag_id="etla_acme__eu__sales"' in text
+    assert 'env={"ETLA_TENANT": "acme \\"eu\\""}' in text  # the tenant as a string literal, quotes escaped
+    assert any(isinstance(node, ast.With) for node in tree.body)
+
+
 def test_export_refuses_a_folder_outside_the_allowed_ones(ctx: ToolContext, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="outside the allowed folders"):
         export(ctx, "sales", folder=Path("/etc/airflow-dags"))
@@ -77,9 +86,13 @@ def test_airflow_loads_the_exported_dags(ctx: ToolContext, tmp_path: Path, airfl
     dags = tmp_path / "dags"
     export(ctx, "sales", folder=dags)
     export(ctx, "adhoc", folder=dags)
+    (dags / "etla_acme.py").write_text(render_dag(sales_spec(tenant='acme "eu"')), encoding="utf-8")
     bag = airflow.run("inspect", str(dags), dags_folder=dags)
     assert bag["import_errors"] == {}
-    assert sorted(bag["dags"]) == ["etla_adhoc", "etla_sales"]
+    assert sorted(bag["dags"]) == ["etla_acme__eu__sales", "etla_adhoc", "etla_sales"]
+    acme = bag["dags"]["etla_acme__eu__sales"]
+    assert acme["tasks"]["run_pipeline"]["env"] == {"ETLA_TENANT": 'acme "eu"'}
+    assert 'acme "eu"' in acme["tags"]
 
     sales = bag["dags"]["etla_sales"]
     assert (sales["timetable"], sales["cron"], sales["timetable_timezone"]) == (

@@ -33,7 +33,7 @@ def pg_context(tmp_path: Path, warehouse_url: str, **settings) -> ToolContext:  
 
 @pytest.mark.postgres
 def test_ask_answers_over_tables_it_never_loaded(tmp_path: Path, shop_url: str) -> None:
-    ctx = pg_context(tmp_path, shop_url)
+    ctx = pg_context(tmp_path, shop_url, discover_schemas=["*"])
     count = run(ctx, "ask", question="how many orders are there")  # the first question discovers
     assert count.rows == [[5]] and count.clarification is None
     joined = run(ctx, "ask", question="total amount by customer name")
@@ -52,10 +52,10 @@ def test_ask_answers_over_tables_it_never_loaded(tmp_path: Path, shop_url: str) 
 
 @pytest.mark.postgres
 def test_refresh_picks_up_new_changed_and_dropped_tables(tmp_path: Path, shop_url: str) -> None:
-    ctx = pg_context(tmp_path, shop_url)
+    ctx = pg_context(tmp_path, shop_url)  # the search path: public
     first = run(ctx, "refresh")
-    assert sorted(first.added) == ["archive.orders_2019", "big_orders", "customers", "orders"]
-    assert run(ctx, "refresh").model_dump() == {"added": [], "changed": [], "removed": [], "unchanged": 4,
+    assert sorted(first.added) == ["big_orders", "customers", "orders"]
+    assert run(ctx, "refresh").model_dump() == {"added": [], "changed": [], "removed": [], "unchanged": 3,
                                                "skipped": []}
     with psycopg.connect(shop_url, autocommit=True) as db:
         db.execute("CREATE TABLE refunds (refund_id int PRIMARY KEY, order_id bigint REFERENCES orders, "
@@ -64,7 +64,7 @@ def test_refresh_picks_up_new_changed_and_dropped_tables(tmp_path: Path, shop_ur
         db.execute("DROP VIEW big_orders")
     report = run(ctx, "refresh")
     assert (report.added, report.changed, report.removed, report.unchanged) == (
-        ["refunds"], ["customers"], ["big_orders"], 2)
+        ["refunds"], ["customers"], ["big_orders"], 1)
     assert run(ctx, "ask", question="how many refunds are there").rows == [[2]]
     assert ctx.catalog.get_dataset(ctx.tenant, "customers").column("tier").samples == ["basic"]
     [rel] = ctx.catalog.list_relationships(ctx.tenant, "refunds")
@@ -77,8 +77,15 @@ def test_refresh_picks_up_new_changed_and_dropped_tables(tmp_path: Path, shop_ur
 def test_a_catalog_in_the_same_database_stays_hidden(tmp_path: Path, shop_url: str) -> None:
     ctx = pg_context(tmp_path, shop_url, catalog_url=shop_url)
     report = run(ctx, "refresh")
-    assert sorted(report.added) == ["archive.orders_2019", "big_orders", "customers", "orders"]
+    assert sorted(report.added) == ["big_orders", "customers", "orders"]
     assert not any(name.startswith("etla_") for name in report.added + report.skipped)
+
+
+@pytest.mark.postgres
+def test_the_schemas_to_discover_can_be_named(tmp_path: Path, shop_url: str) -> None:
+    ctx = pg_context(tmp_path, shop_url, discover_schemas=["archive"])
+    assert run(ctx, "refresh").added == ["archive.orders_2019"]
+    assert run(ctx, "ask", question="how many orders_2019 are there").rows == [[0]]
 
 
 def test_chdb_tables_made_outside_the_assistant_are_askable(tmp_path: Path, local_settings: Settings) -> None:
@@ -113,3 +120,17 @@ def test_discovery_can_be_switched_off(tmp_path: Path, local_settings: Settings)
     assert run(ctx, "refresh").skipped == ["discovery is off (ETLA_DISCOVER_WAREHOUSE=false)"]
     with pytest.raises(ToolError, match="There are no tables to ask about yet"):
         run(ctx, "ask", question="how many hidden are there")
+
+
+def test_the_warehouse_listing_hides_another_tenants_tables(tmp_path: Path, local_settings: Settings) -> None:
+    path = tmp_path / "salaries.csv"
+    path.write_text("person,salary\nann,100\nbob,200\n")
+    owner = ToolContext(settings=local_settings, tenant="owner")
+    run(owner, "load_table", path=str(path))
+    owner.warehouse.execute("CREATE TABLE calendar (day Date) ENGINE = MergeTree ORDER BY day")
+    other = ToolContext(settings=local_settings, tenant="other")
+    assert [t.name for t in run(other, "list_tables").tables] == ["calendar"]
+    assert [t.name for t in run(owner, "list_tables").tables] == ["calendar", "salaries"]
+    off = local_settings.model_copy(update={"discover_warehouse": False})
+    private = ToolContext(settings=off, tenant="x")
+    assert run(private, "list_tables").tables == []

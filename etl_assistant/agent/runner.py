@@ -34,6 +34,7 @@ from etl_assistant.agent.stream_events import STREAM_MODES, translate
 from etl_assistant.agent.threads import ThreadRecord, ThreadStatus, ThreadStore
 from etl_assistant.config import Settings
 from etl_assistant.errors import EtlError, InputError
+from etl_assistant.redact import redact_text
 from etl_assistant.tools.base import Tool
 
 log = logging.getLogger(__name__)
@@ -351,7 +352,7 @@ def _title(graph_input: dict[str, Any] | Command) -> str | None:
     human = next((m for m in graph_input["messages"] if isinstance(m, HumanMessage)), None)
     if human is None:
         return None
-    return " ".join(human.text.split())[:TITLE_CHARS] or None
+    return " ".join(redact_text(human.text).split())[:TITLE_CHARS] or None  # a title is shown: no passwords
 
 
 def _thread_config(thread_id: str) -> RunnableConfig:

@@ -59,7 +59,8 @@ EVAL_CATALOG = CatalogView(
     ),
     tables=("customers", "orders"),
     pipelines=("sales_sync",),
-    connections=(("shop", "postgresql"),),
+    connections=("shop",),
+    connection_kinds=(("shop", "postgresql"),),
 )
 
 

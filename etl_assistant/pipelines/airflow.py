@@ -7,6 +7,7 @@ runs the same pipeline code against the same catalog, reading connections from i
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from datetime import date, datetime
 from pathlib import Path
@@ -70,8 +71,11 @@ def _literal(value: object) -> str:
 
 
 def dag_id(spec: PipelineSpec) -> str:
-    """One DAG per pipeline and tenant: `etla_<name>`, with the tenant when it is not the default one."""
-    return f"etla_{spec.name}" if spec.tenant == "default" else f"etla_{spec.tenant}_{spec.name}"
+    """One DAG per pipeline and tenant: `etla_<name>`, with the tenant when it is not the default one (in the
+    letters, digits and underscores Airflow allows in a dag_id)."""
+    if spec.tenant == "default":
+        return f"etla_{spec.name}"
+    return f"etla_{re.sub(r'[^A-Za-z0-9_]', '_', spec.tenant)}_{spec.name}"
 
 
 def render_dag(spec: PipelineSpec, *, exported: date | None = None) -> str:

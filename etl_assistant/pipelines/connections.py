@@ -3,7 +3,8 @@
 A connection's URL carries its password, so it is a secret: everything a person, a log or a plan sees is the
 `redacted` form (password replaced by `***`), and errors name connections, never URLs. Connections from the
 setting are the operator's and are shared by every tenant; the ones added in chat or with the CLI belong to
-the tenant that added them and live in the catalog database, next to its other tables.
+the tenant that added them and live in the catalog database, next to its other tables; with
+`ETLA_CONNECTIONS_KEY` set they are stored encrypted (Fernet), so the catalog alone gives no password away.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, unquote, urlsplit
 
+from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 from sqlalchemy import (
     Column,
@@ -191,6 +193,41 @@ class ConnectionStore:
                                      .where(c.tenant == tenant, c.name == name)).rowcount)
 
 
+_SEALED = "fernet:"  # prefix of a stored URL encrypted with ETLA_CONNECTIONS_KEY
+
+
+def _fernet(ctx: ToolContext) -> Fernet | None:
+    key = ctx.settings.connections_key
+    if key is None:
+        return None
+    try:
+        return Fernet(key.get_secret_value().encode())
+    except ValueError:
+        raise WarehouseError(
+            "ETLA_CONNECTIONS_KEY is not a Fernet key; make one with `python -c \"from cryptography.fernet "
+            "import Fernet; print(Fernet.generate_key().decode())\"`.") from None
+
+
+def _seal(ctx: ToolContext, url: str) -> str:
+    """The URL as stored: encrypted when a key is set, as is otherwise."""
+    fernet = _fernet(ctx)
+    return _SEALED + fernet.encrypt(url.encode()).decode() if fernet else url
+
+
+def _unseal(ctx: ToolContext, name: str, stored: str) -> str:
+    if not stored.startswith(_SEALED):
+        return stored  # saved before a key was set
+    fernet = _fernet(ctx)
+    if fernet is None:
+        raise WarehouseError(f"The connection {name!r} is stored encrypted; set ETLA_CONNECTIONS_KEY to the "
+                             "key it was saved with.")
+    try:
+        return fernet.decrypt(stored.removeprefix(_SEALED).encode()).decode()
+    except InvalidToken:
+        raise WarehouseError(f"The connection {name!r} cannot be decrypted with ETLA_CONNECTIONS_KEY; set "
+                             "the key it was saved with, or add the connection again.") from None
+
+
 def _configured(ctx: ToolContext) -> dict[str, Connection]:
     found: dict[str, Connection] = {}
     for name, secret in ctx.settings.connections.items():
@@ -204,35 +241,66 @@ def _configured(ctx: ToolContext) -> dict[str, Connection]:
 def list_connections(ctx: ToolContext) -> list[Connection]:
     """Every connection the tenant may use, by name: the configured ones, then its own stored ones."""
     found = _configured(ctx)
-    for name, url in ConnectionStore(ctx.catalog).list(ctx.tenant):
+    for name, stored in ConnectionStore(ctx.catalog).list(ctx.tenant):
         if name not in found:
+            url = _unseal(ctx, name, stored)
             found[name] = Connection(name, url_kind(url), SecretStr(url), "catalog")
     return [found[name] for name in sorted(found)]
 
 
 def resolve_connection(ctx: ToolContext, name: str) -> Connection:
-    """The connection called `name`; unknown -> one sentence naming the known ones."""
-    for connection in list_connections(ctx):
-        if connection.name == name:
-            return connection
-    for connection in list_connections(ctx):  # names are case-insensitive for people
-        if connection.name.lower() == name.lower():
-            return connection
-    known = ", ".join(c.name for c in list_connections(ctx)) or "none yet"
-    raise ToolError(f"There is no connection named {name!r} (known: {known}); add it with add_connection "
-                    "or `etl-assistant connections add NAME URL`.")
+    """The connection called `name` (case-insensitive for people); unknown -> one sentence naming the known
+    ones. Only this connection's URL is decrypted."""
+    configured = _configured(ctx)
+    stored = dict(ConnectionStore(ctx.catalog).list(ctx.tenant))
+    names = sorted(set(configured) | set(stored))
+    match = name if name in names else next((n for n in names if n.lower() == name.lower()), None)
+    if match is None:
+        known = ", ".join(names) or "none yet"
+        raise ToolError(f"There is no connection named {name!r} (known: {known}); add it with add_connection "
+                        "or `etl-assistant connections add NAME URL`.")
+    if match in configured:
+        return configured[match]
+    url = _unseal(ctx, match, stored[match])
+    return Connection(match, url_kind(url), SecretStr(url), "catalog")
+
+
+def local_path(url: str, kind: Kind) -> Path | None:
+    """The file (SQLite) or directory (chDB) a local URL names, as the adapters read it; None for servers."""
+    if kind == "sqlite":
+        return Path(url.removeprefix("sqlite://").removeprefix("/") or ":memory:").resolve()
+    if kind == "chdb":
+        return Path(url.removeprefix("chdb://")).resolve()
+    return None
+
+
+def _check_local(ctx: ToolContext, url: str, kind: Kind) -> None:
+    """A local database a person adds must exist under ETLA_ALLOWED_ROOTS (opening one would create it)."""
+    path = local_path(url, kind)
+    if path is None:
+        return
+    roots = ctx.settings.resolved_allowed_roots
+    if not any(path == root or path.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(root) for root in roots)
+        raise ToolError(f"{path} is outside the allowed folders ({allowed}); connect a database there, or "
+                        "ask the operator to add it to ETLA_CONNECTIONS.")
+    if not (path.is_file() if kind == "sqlite" else path.is_dir()):
+        what = "SQLite file" if kind == "sqlite" else "chDB directory"
+        raise ToolError(f"There is no {what} at {path}; give the path of an existing one.")
 
 
 def add_connection(ctx: ToolContext, name: str | None, url: str) -> tuple[Connection, bool]:
     """Store a connection for the tenant (named after its database when `name` is empty); returns it and
-    whether it is new. A name the operator configured in ETLA_CONNECTIONS cannot be replaced."""
-    kind = url_kind(url.strip())
+    whether it is new. A name the operator configured in ETLA_CONNECTIONS cannot be replaced, and a local
+    database (SQLite, chDB) must exist under ETLA_ALLOWED_ROOTS."""
     url = url.strip()
+    kind = url_kind(url)
+    _check_local(ctx, url, kind)
     name = check_name(name or name_from_url(url))
     if name in _configured(ctx):
         raise ToolError(f"The connection {name!r} is configured by the server (ETLA_CONNECTIONS); "
                         "pick another name for this one.")
-    created = ConnectionStore(ctx.catalog).save(ctx.tenant, name, url)
+    created = ConnectionStore(ctx.catalog).save(ctx.tenant, name, _seal(ctx, url))
     return Connection(name, kind, SecretStr(url), "catalog"), created
 
 

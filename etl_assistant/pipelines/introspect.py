@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlglot import exp
 
 from etl_assistant.errors import ToolError, WarehouseError
-from etl_assistant.pipelines.connections import Connection
+from etl_assistant.pipelines.connections import WAREHOUSE, Connection
 from etl_assistant.redact import redact_text
 from etl_assistant.schema.infer import profile_rows
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema, LogicalType, Relationship, TypeDetails
@@ -93,8 +93,9 @@ def sql_dialect(connection: Connection) -> str:
 def _failure(connection: Connection, exc: BaseException) -> WarehouseError:
     text = str(getattr(exc, "orig", None) or exc).strip()
     first = redact_text(text.splitlines()[0] if text else type(exc).__name__)
+    setting = "ETLA_WAREHOUSE_URL" if connection.name == WAREHOUSE else "the connection's URL"
     return WarehouseError(f"Cannot read connection {connection.name!r}: {first.rstrip('.')}; check that the "
-                          "database is reachable and the connection's URL and rights are right.")
+                          f"database is reachable, and {setting} and the rights it grants.")
 
 
 # --- PostgreSQL and SQLite: SQLAlchemy's inspector ----------------------------------------------------------
@@ -238,6 +239,21 @@ def default_schema(connection: Connection) -> str | None:
         return None
     try:
         return _inspector(connection).default_schema_name
+    except SQLAlchemyError as exc:
+        raise _failure(connection, exc) from exc
+
+
+def search_path(connection: Connection) -> list[str] | None:
+    """The schemas unqualified names are looked up in (PostgreSQL's `current_schemas(false)`, ClickHouse's
+    current database); None for SQLite, which has one."""
+    if connection.kind in ("clickhouse", "chdb"):
+        return [default_schema(connection) or "default"]
+    if connection.kind == "sqlite":
+        return None
+    query = exp.select(exp.func("unnest", exp.func("current_schemas", exp.false())))
+    try:
+        with _engine(connection.url).connect() as conn:
+            return [str(name) for name in conn.execute(sa.text(render(query, "postgres"))).scalars()]
     except SQLAlchemyError as exc:
         raise _failure(connection, exc) from exc
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from etl_assistant.pipelines.connections import resolve_connection, warehouse_connection
 from etl_assistant.pipelines.introspect import list_tables
 from etl_assistant.tools.base import Tool, ToolContext
+from etl_assistant.warehouse.discovery import warehouse_tables
 
 
 class ListTablesInput(BaseModel):
@@ -29,11 +30,14 @@ class ListTablesOutput(BaseModel):
 
 def run(ctx: ToolContext, args: ListTablesInput) -> ListTablesOutput:
     """List the tables and views of a named database connection (or of the warehouse when no connection is
-    given), per schema. Answers "what tables are in shop?"; profile one with infer_schema (connection +
-    table)."""
-    connection = resolve_connection(ctx, args.connection) if args.connection else warehouse_connection(ctx)
-    tables = [TableEntry(schema_name=t.schema, name=t.name, kind=t.kind)
-              for t in list_tables(connection, args.schema_name)]
+    given: this tenant's and those nobody loaded), per schema. Answers "what tables are in shop?"; profile
+    one with infer_schema (connection + table)."""
+    if args.connection:
+        connection = resolve_connection(ctx, args.connection)
+        refs = list_tables(connection, args.schema_name)
+    else:  # the warehouse is shared: another tenant's tables stay out of sight
+        connection, refs = warehouse_connection(ctx), warehouse_tables(ctx, args.schema_name)
+    tables = [TableEntry(schema_name=t.schema, name=t.name, kind=t.kind) for t in refs]
     return ListTablesOutput(connection=connection.name, kind=connection.kind, tables=tables)
 
 

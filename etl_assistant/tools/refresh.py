@@ -13,10 +13,10 @@ class RefreshInput(BaseModel):
 
 
 def run(ctx: ToolContext, args: RefreshInput) -> RefreshReport:
-    """Re-read the warehouse's tables and views (every schema) that the assistant did not create: register
-    new ones with their keys, foreign keys and a bounded profile, re-profile those whose columns or keys
-    changed, forget dropped ones. Questions (ask) see the result at once. Use after tables were created or
-    altered outside the assistant."""
+    """Re-read the warehouse's tables and views (its search path, or ETLA_DISCOVER_SCHEMAS) that the assistant
+    did not create: register new ones with their keys, foreign keys and a bounded profile, re-profile those
+    whose columns or keys changed, forget dropped ones. Questions (ask) see the result at once. Use after
+    tables were created or altered outside the assistant."""
     return refresh(ctx)
 
 

@@ -1,6 +1,7 @@
 """The warehouse's own tables: what was there before the assistant (or was made by others) becomes askable.
 
-`refresh` lists the warehouse's tables and views in every user schema, and registers each one the assistant
+`refresh` lists the warehouse's tables and views (the schemas on its search path, or those of
+`ETLA_DISCOVER_SCHEMAS`, `*` for all), and registers each one the assistant
 did not create exactly as a loaded table is registered: a dataset (declared types, keys, foreign keys as
 relationships, statistics from a bounded sample) plus a table record, so `ask`, `run_query` and the guard
 see it. Tables in the default schema keep their bare name, others are `schema.table`. Only new or changed
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -39,6 +41,7 @@ from etl_assistant.pipelines.introspect import (
     default_schema,
     describe_table,
     list_tables,
+    search_path,
     sql_dialect,
     table_shape,
 )
@@ -55,6 +58,7 @@ from etl_assistant.warehouse.statements import render
 if TYPE_CHECKING:
     from etl_assistant.tools.base import ToolContext
 
+log = logging.getLogger(__name__)
 _INTERNAL = re.compile(r"__(staging|prev)_")  # deploy's staging tables and kept previous versions
 # The catalog's and the conversations' (LangGraph's PostgreSQL checkpointer) tables.
 _CATALOG_TABLES = re.compile(r"^(etla_.*|checkpoints|checkpoint_(blobs|writes|migrations))$")
@@ -194,9 +198,14 @@ def _same_database(a: str, b: str) -> bool:
 
 
 def _candidates(ctx: ToolContext, connection: Connection) -> tuple[list[TableRef], str | None]:
+    """The tables of the schemas to discover (ETLA_DISCOVER_SCHEMAS, else the search path; `*`: all)."""
     default = default_schema(connection)
+    wanted = ctx.settings.discover_schemas
+    schemas = None if "*" in wanted else (wanted or search_path(connection))
+    listed = list_tables(connection) if schemas is None else [
+        ref for schema in dict.fromkeys(schemas) for ref in list_tables(connection, schema)]
     shared_catalog = _same_database(connection.url, ctx.catalog.url)
-    refs = [ref for ref in list_tables(connection)
+    refs = [ref for ref in listed
             if not _INTERNAL.search(ref.name) and not (shared_catalog and _CATALOG_TABLES.match(ref.name))]
     return refs, default
 
@@ -258,6 +267,19 @@ def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, r
     (report.changed if name in known else report.added).append(name)
 
 
+def warehouse_tables(ctx: ToolContext, schema: str | None = None) -> list[TableRef]:
+    """The warehouse's tables this tenant may know of: its own, plus (with discovery on) all but those
+    another tenant owns."""
+    connection = warehouse_connection(ctx)
+    default = default_schema(connection)
+    mine = ({t.table for t in ctx.catalog.list_tables(ctx.tenant)}
+            | {d.name for d in ctx.catalog.list_datasets(ctx.tenant)})
+    others = DiscoveryStore(ctx.catalog).created_by_the_assistant() - mine
+    return [ref for ref in list_tables(connection, schema)
+            if (name := _registered_name(ref, default)) in mine
+            or (ctx.settings.discover_warehouse and name not in others)]
+
+
 def ensure_discovered(ctx: ToolContext) -> None:
     """Refresh once for a tenant that never did (its first question sees the warehouse's own tables)."""
     if not ctx.settings.discover_warehouse:
@@ -266,7 +288,11 @@ def ensure_discovered(ctx: ToolContext) -> None:
     with _refreshed_lock:
         if key in _refreshed:
             return
-    if DiscoveryStore(ctx.catalog).refreshed_at(ctx.tenant) is None:
-        refresh(ctx)
+    try:
+        if DiscoveryStore(ctx.catalog).refreshed_at(ctx.tenant) is None:
+            refresh(ctx)
+    except EtlError as exc:  # the caller's own query reports an unreachable warehouse in its words
+        log.warning("warehouse discovery skipped: %s", exc)
+        return
     with _refreshed_lock:
         _refreshed.add(key)

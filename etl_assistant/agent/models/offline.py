@@ -74,7 +74,9 @@ class OfflinePlanner(BaseChatModel):
     ) -> AIMessage:
         parameters = {t["function"]["name"]: t["function"].get("parameters") or {} for t in tools or []}
         tenant = self._tenant(run_manager)
-        catalog = read_catalog(self.settings.resolved_catalog_url, tenant)  # per turn: uploads appear at once
+        catalog = read_catalog(  # per turn: uploads and new connections appear at once
+            self.settings.resolved_catalog_url, tenant, tuple(self.settings.connections)
+        )
         catalog = with_pipelines(catalog, self.settings, tenant)
         planner = Planner(warehouse_dialect=_warehouse_dialect(self.settings.resolved_warehouse_url))
         decision = planner.decide(messages, catalog, list(parameters) if tools is not None else None)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlglot import exp
 
 from etl_assistant.agent.planner.catalog_view import CatalogView
+from etl_assistant.agent.planner.connection_turns import database_url, named_connection
 from etl_assistant.agent.planner.entities import Entities
 from etl_assistant.agent.planner.state import ConversationState
 
@@ -252,6 +253,25 @@ def _fill_verify(req: Request) -> Filled | Missing:
     return _single("verify", args)
 
 
+def _fill_add_connection(req: Request) -> Filled | Missing:
+    """"connect to postgresql://…" (optionally "as shop"): the URL as typed; the tool names it otherwise."""
+    url = database_url(req.ents.text)
+    if url is None:
+        return Missing("Which database should I connect? Give its URL, e.g. postgresql://user@host:5432/db.")
+    args: dict[str, Any] = {"url": url}
+    if req.ents.target:
+        args["name"] = req.ents.target
+    return _single("add_connection", args)
+
+
+def _fill_list_tables(req: Request) -> Filled | Missing:
+    """"what tables are in shop?": the connection the message names."""
+    name = named_connection(req.ents.text, req.catalog.connections)
+    if name is None:
+        return Missing(f"Which connection's tables should I list{_choices(req.catalog.connections)}?")
+    return _single("list_tables", {"connection": name})
+
+
 _FILLERS = {
     "infer_schema": _fill_infer,
     "generate_ddl": _fill_ddl,
@@ -264,6 +284,8 @@ _FILLERS = {
     "rollback": _fill_target,
     "deployments": _fill_history,
     "verify": _fill_verify,
+    "add_connection": _fill_add_connection,
+    "list_tables": _fill_list_tables,
 }
 
 

@@ -23,8 +23,9 @@ class DatasetInfo:
 class CatalogView:
     datasets: tuple[DatasetInfo, ...] = ()
     tables: tuple[str, ...] = ()
+    connections: tuple[str, ...] = ()  # names of the database connections the tenant may use
     pipelines: tuple[str, ...] = ()  # the tenant's pipeline names
-    connections: tuple[tuple[str, str], ...] = ()  # (name, engine kind) of the connections it may read
+    connection_kinds: tuple[tuple[str, str], ...] = ()  # (name, engine kind) of those connections
 
     @property
     def dataset_names(self) -> list[str]:
@@ -47,8 +48,11 @@ def _catalog(url: str):  # noqa: ANN202 - Catalog is imported lazily to keep the
     return Catalog(url)
 
 
-def read_catalog(url: str, tenant: str) -> CatalogView:
-    """The tenant's datasets and tables; an unreachable catalog reads as empty (the planner then asks)."""
+def read_catalog(url: str, tenant: str, configured_connections: tuple[str, ...] = ()) -> CatalogView:
+    """The tenant's datasets, tables and connections (`configured_connections`: ETLA_CONNECTIONS' names); an
+    unreachable catalog reads as empty (the planner then asks)."""
+    from etl_assistant.pipelines.connections import ConnectionStore
+
     try:
         catalog = _catalog(url)
         datasets = tuple(
@@ -56,14 +60,16 @@ def read_catalog(url: str, tenant: str) -> CatalogView:
             for s in catalog.list_datasets(tenant)
         )
         tables = tuple(t.table for t in catalog.list_tables(tenant))
+        stored = tuple(name for name, _ in ConnectionStore(catalog).list(tenant))
     except EtlError as exc:
         log.warning("planner could not read the catalog: %s", exc)
-        return CatalogView()
-    return CatalogView(datasets=datasets, tables=tables)
+        return CatalogView(connections=configured_connections)
+    connections = tuple(dict.fromkeys((*configured_connections, *stored)))
+    return CatalogView(datasets=datasets, tables=tables, connections=connections)
 
 
 def with_pipelines(view: CatalogView, settings: Settings, tenant: str) -> CatalogView:
-    """The view plus the tenant's pipelines and connection names (never URLs); unreadable -> as it was."""
+    """The view plus the tenant's pipelines and its connections' engine kinds; unreadable -> as it was."""
     from etl_assistant.pipelines.connections import list_connections
     from etl_assistant.pipelines.store import PipelineStore
     from etl_assistant.tools.base import ToolContext
@@ -72,8 +78,8 @@ def with_pipelines(view: CatalogView, settings: Settings, tenant: str) -> Catalo
         catalog = _catalog(settings.resolved_catalog_url)
         pipelines = tuple(spec.name for spec in PipelineStore(catalog).list(tenant))
         ctx = ToolContext(settings=settings, tenant=tenant, _overrides={"catalog": catalog})
-        connections = tuple((c.name, c.kind) for c in list_connections(ctx))
+        kinds = tuple((c.name, c.kind) for c in list_connections(ctx))
     except EtlError as exc:
         log.warning("planner could not read pipelines or connections: %s", exc)
         return view
-    return replace(view, pipelines=pipelines, connections=connections)
+    return replace(view, pipelines=pipelines, connection_kinds=kinds)

@@ -10,6 +10,7 @@ conversation is about, else the only one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step, _choices, _single
@@ -34,7 +35,8 @@ DESCRIPTIONS = {
 
 _PIPELINE_WORD = re.compile(r"\b(pipelines?|syncs?|sync jobs?|scheduled (loads?|jobs?|syncs?))\b")
 _MOVES = re.compile(r"\b(load\w*|cop(?:y|ies|ied|ying)|sync\w*|synchroni[sz]\w*|replicat\w*|mirror\w*"
-                    r"|mov(?:e|es|ed|ing)|pull\w*|ingest\w*|import\w*|bring\w*|brought|transfer\w*|extract\w*|stream\w*|keep)\b")
+                    r"|mov(?:e|es|ed|ing)|pull\w*|ingest\w*|import\w*|bring\w*|brought|transfer\w*"
+                    r"|extract\w*|stream\w*|keep)\b")
 _KEEP_IN_SYNC = re.compile(r"\b(keep|kept)\b.*\b(in sync|up to date|synced|fresh)\b")
 _CREATE_PIPELINE = re.compile(r"\b(create|set up|setup|make|build|new|schedule)\b.*\bpipeline\b")
 _SCHEDULE_TAIL = re.compile(r"\b(every|each|daily|hourly|nightly|weekly|monthly|weekdays?|twice|cron"
@@ -73,6 +75,8 @@ _DEDUPE = re.compile(r"\bdedup\w*\s+(?:by|on)\s+(?P<cols>[a-z_]\w*(?:\s*(?:,|and
                      re.IGNORECASE)
 _DERIVE = re.compile(r"\badd\s+(?:a\s+)?column\s+(?P<to>[a-z_]\w*)\s*(?:=|as)\s*"
                      r"(?P<expr>.+?)(?=\s*(?:[,;]|$))", re.IGNORECASE)
+_ZONE = re.compile(r"\b(?:in\s+|time\s*zone\s+)?(?P<zone>(?:Africa|America|Antarctica|Asia|Atlantic|Australia"
+                   r"|Europe|Indian|Pacific)/[A-Za-z_]+(?:/[A-Za-z_]+)?|UTC)\b(?:\s+time)?")
 _FOLDER = re.compile(r"\b(?:to|into|in)\s+(?:the\s+)?(?:folder\s+)?"
                      r"(?P<folder>[~./][^\s,;]*|[\w.-]+/[^\s,;]*)")
 
@@ -93,15 +97,22 @@ def excluded_intents(ents: Entities, state: ConversationState, catalog: CatalogV
         excluded.add("export_pipeline")
     if not creates_pipeline(text, catalog):
         excluded.add("create_pipeline")
+    elif reads_a_database(text, catalog) and not ents.paths:
+        excluded.add("load_table")  # it loads files and datasets; rows from a database come by a pipeline
     return excluded
+
+
+def reads_a_database(text: str, catalog: CatalogView) -> bool:
+    """"from PostgreSQL", "from shop" (a connection): the source is a database."""
+    return bool(_SOURCE_ENGINE.search(text)) or any(
+        re.search(rf"\bfrom\s+(?:the\s+)?{re.escape(name.lower())}\b", text)
+        for name in catalog.connections)
 
 
 def creates_pipeline(text: str, catalog: CatalogView) -> bool:
     """Moving data on a schedule, from a database, or "create a pipeline"."""
     moves = bool(_MOVES.search(text))
-    from_database = bool(_SOURCE_ENGINE.search(text)) or any(
-        re.search(rf"\bfrom\s+(?:the\s+)?{re.escape(name.lower())}\b", text)
-        for name, _ in catalog.connections)
+    from_database = reads_a_database(text, catalog)
     scheduled = find_schedule_phrase(text) is not None
     return bool(_CREATE_PIPELINE.search(text) or _KEEP_IN_SYNC.search(text)
                 or moves and (scheduled or from_database) or re.search(r"\b(sync|replicate|mirror)\b", text))
@@ -125,7 +136,8 @@ def pipeline_named(req: Request) -> str | None:
     return None
 
 
-def _fill_one(intent: str) -> Any:
+def _fill_one(intent: str) -> Callable[[Request], Filled | Missing]:
+    """The filler of an intent that acts on one pipeline (and, for export, the folder named)."""
     verbs = {"run_pipeline": "run now", "pause_pipeline": "pause", "resume_pipeline": "resume",
              "pipeline_runs": "show the runs of", "delete_pipeline": "delete",
              "export_pipeline": "export to Airflow"}
@@ -179,6 +191,9 @@ def _fill_create(req: Request) -> Filled | Missing:
         args["target_table"] = req.ents.target
     if schedule:
         args["schedule"] = schedule
+        zone = _ZONE.search(text)
+        if zone:  # "daily at 2 AM Europe/Berlin": the zone the times are meant in (else ETLA_TIMEZONE)
+            args["timezone"] = zone["zone"]
     args.update(_mode_words(rest))
     transforms = _transforms(text)
     if transforms:
@@ -188,7 +203,7 @@ def _fill_create(req: Request) -> Filled | Missing:
 
 def _source(text: str, catalog: CatalogView) -> tuple[str | None, str | None]:
     """(connection, table) the words name: `shop.sales`, `sales from shop`, `load the sales table` ..."""
-    connections = {name.lower(): name for name, _ in catalog.connections}
+    connections = {name.lower(): name for name in catalog.connections}
     for match in _QUALIFIED.finditer(text):
         if match["first"] in connections:
             return connections[match["first"]], match["second"]
@@ -211,14 +226,15 @@ def _connections_for(text: str, catalog: CatalogView) -> list[str]:
     engine = _SOURCE_ENGINE.search(text)
     if engine:
         kinds = [kind for kind, pattern in _ENGINES.items() if re.fullmatch(pattern, engine["engine"])]
-        matching = [name for name, kind in catalog.connections if kind in kinds]
+        kind_of = dict(catalog.connection_kinds)
+        matching = [name for name in catalog.connections if kind_of.get(name) in kinds]
         if matching:
             return matching
-    return [name for name, _ in catalog.connections]
+    return list(catalog.connections)
 
 
 def _known_connections(catalog: CatalogView) -> str:
-    names = [name for name, _ in catalog.connections]
+    names = list(catalog.connections)
     return f" (connections: {', '.join(names)})" if names else ""
 
 

@@ -16,11 +16,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from etl_assistant.agent.planner import replies
 from etl_assistant.agent.planner.arguments import Filled, Missing, Request, Step, fill
 from etl_assistant.agent.planner.catalog_view import CatalogView
+from etl_assistant.agent.planner.connection_turns import connection_intent
 from etl_assistant.agent.planner.entities import Entities, extract, find_mentions
 from etl_assistant.agent.planner.exemplars import CHAT_INTENTS
 from etl_assistant.agent.planner.pipeline_intents import DESCRIPTIONS as PIPELINE_DESCRIPTIONS
 from etl_assistant.agent.planner.pipeline_intents import FILLERS as PIPELINE_FILLERS
-from etl_assistant.agent.planner.pipeline_intents import PIPELINE_INTENTS, excluded_intents
+from etl_assistant.agent.planner.pipeline_intents import PIPELINE_INTENTS, creates_pipeline, excluded_intents
 from etl_assistant.agent.planner.pipeline_replies import plan_to_approve
 from etl_assistant.agent.planner.router import Route, Router, shared_router
 from etl_assistant.agent.planner.state import (
@@ -44,6 +45,8 @@ TOOL_INTENTS = (
     "rollback",
     "deployments",
     "verify",
+    "add_connection",
+    "list_tables",
     *PIPELINE_INTENTS,
 )
 MIN_SCORE = 0.40  # below this nothing matched well enough: ask instead of guessing
@@ -67,6 +70,8 @@ _DESCRIPTIONS = {
     "rollback": "roll back a deploy",
     "deployments": "show deploy history",
     "verify": "save the last answer for reuse",
+    "add_connection": "connect a database",
+    "list_tables": "list a connection's tables",
     **PIPELINE_DESCRIPTIONS,
 }
 
@@ -146,6 +151,11 @@ class Planner:
         tools: list[str],
         history: list[BaseMessage],
     ) -> Decision:
+        by_rule = connection_intent(ents, catalog.connections)
+        if by_rule == "list_tables" and creates_pipeline(ents.text.lower(), catalog):
+            by_rule = None  # "bring the payments table over from shop hourly" moves a table: a pipeline
+        if by_rule is not None:
+            return self._fill(by_rule, ents, state, catalog, tools)
         resumed = self._resume_clarification(ents, history, catalog, tools)
         if resumed is not None:
             return resumed

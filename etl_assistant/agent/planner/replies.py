@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from etl_assistant.agent.planner import pipeline_replies
+from etl_assistant.agent.planner.connection_replies import CONNECTION_WRITERS
 from etl_assistant.agent.planner.state import ToolStep
 
 MAX_ROWS_SHOWN = 50
@@ -29,6 +30,9 @@ CAPABILITIES = {
     "deployments": "**show deploy history** — e.g. `deployment history of orders`",
     "verify": "**remember a right answer** so the same question reuses its SQL — say `save this` (or 👍) "
     "after an answer",
+    "add_connection": "**connect a database** (PostgreSQL, ClickHouse, chDB, SQLite) by name — e.g. "
+    "`connect to postgresql://user@host:5432/shop`",
+    "list_tables": "**list a connection's tables** — e.g. `what tables are in shop?`",
 }
 CAPABILITIES.update(pipeline_replies.CAPABILITIES)
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
@@ -299,6 +303,7 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "verify": _verified,
     **pipeline_replies.WRITERS,
 }
+_WRITERS.update(CONNECTION_WRITERS)
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
