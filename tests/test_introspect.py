@@ -3,8 +3,10 @@ with schemas, a view and declared keys), SQLite, chDB and a ClickHouse server th
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from etl_assistant.pipelines.introspect import (
     find_table,
     list_tables,
     logical_type,
+    sample_texts,
     table_shape,
 )
 from etl_assistant.warehouse import connect
@@ -199,3 +202,10 @@ def test_logical_types_of_declared_types(text: str, kind: str, logical: str, det
     found = logical_type(text, kind)
     assert found is not None
     assert (found[0], found[1].model_dump(exclude_none=True)) == (logical, details)
+
+
+def test_sample_values_keep_their_database_spelling() -> None:
+    assert sample_texts(["NA", None, "null", ""]).to_pylist() == ["NA", None, "null", ""]  # not file nulls
+    assert sample_texts([dt.datetime(2024, 1, 2, 3, 4, 5), None]).to_pylist() == ["2024-01-02 03:04:05", None]
+    assert sample_texts([True, False]).to_pylist() == ["true", "false"]
+    assert sample_texts([Decimal("1.50"), 2.25]).to_pylist() == ["1.50", "2.25"]  # mixed: one by one

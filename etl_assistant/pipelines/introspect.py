@@ -9,19 +9,25 @@ the database, so SQL built from the schema reads the table as it is.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
+from uuid import UUID
 
+import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.engine.reflection import ObjectKind
 from sqlalchemy.exc import SQLAlchemyError
 from sqlglot import exp
 
 from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.pipelines.connections import WAREHOUSE, Connection
 from etl_assistant.redact import redact_text
-from etl_assistant.schema.infer import profile_rows
+from etl_assistant.schema.infer import profile_columns
 from etl_assistant.schema.model import ColumnProfile, DatasetSchema, LogicalType, Relationship, TypeDetails
 from etl_assistant.schema.naming import to_identifier
 from etl_assistant.schema.readers import value_text
@@ -134,29 +140,45 @@ def _sql_tables(connection: Connection, schema: str | None) -> list[TableRef]:
     return found
 
 
-def _sql_shape(connection: Connection, table: TableRef) -> TableShape:
+def _sql_shapes(connection: Connection, tables: list[TableRef]) -> dict[TableRef, TableShape]:
+    """Every table's shape with one reflection query per kind of fact and schema (SQLAlchemy's get_multi_*),
+    not one per table."""
     inspector = _inspector(connection)
     engine = _engine(connection.url)
-    schema = table.schema
+    shapes: dict[TableRef, TableShape] = {}
+    by_schema: dict[str | None, list[TableRef]] = {}
+    for table in tables:
+        by_schema.setdefault(table.schema, []).append(table)
     try:
-        columns = [ColumnDef(c["name"], _type_text(c["type"], engine), bool(c.get("nullable", True)))
-                   for c in inspector.get_columns(table.name, schema=schema)]
-        if table.kind == "view":
-            return TableShape(table, columns)
-        pk = inspector.get_pk_constraint(table.name, schema=schema)
-        primary = tuple(pk.get("constrained_columns") or ())
-        constraints = inspector.get_unique_constraints(table.name, schema=schema)
-        indexes = [i for i in inspector.get_indexes(table.name, schema=schema)
-                   if i.get("unique") and all(i["column_names"])]
-        unique = list(dict.fromkeys(tuple(u["column_names"]) for u in [*constraints, *indexes]))
-        foreign = [
-            ForeignKey(tuple(fk["constrained_columns"]), fk.get("referred_schema") or schema,
-                       fk["referred_table"], tuple(fk["referred_columns"]))
-            for fk in inspector.get_foreign_keys(table.name, schema=schema) if fk.get("referred_table")
-        ]
+        for schema, group in by_schema.items():
+            names = [t.name for t in group]
+            plain = [t.name for t in group if t.kind == "table"]
+            columns = inspector.get_multi_columns(schema=schema, filter_names=names, kind=ObjectKind.ANY)
+            keys = {"schema": schema, "filter_names": plain, "kind": ObjectKind.TABLE}
+            primary = inspector.get_multi_pk_constraint(**keys) if plain else {}
+            constraints = inspector.get_multi_unique_constraints(**keys) if plain else {}
+            indexes = inspector.get_multi_indexes(**keys) if plain else {}
+            foreign = inspector.get_multi_foreign_keys(**keys) if plain else {}
+            estimates = _pg_estimates(connection, schema) if plain else {}
+            for table in group:
+                key = (schema, table.name)
+                unique = [tuple(u["column_names"]) for u in constraints.get(key, [])] + [
+                    tuple(i["column_names"]) for i in indexes.get(key, [])
+                    if i.get("unique") and all(i["column_names"])]
+                shapes[table] = TableShape(
+                    table,
+                    [ColumnDef(c["name"], _type_text(c["type"], engine), bool(c.get("nullable", True)))
+                     for c in columns.get(key, [])],
+                    tuple((primary.get(key) or {}).get("constrained_columns") or ()),
+                    list(dict.fromkeys(unique)),
+                    [ForeignKey(tuple(fk["constrained_columns"]), fk.get("referred_schema") or schema,
+                                fk["referred_table"], tuple(fk["referred_columns"]))
+                     for fk in foreign.get(key, []) if fk.get("referred_table")],
+                    estimates.get(table.name),
+                )
     except SQLAlchemyError as exc:
         raise _failure(connection, exc) from exc
-    return TableShape(table, columns, primary, unique, foreign, _pg_estimate(connection, table))
+    return shapes
 
 
 def _type_text(type_: sa.types.TypeEngine, engine: sa.Engine) -> str:
@@ -166,22 +188,23 @@ def _type_text(type_: sa.types.TypeEngine, engine: sa.Engine) -> str:
         return ""
 
 
-def _pg_estimate(connection: Connection, table: TableRef) -> int | None:
-    """PostgreSQL's planner estimate of the row count (pg_class.reltuples): free, no scan."""
+def _pg_estimates(connection: Connection, schema: str | None) -> dict[str, int]:
+    """PostgreSQL's planner estimates of the row counts of a schema's tables (pg_class.reltuples): no scan."""
     if connection.kind != "postgresql":
-        return None
-    query = (exp.select(exp.cast(exp.column("reltuples", table="c"), "BIGINT"))
+        return {}
+    estimate = exp.cast(exp.column("reltuples", table="c"), "BIGINT")
+    query = (exp.select(exp.column("relname", table="c"), estimate)
              .from_(exp.to_table("pg_catalog.pg_class").as_("c"))
              .join(exp.to_table("pg_catalog.pg_namespace").as_("n"),
                    on=exp.column("oid", table="n").eq(exp.column("relnamespace", table="c")))
-             .where(exp.column("nspname", table="n").eq(exp.Literal.string(table.schema or "public")))
-             .where(exp.column("relname", table="c").eq(exp.Literal.string(table.name))))
+             .where(exp.column("nspname", table="n").eq(
+                 exp.Literal.string(schema) if schema else exp.func("current_schema"))))
     try:
         with _engine(connection.url).connect() as conn:
-            estimate = conn.execute(sa.text(render(query, "postgres"))).scalar()
+            rows = conn.execute(sa.text(render(query, "postgres"))).all()
     except SQLAlchemyError:
-        return None
-    return int(estimate) if estimate is not None and estimate >= 0 else None
+        return {}
+    return {name: int(estimate) for name, estimate in rows if estimate is not None and estimate >= 0}
 
 
 # --- ClickHouse server and chDB: the system tables ----------------------------------------------------------
@@ -205,19 +228,31 @@ def _ch_tables(connection: Connection, schema: str | None) -> list[TableRef]:
     return [TableRef(db, name, "view" if engine in _CH_VIEWS else "table") for db, name, engine in rows]
 
 
-def _ch_shape(connection: Connection, table: TableRef) -> TableShape:
+def _ch_shapes(connection: Connection, tables: list[TableRef]) -> dict[TableRef, TableShape]:
+    """Every table's columns and row count with one query per database (ClickHouse declares no keys)."""
     warehouse = connect(connection.url)
-    database = (exp.Literal.string(table.schema) if table.schema else exp.func("currentDatabase"))
-    columns = (exp.select("name", "type").from_("system.columns")
-               .where(exp.column("database").eq(database.copy()))
-               .where(exp.column("table").eq(exp.Literal.string(table.name))).order_by("position"))
-    rows = _ch_query(warehouse, connection, columns)
-    stats = (exp.select("total_rows").from_("system.tables").where(exp.column("database").eq(database.copy()))
-             .where(exp.column("name").eq(exp.Literal.string(table.name))))
-    total = _ch_query(warehouse, connection, stats)
     nullable = ("Nullable(", "LowCardinality(Nullable(")
-    return TableShape(table, [ColumnDef(name, type_, type_.startswith(nullable)) for name, type_ in rows],
-                      row_estimate=int(total[0][0]) if total and total[0][0] is not None else None)
+    shapes: dict[TableRef, TableShape] = {}
+    by_database: dict[str | None, list[TableRef]] = {}
+    for table in tables:
+        by_database.setdefault(table.schema, []).append(table)
+    for database, group in by_database.items():
+        current = exp.Literal.string(database) if database else exp.func("currentDatabase")
+        where = exp.column("database").eq(current)
+        names = [exp.Literal.string(t.name) for t in group]
+        columns = (exp.select("table", "name", "type").from_("system.columns").where(where.copy())
+                   .where(exp.column("table").isin(*names)).order_by("table", "position"))
+        stats = (exp.select("name", "total_rows").from_("system.tables").where(where.copy())
+                 .where(exp.column("name").isin(*[n.copy() for n in names])))
+        found: dict[str, list[ColumnDef]] = {}
+        for table_name, name, type_ in _ch_query(warehouse, connection, columns):
+            found.setdefault(table_name, []).append(ColumnDef(name, type_, type_.startswith(nullable)))
+        totals = {name: total for name, total in _ch_query(warehouse, connection, stats)}
+        for table in group:
+            total = totals.get(table.name)
+            shapes[table] = TableShape(table, found.get(table.name, []),
+                                       row_estimate=int(total) if total is not None else None)
+    return shapes
 
 
 # --- the entry points ---------------------------------------------------------------------------------------
@@ -278,11 +313,18 @@ def find_table(connection: Connection, table: str, schema: str | None = None) ->
     raise ToolError(f"Connection {connection.name!r} has no table {table!r}; its tables: {known}{more}.")
 
 
-def table_shape(connection: Connection, table: TableRef) -> TableShape:
-    """Columns, keys and foreign keys as the database declares them."""
+def table_shapes(connection: Connection, tables: list[TableRef]) -> dict[TableRef, TableShape]:
+    """Columns, keys and foreign keys as the database declares them, for many tables at once."""
+    if not tables:
+        return {}
     if connection.kind in ("clickhouse", "chdb"):
-        return _ch_shape(connection, table)
-    return _sql_shape(connection, table)
+        return _ch_shapes(connection, tables)
+    return _sql_shapes(connection, tables)
+
+
+def table_shape(connection: Connection, table: TableRef) -> TableShape:
+    """Columns, keys and foreign keys of one table as the database declares them."""
+    return table_shapes(connection, [table])[table]
 
 
 def sample_rows(connection: Connection, shape: TableShape, limit: int = SAMPLE_ROWS,
@@ -302,15 +344,19 @@ def sample_rows(connection: Connection, shape: TableShape, limit: int = SAMPLE_R
 
 def describe_table(connection: Connection, table: TableRef, *, name: str | None = None,
                    sample_limit: int = SAMPLE_ROWS, timeout_s: float = SAMPLE_TIMEOUT_S,
-                   dataset_names: dict[str, str] | None = None) -> DatasetSchema:
+                   dataset_names: dict[str, str] | None = None,
+                   shape: TableShape | None = None) -> DatasetSchema:
     """The table as a dataset: declared types and keys, statistics from a bounded sample, declared foreign
-    keys as relationships (to `dataset_names[qualified ref]`, default the referenced table's name)."""
-    shape = table_shape(connection, table)
+    keys as relationships (to `dataset_names[qualified ref]`, default the referenced table's name). Pass the
+    `shape` when it was read already."""
+    shape = shape or table_shape(connection, table)
     rows = sample_rows(connection, shape, sample_limit, timeout_s)
     sampled = len(rows) >= sample_limit
     total = (shape.row_estimate if shape.row_estimate is not None else len(rows)) if sampled else len(rows)
     single_keys = {key[0] for key in [shape.primary_key, *shape.unique] if len(key) == 1}
-    profiles = profile_rows([c.name for c in shape.columns], [c.name for c in shape.columns], rows)
+    names = [c.name for c in shape.columns]
+    texts = [sample_texts([row[index] for row in rows]) for index in range(len(names))]
+    profiles = profile_columns(names, names, texts)
     columns = [_declared(profile, column, key=column.name in single_keys,
                          primary=column.name in shape.primary_key, sampled=sampled, kind=connection.kind)
                for profile, column in zip(profiles, shape.columns, strict=True)]
@@ -339,6 +385,32 @@ def describe_table(connection: Connection, table: TableRef, *, name: str | None 
         primary_key=list(shape.primary_key),
         warnings=warnings,
     )
+
+
+def _iso_space(value: dt.datetime) -> str:
+    return value.isoformat(sep=" ")
+
+
+def _bool_text(value: bool) -> str:
+    return "true" if value else "false"
+
+
+_TEXT_OF: dict[type, Callable[[Any], str]] = {
+    str: str, int: str, Decimal: str, UUID: str, float: repr, bool: _bool_text,
+    dt.datetime: _iso_space, dt.date: dt.date.isoformat, dt.time: dt.time.isoformat,
+}
+
+
+def sample_texts(values: list[Any]) -> pa.Array:
+    """A sampled column as the text the profile reads. NULL is null and a string is the value as stored (a
+    database's 'NA' is not missing, unlike a file's); one converter per column when its values share a
+    type."""
+    kinds = {type(v) for v in values if v is not None}
+    convert = _TEXT_OF.get(kinds.pop()) if len(kinds) == 1 else None
+    if convert is None:
+        return pa.array([None if v is None else (v if isinstance(v, str) else value_text(v)) for v in values],
+                        type=pa.string())
+    return pa.array([None if v is None else convert(v) for v in values], type=pa.string())
 
 
 # --- declared types -> logical types ------------------------------------------------------------------------

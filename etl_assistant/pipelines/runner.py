@@ -87,9 +87,9 @@ def target_create_sql(ctx: ToolContext, spec: PipelineSpec) -> str:
 
 def fit_to_target(ctx: ToolContext, spec: PipelineSpec, loader: Loader) -> None:
     """Write exactly the target's columns: a column the source gained is left out, one it lost is an error."""
-    if not ctx.warehouse.table_exists(loader.storage):
-        return
     expected = [c.name for c in ctx.warehouse.columns(loader.storage) if c.name != BATCH_COLUMN]
+    if not expected:  # the target was dropped: a full refresh rebuilds it, other modes fail naming it
+        return
     missing = [c for c in expected if c not in loader.projection.columns]
     if missing:
         raise ToolError(

@@ -115,12 +115,19 @@ def table_values(warehouse: Warehouse, table: str, column: str) -> pa.Array:
     return pa.array([value_text(row[0]) for row in result.rows], type=pa.string()).drop_null()
 
 
+def profile_columns(names: list[str], identifiers: list[str], texts: list[pa.Array]) -> list[ColumnProfile]:
+    """Profile columns of text (one array per column) with the same statistics as a file's."""
+    stats = [ColumnStats(name, ident) for name, ident in zip(names, identifiers, strict=True)]
+    for column, values in zip(stats, texts, strict=True):
+        column.add(values)
+    return [column.profile() for column in stats]
+
+
 def profile_rows(names: list[str], identifiers: list[str], rows: list[tuple]) -> list[ColumnProfile]:
     """Profile rows an engine returned (a table's sample) with the same statistics as a file's."""
-    stats = [ColumnStats(name, ident) for name, ident in zip(names, identifiers, strict=True)]
-    for index, column in enumerate(stats):
-        column.add(pa.array([value_text(row[index]) for row in rows], type=pa.string()))
-    return [column.profile() for column in stats]
+    texts = [pa.array([value_text(row[index]) for row in rows], type=pa.string())
+             for index in range(len(names))]
+    return profile_columns(names, identifiers, texts)
 
 
 def infer_table(

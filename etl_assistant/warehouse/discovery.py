@@ -43,7 +43,7 @@ from etl_assistant.pipelines.introspect import (
     list_tables,
     search_path,
     sql_dialect,
-    table_shape,
+    table_shapes,
 )
 from etl_assistant.schema.naming import to_identifier
 from etl_assistant.warehouse.catalog import (
@@ -225,14 +225,15 @@ def refresh(ctx: ToolContext) -> RefreshReport:
     names = {ref.qualified: _registered_name(ref, default) for ref in refs}
     datasets = {ref.qualified: to_identifier(name, fallback="dataset") for ref, name in
                 ((r, names[r.qualified]) for r in refs)}
+    # Loaded or deployed by a tenant: registered (or private) already.
+    candidates = [ref for ref in refs if names[ref.qualified] not in ours or names[ref.qualified] in known]
+    shapes = table_shapes(connection, candidates)  # one reflection pass, not one per table
     seen: set[str] = set()
-    for ref in refs:
+    for ref in candidates:
         name = names[ref.qualified]
-        if name in ours and name not in known:
-            continue  # loaded or deployed by a tenant: registered (or private) already
         seen.add(name)
         try:
-            _register(ctx, connection, store, ref, name, datasets, known, report)
+            _register(ctx, connection, store, shapes[ref], name, datasets, known, report)
         except EtlError as exc:
             report.skipped.append(f"{name}: {exc}")
     for name in sorted(set(known) - seen):
@@ -245,9 +246,9 @@ def refresh(ctx: ToolContext) -> RefreshReport:
     return report
 
 
-def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, ref: TableRef, name: str,
+def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, shape: TableShape, name: str,
               datasets: dict[str, str], known: dict[str, str], report: RefreshReport) -> None:
-    shape = table_shape(connection, ref)
+    ref = shape.table
     digest = shape_digest(shape)
     if known.get(name) == digest:
         report.unchanged += 1
@@ -258,7 +259,7 @@ def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, r
         report.skipped.append(f"{name}: the dataset name {dataset_name!r} is taken by {existing.source}")
         return
     schema = describe_table(connection, ref, name=dataset_name, sample_limit=ctx.settings.sample_rows,
-                            timeout_s=ctx.settings.query_timeout_s, dataset_names=datasets)
+                            timeout_s=ctx.settings.query_timeout_s, dataset_names=datasets, shape=shape)
     schema.source = f"table:{name}"
     ctx.catalog.save_dataset(ctx.tenant, schema)
     ctx.catalog.record_table(ctx.tenant, name, dataset_name, sql_dialect(connection),
