@@ -82,7 +82,7 @@ def test_bad_input_gets_one_sentence(ctx: ToolContext, args: dict, says: str) ->
 
 def test_other_tenants_tables_are_not_visible(ctx: ToolContext) -> None:
     stranger = ToolContext(settings=ctx.settings, tenant="stranger")
-    with pytest.raises(ToolError, match="no tables to ask about yet"):
+    with pytest.raises(ToolError, match="There is no data to ask about yet; upload a file"):
         get_tool("ask").run(stranger, {"question": "total revenue"})
 
 
