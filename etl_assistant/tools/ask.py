@@ -43,7 +43,9 @@ def run(ctx: ToolContext, args: AskInput) -> AskOutput:
     `parse` as `previous` for follow-ups like 'and last year?' or 'only for EU'. Registered files that are
     not in the embedded warehouse yet are loaded first (listed in `loaded`)."""
     from etl_assistant.cache.semantic import cached_answer
+    from etl_assistant.nl2sql.answer import chart
     from etl_assistant.nl2sql.autoload import load_for_question
+    from etl_assistant.nl2sql.labels import labelled_columns
     from etl_assistant.nl2sql.llm import llm_ask, use_llm
     from etl_assistant.nl2sql.service import ask  # lazily: nl2sql imports warehouse, which loads tools
 
@@ -57,14 +59,20 @@ def run(ctx: ToolContext, args: AskInput) -> AskOutput:
             ctx, args.question, tables=args.tables, previous=previous, today=args.today, limit=args.limit
         )
     parse = answer.translation.parse
+    columns = labelled_columns(parse, answer.columns)  # "revenue", as the person said, not "sum_amount"
+    shown_chart = answer.chart
+    if answer.chart and columns != answer.columns:
+        shown_chart = chart(parse, columns, answer.rows)
+        if shown_chart is not None:
+            shown_chart["encoding"]["y"]["title"] = columns[-1]
     return AskOutput(
         question=args.question,
         answer=answer.summary,
         sql=answer.translation.sql,
-        columns=answer.columns,
+        columns=columns,
         rows=answer.rows,
         truncated=answer.truncated,
-        chart=answer.chart,
+        chart=shown_chart,
         clarification=parse.clarify,
         confidence=round(parse.confidence, 3),
         parse=parse.model_dump(mode="json"),

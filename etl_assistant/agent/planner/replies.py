@@ -156,7 +156,8 @@ def _query(out: dict[str, Any]) -> str:
     if not rows:
         parts.append("The query returned no rows.")
     else:
-        parts.append(_markdown_table(columns, [[_cell(v) for v in row] for row in shown]))
+        parts.append(_markdown_table(columns, [[_number(v, c) for v, c in zip(row, columns, strict=False)]
+                                               for row in shown]))
         if out.get("truncated") or len(rows) > len(shown):
             parts.append(f"(first {len(shown)} rows shown; more exist)")
         else:
@@ -333,6 +334,19 @@ def _escape(value: str) -> str:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+_NOT_QUANTITIES = ("id", "year", "code", "zip", "key", "number", "no")
+
+
+def _number(value: Any, column: str) -> str:
+    """A result cell for people: 51,014.80 and 12,345; ids, years and codes stay as they are."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _cell(value)
+    words = column.lower().replace("-", "_").split("_")
+    if isinstance(value, int) and (words[-1] in _NOT_QUANTITIES or column.lower().endswith("id")):
+        return str(value)
+    return f"{value:,.2f}" if isinstance(value, float) and not value.is_integer() else f"{value:,.0f}"
 
 
 def _printable(delimiter: str) -> str:
