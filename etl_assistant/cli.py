@@ -16,13 +16,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from etl_assistant.cli_output import ChatTranscript, ddl_script, write_csv, write_json
 from etl_assistant.config import get_settings
 from etl_assistant.errors import EtlError
 from etl_assistant.pipelines.cli import app as pipelines_app
 from etl_assistant.tools import ToolContext, get_tool
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-out = Console()
+out = Console(soft_wrap=True)  # long lines stay whole (a pipe or a file is not an 80-column terminal)
 err = Console(stderr=True)
 app.add_typer(pipelines_app, name="pipelines", help="List, run, pause and resume pipelines.")
 
@@ -94,31 +95,34 @@ def ddl(path: str,
     if as_json:
         _print_json(result)
         return
-    if result.recommendation:
-        recommendation = result.recommendation
-        out.print(f"[bold]Recommended: {recommendation.dialect}[/bold]. {recommendation.reason}")
-    sys.stdout.write(result.ddl + "\n")
-    for line in result.explanation:
-        out.print(f"-- {line}", highlight=False)
+    sys.stdout.write(ddl_script(result))  # runnable as is: `ddl orders.csv > schema.sql; psql -f schema.sql`
 
 
 @app.command()
 def load(path: str,
          table: Annotated[str | None, typer.Option(help="Target table (default: dataset name).")] = None,
-         replace: Annotated[bool, typer.Option(help="Replace the table if it exists.")] = False) -> None:
+         replace: Annotated[bool, typer.Option(help="Replace the table if it exists.")] = False,
+         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Create a table from the generated DDL in the configured warehouse and bulk-load the file."""
-    result = _run("load_table", {"path": path, "table": table, "replace": replace})
+    result = _run("load_table", {"path": path, "table": table, "replace": replace}, show_progress=not as_json)
+    if as_json:
+        write_json(result)
+        return
     out.print(f"Loaded {result.rows} rows into {result.table} ({result.dialect}, {result.method}) "
               f"in {result.elapsed_s:.2f}s")
 
 
 @app.command()
 def sql(query: str, limit: Annotated[int, typer.Option(help="Maximum rows to print.")] = 100,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_csv: Annotated[bool, typer.Option("--csv", help="Print the rows as CSV.")] = False) -> None:
     """Run one read-only query against the warehouse and print the rows."""
     result = _run("run_query", {"sql": query, "limit": limit}, show_progress=False)
     if as_json:
         _print_json(result)
+        return
+    if as_csv:
+        write_csv(result.columns, result.rows)
         return
     table = Table(*result.columns)
     for row in result.rows:
@@ -138,11 +142,16 @@ def mcp() -> None:
 
 @app.command()
 def ask(question: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-        limit: Annotated[int, typer.Option(help="Maximum rows to print.")] = 100) -> None:
+        limit: Annotated[int, typer.Option(help="Maximum rows to print.")] = 100,
+        as_csv: Annotated[bool, typer.Option("--csv", help="Print the answer's rows as CSV.")] = False,
+        ) -> None:
     """Answer a question about the warehouse data in plain words: the SQL, the rows and a one-line answer."""
     result = _run("ask", {"question": question, "limit": limit}, show_progress=False)
     if as_json:
         _print_json(result)
+        return
+    if as_csv and not result.clarification:
+        write_csv(result.columns, result.rows)
         return
     if result.clarification:
         out.print(result.clarification, highlight=False)
@@ -332,7 +341,9 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface to bind (defa
 def chat(message: Annotated[str | None, typer.Argument(help="What to ask; omit with --decision.")] = None,
          thread: Annotated[str | None, typer.Option(help="Continue this thread (default: new).")] = None,
          decision: Annotated[str | None, typer.Option(
-             help="Answer a pending approval on --thread: approve or reject.")] = None) -> None:
+             help="Answer a pending approval on --thread: approve or reject.")] = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Print the turn as one JSON object.")] = False,
+         ) -> None:
     """One conversational turn in-process: streams the reply to the terminal and prints the thread id."""
     import asyncio
     import uuid
@@ -344,7 +355,10 @@ def chat(message: Annotated[str | None, typer.Argument(help="What to ask; omit w
         err.print(f"[red]error:[/red] --decision must be approve or reject, not {decision!r}.")
         raise typer.Exit(2)
     thread_id = thread or str(uuid.uuid4())
-    status = asyncio.run(_chat_turn(thread_id, message, decision))
+    transcript = ChatTranscript(thread_id) if as_json else None
+    status = asyncio.run(_chat_turn(thread_id, message, decision, transcript))
+    if transcript is not None:
+        write_json(transcript.to_json())
     err.print(f"thread: {thread_id}", highlight=False)
     if status == "interrupted":
         err.print(f"Waiting for approval: etl-assistant chat --thread {thread_id} --decision approve "
@@ -353,7 +367,8 @@ def chat(message: Annotated[str | None, typer.Argument(help="What to ask; omit w
         raise typer.Exit(1)
 
 
-async def _chat_turn(thread_id: str, message: str | None, decision: str | None) -> str:
+async def _chat_turn(thread_id: str, message: str | None, decision: str | None,
+                     transcript: ChatTranscript | None = None) -> str:
     """Run the turn through AgentService.stream and render its events; returns the run's final status."""
     from etl_assistant.agent.runner import AgentService
     from etl_assistant.agent.threads import ThreadNotFound
@@ -377,7 +392,11 @@ async def _chat_turn(thread_id: str, message: str | None, decision: str | None) 
     status = "error"
     try:
         async for event in service.stream(thread_id, tenant=settings.tenant, **kwargs):
-            status = _render(event, streamed) or status
+            if transcript is not None:
+                transcript.add(event)
+                status = event.data["status"] if event.type == "end" else status
+            else:
+                status = _render(event, streamed) or status
     finally:
         await service.aclose()
     return status

@@ -18,9 +18,12 @@ from prometheus_client import CollectorRegistry
 from etl_assistant.agent.metrics import RunMetrics
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.channels import agent_protocol, ai_sdk, datasets, openai_compat, verified, web_page
+from etl_assistant.channels.agent_runs import router as agent_runs_router
 from etl_assistant.channels.mcp import mount_mcp
 from etl_assistant.channels.ops import install_ops
+from etl_assistant.channels.run_registry import run_registry
 from etl_assistant.channels.slack import mount_slack
+from etl_assistant.channels.warehouse_view import router as warehouse_router
 from etl_assistant.config import Settings, get_settings
 from etl_assistant.pipelines.scheduler import lifespan_hook as pipeline_scheduler
 from etl_assistant.tools.base import Tool
@@ -77,6 +80,9 @@ def include_channels(app: FastAPI, settings: Settings, hooks: list[LifespanHook]
     """Every channel, one line each. A channel that needs something running during serving appends a
     lifespan hook (an async context manager factory taking the app) to `hooks`."""
     app.include_router(agent_protocol.router)
+    app.include_router(agent_runs_router)
+    app.include_router(warehouse_router)
+    hooks.append(run_registry)
     app.include_router(ai_sdk.router)
     app.include_router(openai_compat.router)
     app.include_router(datasets.router)

@@ -159,6 +159,12 @@ def test_approval_waits_then_resume_runs_the_tool_once(server: LiveServer, tmp_p
     _, parts = chat(server, "chat-approve", "record 42", resume=approve, user="sam")  # the app's `user`
     assert_well_formed(parts, "success")
     assert of(parts, "tool-output-available")[0]["output"] == {"value": "42", "rows": 1}
+    # useChat opens a new assistant message for the resumed run: the call's input comes again, first
+    kinds = [(p["type"], p.get("toolCallId")) for p in parts if isinstance(p, dict) and "toolCallId" in p]
+    call_id = interrupt_call_id(server, "chat-approve")
+    assert kinds == [("tool-input-available", call_id), ("tool-output-available", call_id)]
+    assert of(parts, "tool-input-available")[0] == {"type": "tool-input-available", "toolCallId": call_id,
+                                                    "toolName": "record_row", "input": {"value": "42"}}
     assert audit_rows(tmp_path / "audit.db") == [("42", "default")]
     assert audit_rows(tmp_path / "audit.db", "value, user") == [("42", "sam")]
 
@@ -166,6 +172,12 @@ def test_approval_waits_then_resume_runs_the_tool_once(server: LiveServer, tmp_p
     assert_well_formed(parts, "error")
     assert "not waiting for approval" in of(parts, "error")[0]["errorText"]
     assert audit_rows(tmp_path / "audit.db") == [("42", "default")]
+
+
+def interrupt_call_id(server: LiveServer, thread_id: str) -> str:
+    """The id of the tool call the thread's first AI message made (the one that waited for approval)."""
+    thread = server.call(server.config.app.state.agent.get_thread(thread_id))
+    return next(m for m in thread["values"]["messages"] if m["type"] == "ai")["tool_calls"][0]["id"]
 
 
 def test_bad_body_is_a_400_sentence(server: LiveServer):

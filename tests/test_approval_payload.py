@@ -8,9 +8,9 @@ def test_the_description_is_the_tools_whole_opening_sentence_not_its_first_wrapp
     tools = {tool.name: tool for tool in REGISTRY}
     request = approval_request([{"name": "deploy", "args": {"plan_id": "p1"}, "id": "c1"}], tools)
     description = request["action_requests"][0]["description"]
-    assert description.startswith("Deploy datasets")
-    assert "plan_deploy, or dataset/datamart names." in description
-    assert description.endswith("Approve to run it as shown.")
+    # the whole opening sentence, and it is for the person: it names no internal tool (issue 14)
+    assert description == ("Deploy datasets (as warehouse tables) and datamarts to the warehouse after the "
+                           "person approves. Approve to run it as shown.")
     assert request["review_configs"] == [
         {"action_name": "deploy", "allowed_decisions": ["approve", "edit", "reject"]}
     ]

@@ -35,13 +35,23 @@ def test_tools_are_registered_read_only() -> None:
 
 def test_ask_returns_rows_sql_summary_chart_and_parse(ctx: ToolContext) -> None:
     out = get_tool("ask").run(ctx, {"question": "top 3 regions by revenue in 2024", "today": TODAY})
-    assert out.columns == ["region", "sum_amount"] and len(out.rows) == 3
+    # the measure column in the person's word (issue 14); the SQL keeps the alias that says what it computes
+    assert out.columns == ["region", "revenue"] and len(out.rows) == 3 and '"sum_amount"' in out.sql
+    assert out.chart["encoding"]["y"]["field"] == "revenue" and "revenue" in out.chart["data"]["values"][0]
     assert out.rows[0][1] >= out.rows[1][1] >= out.rows[2][1]
     assert out.sql.startswith("SELECT") and "LIMIT 3" in out.sql and "2024-01-01" in out.sql
     assert out.answer.startswith(f"Top: {out.rows[0][0]}") and out.clarification is None
     assert out.chart["mark"]["type"] == "bar" and len(out.chart["data"]["values"]) == 3
     assert out.confidence >= 0.8 and out.parse["base"] == "orders"
     assert json.loads(out.model_dump_json())["parse"]["time"]["start"] == "2024-01-01"
+
+
+def test_result_columns_take_the_words_of_the_question(ctx: ToolContext) -> None:
+    ask = get_tool("ask")
+    average = ask.run(ctx, {"question": "average amount per channel", "today": TODAY})
+    assert average.columns == ["channel", "average amount"] and '"avg_amount"' in average.sql
+    counted = ask.run(ctx, {"question": "orders per channel", "today": TODAY})
+    assert counted.columns == ["channel", "count"]  # a count keeps its name: there is no column word to use
 
 
 def test_nl_to_sql_translates_without_running(ctx: ToolContext) -> None:
@@ -82,7 +92,7 @@ def test_bad_input_gets_one_sentence(ctx: ToolContext, args: dict, says: str) ->
 
 def test_other_tenants_tables_are_not_visible(ctx: ToolContext) -> None:
     stranger = ToolContext(settings=ctx.settings, tenant="stranger")
-    with pytest.raises(ToolError, match="no tables to ask about yet"):
+    with pytest.raises(ToolError, match="There is no data to ask about yet; upload a file"):
         get_tool("ask").run(stranger, {"question": "total revenue"})
 
 

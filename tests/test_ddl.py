@@ -375,7 +375,7 @@ def test_tool_generates_ddl_for_a_catalog_dataset(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match=r"^Unknown dataset 'custmers'; known datasets: customers\.$"):
         tool.run(ctx, {"dataset": "custmers"})
     other_tenant = ToolContext(settings=ctx.settings, tenant="acme", _overrides={"catalog": catalog})
-    with pytest.raises(ToolError, match="none is registered yet: run infer_schema"):
+    with pytest.raises(ToolError, match="none yet: upload or inspect a file first"):
         tool.run(other_tenant, {"dataset": "customers"})
 
 

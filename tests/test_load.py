@@ -88,7 +88,7 @@ def test_failed_replace_keeps_the_old_table(ctx: ToolContext, tmp_path: Path) ->
 def test_changed_file_fails_the_count_check(ctx: ToolContext, tmp_path: Path) -> None:
     path = register_orders(ctx, tmp_path, 40)
     write_orders_csv(path, 45)  # the file grew after inference
-    with pytest.raises(WarehouseError, match="Loaded 45 rows but the source has 40.*infer_schema"):
+    with pytest.raises(WarehouseError, match="Loaded 45 rows but the source has 40.*inspect it again"):
         load(ctx, dataset="orders")
     assert not ctx.warehouse.table_exists("orders")
     assert ctx.catalog.get_table("acme", "orders") is None
@@ -96,7 +96,7 @@ def test_changed_file_fails_the_count_check(ctx: ToolContext, tmp_path: Path) ->
 
 
 def test_unknown_dataset_and_bad_names(ctx: ToolContext, tmp_path: Path) -> None:
-    with pytest.raises(ToolError, match="none is registered yet"):
+    with pytest.raises(ToolError, match="none yet: upload or inspect a file first"):
         load(ctx, dataset="nope")
     register_orders(ctx, tmp_path, 5)
     with pytest.raises(ToolError, match="known datasets: orders"):

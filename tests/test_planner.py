@@ -183,7 +183,9 @@ def test_a_failed_tool_is_explained_with_what_to_do(workspace):
         ]
     )
     assert not reply.tool_calls
-    assert "infer_schema" in reply.content and error in reply.content
+    # the person reads what failed in words, never the tool's name (issue 14)
+    assert reply.content.startswith("I could not inspect that file: ") and error in reply.content
+    assert "infer_schema" not in reply.content
 
 
 def test_only_bound_tools_are_called(workspace):
@@ -191,7 +193,9 @@ def test_only_bound_tools_are_called(workspace):
     Catalog(settings.resolved_catalog_url).save_dataset("default", orders_schema(csv_path))
     reply = model_for(settings, ["infer_schema"]).invoke([HumanMessage("make a clickhouse table for orders")])
     assert not reply.tool_calls
-    assert "generate_ddl" in reply.content and "infer_schema" in reply.content
+    # what is off and what is on, in words (issue 14: replies never name a tool)
+    assert reply.content.startswith("I cannot design that table on this server")
+    assert "inspect a file" in reply.content and "generate_ddl" not in reply.content
 
 
 def test_catalog_is_read_for_the_run_tenant(workspace):
@@ -265,7 +269,8 @@ def test_help_lists_only_the_bound_tools_and_a_rejection_is_acknowledged(workspa
     rejected = ToolMessage("The person rejected load_table: not today.", tool_call_id=call["id"],
                            name="load_table", status="error")
     reply = model.invoke([HumanMessage(f"load {csv_path}"), AIMessage("", tool_calls=[call]), rejected])
-    assert not reply.tool_calls and "`load_table` was not run and nothing changed" in reply.content
+    assert not reply.tool_calls and "I did not load that and nothing changed" in reply.content
+    assert "load_table" not in reply.content  # replies never name a tool
 
 
 def test_warm_up_prepares_the_router():

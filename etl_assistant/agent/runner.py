@@ -51,6 +51,33 @@ NOT_APPROVED = "The person did not approve this and sent a new message instead."
 CANCELLED = "This call was cancelled before it finished (the client went away)."
 
 
+class RunOutcome:
+    """What a run ended with, gathered from its events: the last values, interrupts, the error."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.interrupts: list[dict[str, Any]] = []
+        self.error: dict[str, Any] | None = None
+
+    def add(self, event: RunEvent) -> None:
+        if event.type == "values":
+            self.values = event.data
+        elif event.type == "interrupt":
+            payload = dict(event.data)
+            self.interrupts.append({"value": payload, "id": payload.pop("interrupt_id", None)})
+        elif event.type == "error":
+            self.error = event.data
+
+    def result(self) -> dict[str, Any]:
+        """The final values; `__interrupt__` / `__error__` say why the run stopped."""
+        result = {k: v for k, v in self.values.items() if k != "__interrupt__"}
+        if self.interrupts:
+            result["__interrupt__"] = self.interrupts
+        if self.error:
+            result["__error__"] = self.error
+        return result
+
+
 class ThreadBusy(EtlError):
     """Another run is in progress on this thread."""
 
@@ -145,6 +172,14 @@ class AgentService:
     async def require_thread(self, thread_id: str, tenant: str = "default") -> None:
         """Raise ThreadNotFound unless the tenant has this thread (registry only: cheap)."""
         await self.threads.get(tenant, thread_id)
+
+    async def delete_thread(self, thread_id: str, tenant: str = "default") -> None:
+        """Delete a thread: its checkpoints and its record (a stateless run's thread, once it is over)."""
+        await self.threads.get(tenant, thread_id)
+        checkpointer = self.graph.checkpointer
+        if checkpointer is not None and not isinstance(checkpointer, bool):
+            await checkpointer.adelete_thread(thread_id)
+        await self.threads.delete(thread_id)
 
     async def search_threads(self, tenant: str = "default", **filters: Any) -> list[dict[str, Any]]:
         """Filters as ThreadStore.search: metadata, status, ids, limit, offset, sort_by, sort_order."""
@@ -256,23 +291,10 @@ class AgentService:
 
     async def wait(self, thread_id: str, **kwargs: Any) -> dict[str, Any]:
         """Run to the end and return the final values; `__interrupt__` / `__error__` say why it stopped."""
-        values: dict[str, Any] = {}
-        interrupts: list[dict[str, Any]] = []
-        error: dict[str, Any] | None = None
+        outcome = RunOutcome()
         async for event in self.stream(thread_id, **kwargs):
-            if event.type == "values":
-                values = event.data
-            elif event.type == "interrupt":
-                payload = dict(event.data)
-                interrupts.append({"value": payload, "id": payload.pop("interrupt_id", None)})
-            elif event.type == "error":
-                error = event.data
-        result = {k: v for k, v in values.items() if k != "__interrupt__"}
-        if interrupts:
-            result["__interrupt__"] = interrupts
-        if error:
-            result["__error__"] = error
-        return result
+            outcome.add(event)
+        return outcome.result()
 
     async def _finish_run(self, run_id: str, thread_id: str, status: RunStatus) -> None:
         """The thread's status first, then the run leaves `active_runs`: no one sees a stale "busy". The

@@ -135,6 +135,11 @@ class ThreadStore:
             )
         return record
 
+    async def delete(self, thread_id: str) -> None:
+        """Forget a thread's record (its checkpoints are the checkpointer's to delete)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(THREADS.delete().where(THREADS.c.thread_id == thread_id))
+
     async def find(self, thread_id: str) -> ThreadRecord | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(THREADS.select().where(THREADS.c.thread_id == thread_id))).first()

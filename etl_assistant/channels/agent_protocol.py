@@ -1,28 +1,26 @@
 """The LangGraph Agent Protocol subset that agent-chat-ui and the official langgraph-sdk clients call.
 
 Threads: `POST /threads`, `POST /threads/search`, `GET /threads/{id}`, `GET /threads/{id}/state`,
-`POST /threads/{id}/history`. Runs: `POST /threads/{id}/runs/stream` (SSE: metadata, values, updates,
-messages as `[message_chunk, metadata]`, custom, error, end; interrupts inside `values.__interrupt__`) and
-`POST /threads/{id}/runs/wait`. Bodies are validated here so a bad request gets one sentence, not a trace.
+`POST /threads/{id}/history`; the run bodies and their SSE encoding (metadata, values, updates, messages as
+`[message_chunk, metadata]`, custom, error, end; interrupts inside `values.__interrupt__`), used by the run
+routes in channels/agent_runs.py. Bodies are validated here so a bad request gets one sentence, not a trace.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Awaitable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sse_starlette import ServerSentEvent
 
 from etl_assistant.agent.events import RunEvent
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.agent.threads import ThreadExists, ThreadNotFound
-from etl_assistant.channels.sse import json_data, sse_json_event, sse_response
+from etl_assistant.channels.sse import json_data, sse_json_event
 
 router = APIRouter(tags=["agent-protocol"])
 ASSISTANT_ID = "agent"
@@ -208,31 +206,6 @@ async def get_history(thread_id: str, request: Request) -> list[dict[str, Any]]:
     return await or_404(
         agent(request).get_history(thread_id, tenant(request), limit=body.limit, before=body.before)
     )
-
-
-async def _prepare_run(request: Request, thread_id: str) -> tuple[RunCreate, str, dict[str, str]]:
-    body = await read_body(request, RunCreate)
-    body.run_kwargs()  # refuse an empty or unsupported request before anything starts
-    if body.if_not_exists == "reject":
-        await or_404(agent(request).require_thread(thread_id, tenant(request)))
-    if agent(request).is_busy(thread_id):
-        raise HTTPException(409, f"Thread {thread_id} is already running; wait for its run to end.")
-    run_id = str(uuid.uuid4())
-    return body, run_id, {"Content-Location": f"/threads/{thread_id}/runs/{run_id}"}
-
-
-@router.post("/threads/{thread_id}/runs/stream")
-async def stream_run(thread_id: str, request: Request) -> Any:
-    body, run_id, headers = await _prepare_run(request, thread_id)
-    events = agent(request).stream(thread_id, tenant=tenant(request), run_id=run_id, **body.run_kwargs())
-    return sse_response(encode_run(events, set(body.stream_mode)), headers=headers)
-
-
-@router.post("/threads/{thread_id}/runs/wait")
-async def wait_run(thread_id: str, request: Request) -> JSONResponse:
-    body, run_id, headers = await _prepare_run(request, thread_id)
-    values = await agent(request).wait(thread_id, tenant=tenant(request), run_id=run_id, **body.run_kwargs())
-    return JSONResponse(values, headers=headers)
 
 
 class MessagesTupleEncoder:

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from etl_assistant.agent.events import RunEvent
+from etl_assistant.agent.nodes import pending_calls
+from etl_assistant.agent.runner import AgentService
 from etl_assistant.channels.agent_protocol import agent, tenant
 from etl_assistant.channels.sse import json_data, sse_response
 from etl_assistant.errors import EtlError
@@ -70,11 +72,16 @@ class ChatRequest(BaseModel):
 class UIMessageStreamEncoder:
     """Turns the RunEvents of one run into UI message stream parts, opening and closing text parts."""
 
-    def __init__(self, message_id: str | None = None) -> None:
+    def __init__(self, message_id: str | None = None,
+                 resumed_calls: list[dict[str, Any]] | None = None) -> None:
+        """`resumed_calls`: the tool calls an approval resumes ({id, name, args}); useChat starts a new
+        assistant message for the resumed run, so their input is announced again before their output."""
         self.message_id = message_id or f"msg-{uuid.uuid4().hex}"
         self._open_text: str | None = None
         self._streamed_text: set[str] = set()
         self._finished = False
+        self._resumed = {str(call["id"]): call for call in resumed_calls or []}
+        self._announced: set[str] = set()  # tool calls whose tool-input-available part this stream sent
 
     def start(self) -> list[dict[str, Any]]:
         return [{"type": "start", "messageId": self.message_id}]
@@ -90,15 +97,16 @@ class UIMessageStreamEncoder:
             case "message":
                 return self._whole_message(data)
             case "tool_call":
-                call = {"type": "tool-input-available", "toolCallId": str(data["id"]),
-                        "toolName": data["name"], "input": data.get("args") or {}}
+                call = self._tool_input(str(data["id"]), data["name"], data.get("args"))
                 return [*self._close_text(), call]
             case "tool_result":
+                call_id = str(data["id"])
+                parts = [] if call_id in self._announced else [*self._close_text(), self._resumed_input(data)]
                 if data.get("is_error"):
-                    return [{"type": "tool-output-error", "toolCallId": str(data["id"]),
-                             "errorText": data.get("summary") or "The tool failed."}]
-                return [{"type": "tool-output-available", "toolCallId": str(data["id"]),
-                         "output": data.get("output")}]
+                    return [*parts, {"type": "tool-output-error", "toolCallId": call_id,
+                                     "errorText": data.get("summary") or "The tool failed."}]
+                return [*parts, {"type": "tool-output-available", "toolCallId": call_id,
+                                 "output": data.get("output")}]
             case "progress":
                 return [{"type": "data-progress", "id": f"progress-{data.get('tool')}", "data": data,
                          "transient": True}]
@@ -110,6 +118,17 @@ class UIMessageStreamEncoder:
             case "end":
                 return self.finish(str(data.get("status") or "success"))
         return []  # values / updates: state snapshots other channels need, nothing to render here
+
+    def _tool_input(self, call_id: str, name: str, args: dict[str, Any] | None) -> dict[str, Any]:
+        self._announced.add(call_id)
+        return {"type": "tool-input-available", "toolCallId": call_id, "toolName": name, "input": args or {}}
+
+    def _resumed_input(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The input part of a call this stream did not start (an approved call resumed here): the AI SDK
+        accepts a tool's output only after its input, in the same assistant message."""
+        call_id = str(result["id"])
+        call = self._resumed.get(call_id, {})
+        return self._tool_input(call_id, str(call.get("name") or result.get("name")), call.get("args"))
 
     def finish(self, status: str = "success") -> list[dict[str, Any]]:
         """Close any open text and finish the message, once. The run status (success, interrupted: waiting
@@ -175,6 +194,13 @@ def _sse(part: dict[str, Any] | str) -> ServerSentEvent:
     return ServerSentEvent(data=part if isinstance(part, str) else json_data(part))
 
 
+async def waiting_calls(service: AgentService, thread_id: str) -> list[dict[str, Any]]:
+    """The tool calls of the thread that wait for a result (the ones an approval resumes)."""
+    snapshot = await service.graph.aget_state({"configurable": {"thread_id": thread_id}})
+    messages = snapshot.values.get("messages", []) if isinstance(snapshot.values, dict) else []
+    return [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in pending_calls(messages)]
+
+
 router = APIRouter()
 
 
@@ -190,6 +216,8 @@ async def chat(request: Request) -> EventSourceResponse | JSONResponse:
             "message": f"The chat request is not a useChat body ({reason}); send "
                        "{id, messages: [{role: 'user', parts: [{type: 'text', text}]}]}.",
             "type": "invalid_request_error"}})
-    events = agent(request).stream(body.id, tenant=tenant(request), user=body.user or None, **arguments)
-    parts = ui_message_stream(events, UIMessageStreamEncoder())
+    service = agent(request)
+    resumed = await waiting_calls(service, body.id) if body.resume is not None else []
+    events = service.stream(body.id, tenant=tenant(request), user=body.user or None, **arguments)
+    parts = ui_message_stream(events, UIMessageStreamEncoder(resumed_calls=resumed))
     return sse_response((_sse(part) async for part in parts), headers=STREAM_HEADERS)

@@ -18,6 +18,7 @@ Errors use the OpenAI shape `{"error": {"message", "type"}}`; mid-stream as a `d
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -35,6 +36,7 @@ from etl_assistant.agent.events import RunEvent
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.agent.threads import ThreadExists
 from etl_assistant.channels.agent_protocol import agent, tenant
+from etl_assistant.channels.chart_images import ChartCollector
 from etl_assistant.channels.reply_text import ReplyTextEncoder
 from etl_assistant.channels.sse import PING_SECONDS, json_data
 
@@ -222,6 +224,16 @@ async def _first_content_event(events: AsyncIterator[RunEvent]) -> tuple[list[Ru
     return seen, False
 
 
+async def charts_text(encoder: ReplyTextEncoder, charts: ChartCollector) -> str:
+    """The run's charts as inline PNG images after the reply (rendered off the event loop); added to the
+    reply's text, which the client sends back as history."""
+    if encoder.error or not charts.specs:
+        return ""
+    images = (await asyncio.to_thread(charts.markdown)).strip() + "\n"
+    encoder.text = encoder.text.rstrip() + "\n\n" + images
+    return "\n\n" + images
+
+
 async def _remember(service: AgentService, tenant_id: str, choice: ThreadChoice, reply: str) -> None:
     """Store the conversation key the client's next request will carry (history + question + reply)."""
     key = conversation_key(tenant_id, [*choice.history, ("user", choice.messages[-1]["content"]),
@@ -241,10 +253,15 @@ async def stream_body(service: AgentService, tenant_id: str, choice: ThreadChoic
         async for event in events:
             yield event
 
+    charts = ChartCollector()
     async for event in all_events():
+        charts.add(event)
         piece = encoder.encode(event)
         if piece:
             yield {"data": completion.chunk({"content": piece})}
+    images = await charts_text(encoder, charts)
+    if images:
+        yield {"data": completion.chunk({"content": images})}
     if encoder.error:
         yield {"data": json_data(error_body(encoder.error)[1])}
     else:
@@ -303,10 +320,14 @@ async def chat_completions(request: Request) -> Any:
         return EventSourceResponse(stream_body(service, tenant_id, choice, head, events, completion),
                                    headers={"Cache-Control": "no-store", **headers}, ping=PING_SECONDS)
     encoder = ReplyTextEncoder()
+    charts = ChartCollector()
     for event in head:
+        charts.add(event)
         encoder.encode(event)
     async for event in events:
+        charts.add(event)
         encoder.encode(event)
+    await charts_text(encoder, charts)
     if encoder.error:
         status, error = error_body(encoder.error)
         return JSONResponse(error, status_code=status, headers=headers)

@@ -29,7 +29,8 @@ def _preview(value: Any) -> str:
 def describe_call(name: str, args: dict[str, Any]) -> str:
     """`infer_schema (orders.csv)`: the tool and its first few argument values (file names without dirs)."""
     shown = [PurePath(value).name if key == "path" and isinstance(value, str) else _preview(value)
-             for key, value in args.items() if value not in (None, "", False, [], {})]
+             for key, value in args.items()
+             if value not in (None, "", False, [], {}) and not isinstance(value, dict)]  # no JSON objects
     return f"{name} ({', '.join(shown[:_ARG_PREVIEW_VALUES])})" if shown else name
 
 

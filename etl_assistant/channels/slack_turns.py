@@ -23,6 +23,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.agent.threads import ThreadNotFound
+from etl_assistant.channels.chart_images import ChartCollector, chart_png
 from etl_assistant.channels.reply_text import ReplyTextEncoder, approval_plan
 from etl_assistant.channels.slack_blocks import (
     ApprovalTicket,
@@ -171,9 +172,11 @@ class SlackTurns:
 
     async def _run(self, place: SlackPlace, run_arguments: dict[str, Any]) -> None:
         encoder = ReplyTextEncoder(approval=approval_plan)
+        charts = ChartCollector()
         waiting: dict[str, Any] | None = None
         async for event in self.service.stream(place.thread_id, tenant=self.tenant, **run_arguments):
             encoder.encode(event)
+            charts.add(event)
             if event.type == "interrupt":
                 waiting = event.data
         text = encoder.text.strip()
@@ -186,6 +189,16 @@ class SlackTurns:
             await self._post(place, approval_message(text, ticket))
         else:
             await self._post(place, reply_message(text or NO_REPLY))
+            await self._charts(place, charts)
+
+    async def _charts(self, place: SlackPlace, charts: ChartCollector) -> None:
+        """The answer's charts as PNG files in the thread (Slack shows an uploaded image inline)."""
+        for spec in charts.specs:
+            png = await asyncio.to_thread(chart_png, spec)
+            title = " ".join(str(spec.get("title") or "chart").split())
+            await self._slack("a chart", self.client.files_upload_v2(
+                channel=place.channel, thread_ts=place.thread_ts, content=png, filename="chart.png",
+                title=title, alt_txt=f"chart: {title}"))
 
     async def _post(self, place: SlackPlace, message: dict[str, Any]) -> None:
         await self._slack("a reply", self.client.chat_postMessage(

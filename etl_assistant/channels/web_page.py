@@ -16,6 +16,11 @@ ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "markdown.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    # charts: vendored from npm (see web/VENDORED.md), served here so the page loads nothing from elsewhere
+    "vega.min.js": "text/javascript; charset=utf-8",
+    "vega-lite.min.js": "text/javascript; charset=utf-8",
+    "vega-embed.min.js": "text/javascript; charset=utf-8",
+    "vega-interpreter.js": "text/javascript; charset=utf-8",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

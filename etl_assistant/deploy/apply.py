@@ -139,8 +139,8 @@ def _check_fresh(ctx: ToolContext, plan: DeployPlan) -> None:
             what = f"the table {step.source_table}"
         if now != step.fingerprint:
             raise ToolError(
-                f"Plan {plan.plan_id} is stale: {what} changed since it was planned; run infer_schema "
-                "again if a file changed, then plan the deploy again."
+                f"Plan {plan.plan_id} is stale: {what} changed since it was planned; inspect the file "
+                "again if it changed, then plan the deploy again."
             )
 
 

@@ -134,7 +134,7 @@ def source_table_of(ctx: ToolContext, schema: DatasetSchema, dialect: str) -> st
 def get_datamart(ctx: ToolContext, store: DeployStore, name: str) -> DatamartSpec:
     spec = store.get_datamart(ctx.tenant, name)
     if spec is None:
-        known = ", ".join(s.name for s in store.list_datamarts(ctx.tenant)) or "none yet: use design_datamart"
+        known = ", ".join(s.name for s in store.list_datamarts(ctx.tenant)) or "none yet: design one first"
         raise ToolError(f"Unknown datamart {name!r}; known datamarts: {known}.")
     return spec
 
@@ -159,7 +159,7 @@ class _Planner:
         fingerprint = file_fingerprint(self.ctx, schema)
         if schema.fingerprint and fingerprint != schema.fingerprint:
             raise ToolError(
-                f"{schema.source} changed since it was inferred; run infer_schema on it again, then "
+                f"{schema.source} changed since it was inferred; inspect the file again, then "
                 "plan the deploy."
             )
         dialect = self.warehouse.dialect

@@ -131,7 +131,8 @@ def _prompt(
     graph = load_graph(ctx, allowed, only)
     if not graph.tables:
         raise ToolError(
-            "There are no tables to ask about yet; load a file first (load_table), then ask again."
+            "There is no data to ask about yet; upload a file (or say 'here is data/orders.csv'), "
+            "then ask again."
         )
     values = value_index(graph, ctx.warehouse)
     store = vector_store(ctx.settings)

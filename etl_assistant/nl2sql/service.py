@@ -47,7 +47,8 @@ def parser_for(ctx: ToolContext, allowed: set[str], tables: list[str] | None = N
     graph = load_graph(ctx, allowed, tables)
     if not graph.tables:
         raise ToolError(
-            "There are no tables to ask about yet; load a file first (load_table), then ask again."
+            "There is no data to ask about yet; upload a file (or say 'here is data/orders.csv'), "
+            "then ask again."
         )
     values = value_index(graph, ctx.warehouse)
     cached = _parsers.get(id(graph))

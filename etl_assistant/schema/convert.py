@@ -96,6 +96,6 @@ def to_arrow(raw: pa.Array, col: ColumnProfile) -> pa.Array:
         article = "an" if col.type[0] in "aeiou" else "a"
         raise InputError(
             f"Column {col.name!r} holds {bad!r}, which is not {article} {col.type} as inferred; the file "
-            "changed since it was inferred, so run infer_schema on it again."
+            "changed since it was inferred, so inspect the file again, then load it."
         )
     return typed

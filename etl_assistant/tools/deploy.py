@@ -32,10 +32,10 @@ def _stored_plan(ctx: ToolContext, plan_id: str) -> DeployPlan:
 
 
 def run(ctx: ToolContext, args: DeployInput) -> DeployOutput:
-    """Deploy datasets (as warehouse tables) and datamarts after the person approves: give the plan_id from
-    plan_deploy, or dataset/datamart names. Each object is built under a staging name, counted against its
-    source and swapped in atomically, keeping the previous version for rollback. Deploying what is already
-    deployed changes nothing."""
+    """Deploy datasets (as warehouse tables) and datamarts to the warehouse after the person approves. Give
+    the plan_id from plan_deploy, or dataset/datamart names. Each object is built under a staging name,
+    counted against its source and swapped in atomically, keeping the previous version for rollback.
+    Deploying what is already deployed changes nothing."""
     if args.plan_id and (args.datasets or args.datamarts):
         raise ToolError("Give either a plan_id or names to deploy, not both.")
     plan = _stored_plan(ctx, args.plan_id) if args.plan_id else make_plan(ctx, args.datasets, args.datamarts)

@@ -43,7 +43,7 @@ def _spec_from_words(
         return parse_request(request, schema, args.name), schema
     datasets = [d for d in ctx.catalog.list_datasets(ctx.tenant) if d.format != "table"]
     if not datasets:
-        raise ToolError("No dataset is registered yet; run infer_schema on a file first.")
+        raise ToolError("No dataset is registered yet; upload or inspect a file first.")
     fits: list[tuple[DatamartSpec, DatasetSchema]] = []
     first_error: ToolError | None = None
     for schema in datasets:

@@ -23,7 +23,7 @@ def run(ctx: ToolContext, args: GenerateDDLInput) -> DDLResult:
     schema = ctx.catalog.get_dataset(ctx.tenant, args.dataset)
     if schema is None:
         known = sorted(d.name for d in ctx.catalog.list_datasets(ctx.tenant))
-        hint = f"known datasets: {', '.join(known)}" if known else "none is registered yet: run infer_schema"
+        hint = f"known datasets: {', '.join(known)}" if known else "none yet: upload or inspect a file first"
         raise ToolError(f"Unknown dataset {args.dataset!r}; {hint}.")
     return generate_ddl(schema, args.dialect, args.table)
 

@@ -12,6 +12,7 @@ from etl_assistant.pipelines.introspect import CONNECTION_SOURCE, describe_table
 from etl_assistant.schema.infer import infer_file, infer_table, table_values
 from etl_assistant.schema.model import DatasetSchema
 from etl_assistant.schema.relationships import ReferenceValues, file_values
+from etl_assistant.schema.source import resolve_source
 from etl_assistant.tools.base import Tool, ToolContext
 
 
@@ -82,6 +83,21 @@ def infer_connection_table(ctx: ToolContext, connection_name: str, table: str,
                           timeout_s=ctx.settings.query_timeout_s, dataset_names=registered)
 
 
+def already_inferred(ctx: ToolContext, path: str, name: str | None) -> DatasetSchema | None:
+    """The upload's registered schema when nothing changed since the upload inferred it: an uploaded file
+    (`POST /v1/datasets` infers it on arrival), the same bytes (size, mtime, head), the same name, and no
+    dataset registered after it (a newer one could be a relationship target). The chat turn that follows an
+    upload then does not profile the file a second time; files named by path are always profiled."""
+    source = resolve_source(path, ctx.settings)
+    if not source.path.is_relative_to(ctx.settings.uploads_dir.resolve()):
+        return None
+    last = ctx.catalog.last_saved_dataset(ctx.tenant)
+    schema = ctx.catalog.get_dataset(ctx.tenant, last) if last is not None else None
+    if schema is None or schema.source != str(source.path) or (name and name != schema.name):
+        return None
+    return schema if schema.fingerprint == source.fingerprint() else None
+
+
 def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
     """Infer the schema of a data file or warehouse table: format, CSV dialect and encoding, exact row count,
     and per column the type (boolean, integer, float, decimal, date, datetime, time, uuid, string, json) with
@@ -100,6 +116,8 @@ def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
         schema = infer_connection_table(ctx, args.connection, args.table, args.name)
     elif args.table:
         schema = infer_table(ctx.warehouse, args.table, name=args.name)
+    elif (known_schema := already_inferred(ctx, args.path, args.name)) is not None:
+        return known_schema
     else:
         known = ctx.catalog.list_datasets(ctx.tenant)
         schema = infer_file(

@@ -47,11 +47,11 @@ def resolve_dataset(ctx: ToolContext, dataset: str | None, path: str | None) -> 
         assert isinstance(schema, DatasetSchema)
         return schema
     if not dataset:
-        raise ToolError("Say what to load: pass a dataset name registered by infer_schema, or a file path.")
+        raise ToolError("Say what to load: a dataset name (an uploaded or inspected file), or a file path.")
     schema = ctx.catalog.get_dataset(ctx.tenant, dataset)
     if schema is None:
         known = sorted(d.name for d in ctx.catalog.list_datasets(ctx.tenant))
-        hint = f"known datasets: {', '.join(known)}" if known else "none is registered yet: run infer_schema"
+        hint = f"known datasets: {', '.join(known)}" if known else "none yet: upload or inspect a file first"
         raise ToolError(f"Unknown dataset {dataset!r}; {hint}.")
     if schema.format == "table":
         raise ToolError(f"Dataset {dataset!r} is already a warehouse table; load files, not tables.")
@@ -72,7 +72,7 @@ def load_staging(ctx: ToolContext, warehouse: Warehouse, schema: DatasetSchema,
         if rows != expected or rows != result.rows:
             raise WarehouseError(
                 f"Loaded {rows} rows but the source has {expected}; the file may have changed since it was "
-                f"inferred: run infer_schema on it again and reload. {table} was left unchanged."
+                f"inferred: inspect it again and reload. {table} was left unchanged."
             )
     except BaseException:
         warehouse.drop_table(staging.table)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import the 
     from etl_assistant.tools.base import ProgressCallback
 
 # The second half of every load-failure sentence.
-LOAD_FAILED_HINT = "check the file against its inferred schema (infer_schema) and load again"
+LOAD_FAILED_HINT = "check the file against its inferred schema (inspect it again if it changed) and reload"
 
 
 def timeout_message(timeout_s: float | None) -> str:

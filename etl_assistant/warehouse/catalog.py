@@ -280,6 +280,14 @@ class Catalog:
             ).scalars().all()
         return [DatasetSchema.model_validate_json(text) for text in texts]
 
+    def last_saved_dataset(self, tenant: str) -> str | None:
+        """The name of the dataset saved most recently (None when there is none)."""
+        with self._transaction() as conn:
+            return conn.execute(
+                select(datasets_table.c.name).where(datasets_table.c.tenant == tenant)
+                .order_by(datasets_table.c.updated_at.desc(), datasets_table.c.id.desc()).limit(1)
+            ).scalar()
+
     def dataset_version(self, tenant: str, name: str) -> int:
         """The dataset's own version (0 when unknown)."""
         with self._transaction() as conn:

@@ -177,7 +177,7 @@ def _check_tables(root: exp.Expression, dialect: str, allowed: set[str] | None) 
     for table in tables:
         if _is_system_table(table):
             raise ToolError(f"System tables such as {table.sql(dialect=dialect)} are not allowed; query your "
-                            "own tables (list_datasets shows them).")
+                            "own tables (ask 'what datasets do I have?' to see them).")
         name = fold(table.name, quoted=table.this.quoted)
         qualified = f"{fold(table.db, quoted=True)}.{name}" if table.db else name
         if allowed_names is not None and qualified not in allowed_names:

@@ -3,8 +3,10 @@
 
 Point `ETLA_SLACK_API_URL` (Settings.slack_api_url) at `recorder.api_url`. It answers `auth.test` (bolt
 calls it once to learn the bot's user id), `chat.postMessage` (a fresh `ts` per message), `chat.update`,
-`chat.postEphemeral`; any other method gets Slack's `unknown_method` error, so an unexpected call shows up.
-Posts to `recorder.url + "/response/..."` are recorded as `response_url` webhooks.
+`chat.postEphemeral`, and the file upload of `files_upload_v2` (`files.getUploadURLExternal` hands out
+`recorder.url + "/upload/<file id>"`, where the bytes are recorded as `file_upload` with `args["data"]`, then
+`files.completeUploadExternal`); any other method gets Slack's `unknown_method` error, so an unexpected call
+shows up. Posts to `recorder.url + "/response/..."` are recorded as `response_url` webhooks.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class SlackRecorder:
     def record(self, call: SlackCall) -> dict[str, Any]:
         with self._changed:
             self._next_ts += 1
-            call.response = _answer(call, f"{self._next_ts}.000100")
+            call.response = _answer(call, f"{self._next_ts}.000100", self.url)
             self.calls.append(call)
             self._changed.notify_all()
         return call.response
@@ -74,8 +76,17 @@ class SlackRecorder:
         return [c for c in self.calls if c.method == method and (where is None or where(c))]
 
 
-def _answer(call: SlackCall, ts: str) -> dict[str, Any]:
+def _answer(call: SlackCall, ts: str, base_url: str) -> dict[str, Any]:
     match call.method:
+        case "files.getUploadURLExternal":
+            file_id = f"F{ts.replace('.', '')}"
+            return {"ok": True, "file_id": file_id, "upload_url": f"{base_url}/upload/{file_id}"}
+        case "files.completeUploadExternal":
+            files = call.args.get("files") or "[]"
+            listed = json.loads(files) if isinstance(files, str) else files
+            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in listed]}
+        case "file_upload":
+            return {"ok": True}
         case "auth.test":
             return {"ok": True, "url": "https://test.slack.com/", "team": "Test", "user": "etla",
                     "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
@@ -99,11 +110,18 @@ def _answer(call: SlackCall, ts: str) -> dict[str, Any]:
 def _handler(recorder: SlackRecorder) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            body_bytes = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.startswith("/upload/"):  # a file's bytes (files_upload_v2 step 2): kept as they are
+                self._reply(recorder.record(SlackCall("file_upload", {"file_id": self.path.split("/")[2],
+                                                                      "data": body_bytes}, None)))
+                return
+            raw = body_bytes.decode()
             if self.headers.get("Content-Type", "").startswith("application/json"):
                 args = json.loads(raw or "{}")
             else:
                 args = {k: v[0] for k, v in parse_qs(raw).items()}
+            if "?" in self.path:  # some methods (files.getUploadURLExternal, ...) send their arguments here
+                args |= {k: v[0] for k, v in parse_qs(self.path.split("?", 1)[1]).items()}
             for key in ("blocks", "attachments"):  # form-encoded calls carry these as JSON strings
                 if isinstance(args.get(key), str):
                     args[key] = json.loads(args[key])
@@ -111,7 +129,10 @@ def _handler(recorder: SlackRecorder) -> type[BaseHTTPRequestHandler]:
             token = auth.removeprefix("Bearer ") if auth else args.get("token")
             path = self.path.split("?")[0]
             method = "response_url" if path.startswith("/response/") else path.removeprefix("/api/")
-            body = json.dumps(recorder.record(SlackCall(method, args, token))).encode()
+            self._reply(recorder.record(SlackCall(method, args, token)))
+
+        def _reply(self, answer: dict[str, Any]) -> None:
+            body = json.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))

@@ -35,6 +35,23 @@ CAPABILITIES = {
     "list_tables": "**list a connection's tables** — e.g. `what tables are in shop?`",
 }
 CAPABILITIES.update(pipeline_replies.CAPABILITIES)
+# What each tool does, in the words of "I could not ..." (replies never name a tool to the person).
+ACTIONS = {
+    "infer_schema": "inspect that file",
+    "generate_ddl": "design that table",
+    "load_table": "load that",
+    "run_query": "run that query",
+    "list_datasets": "list your datasets",
+    "nl_to_sql": "write SQL for that",
+    "ask": "answer that",
+    "design_datamart": "design that datamart",
+    "plan_deploy": "plan that deploy",
+    "apply_deploy": "deploy that",
+    "deploy": "deploy that",
+    "rollback": "roll that back",
+    "deployments": "show that deploy history",
+    "verify": "save that answer",
+}
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
 
 
@@ -65,20 +82,20 @@ def reply_for_results(steps: list[ToolStep]) -> str:
 
 
 def unavailable(intent: str, available: list[str]) -> str:
-    names = ", ".join(f"`{name}`" for name in available) or "none"
-    return (
-        f"That needs the `{intent}` capability, which this server does not offer yet. "
-        f"What I can do right now: {names}."
-    )
+    """What to say when the request needs a tool this server has switched off: what it can do instead."""
+    can = [f"- {CAPABILITIES[tool]}" for tool in available if tool in CAPABILITIES]
+    offer = "What I can do right now:\n" + "\n".join(can) if can else "No tools are enabled here right now."
+    return f"I cannot {ACTIONS.get(intent, 'do that')} on this server: it is switched off here. {offer}"
 
 
 def _error(step: ToolStep) -> str:
     message = (step.error or "").strip()
     if message.lower().startswith("error:"):
         message = message[6:].strip()
+    action = ACTIONS.get(step.name, "do that")
     if message.startswith("The person rejected"):  # the approval step's wording (agent/approval.py)
-        return f"Understood: `{step.name}` was not run and nothing changed. Tell me what to change instead."
-    return f"`{step.name}` could not finish: {message}\n\nFix that and ask again, or tell me what to change."
+        return f"Understood: I did not {action} and nothing changed. Tell me what to change instead."
+    return f"I could not {action}: {message}\n\nFix that and ask again, or tell me what to change."
 
 
 def _schema(out: dict[str, Any]) -> str:
@@ -148,7 +165,8 @@ def _query(out: dict[str, Any]) -> str:
     if not rows:
         parts.append("The query returned no rows.")
     else:
-        parts.append(_markdown_table(columns, [[_cell(v) for v in row] for row in shown]))
+        parts.append(_markdown_table(columns, [[_number(v, c) for v, c in zip(row, columns, strict=False)]
+                                               for row in shown]))
         if out.get("truncated") or len(rows) > len(shown):
             parts.append(f"(first {len(shown)} rows shown; more exist)")
         else:
@@ -179,7 +197,16 @@ def _answer(out: dict[str, Any]) -> str:
         return str(out["clarification"])
     reused = [n for n in (out.get("parse") or {}).get("notes") or [] if n.startswith("semantic cache:")]
     source = "\n\n(Answered with the SQL you verified earlier.)" if reused else ""
-    return f"{out.get('answer', '')}\n\n{_query(out)}{source}".strip()
+    loaded = _loaded_first(out.get("loaded") or [])
+    return f"{loaded}{out.get('answer', '')}\n\n{_query(out)}{source}".strip()
+
+
+def _loaded_first(loaded: list[dict[str, Any]]) -> str:
+    """The files `ask` loaded into the warehouse before answering, said first."""
+    if not loaded:
+        return ""
+    tables = ", ".join(f"`{t.get('table')}` ({t.get('rows', 0):,} rows)" for t in loaded)
+    return f"I loaded your file into the warehouse first: {tables}.\n\n"
 
 
 def _datamart(out: dict[str, Any]) -> str:
@@ -318,6 +345,19 @@ def _escape(value: str) -> str:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+_NOT_QUANTITIES = ("id", "year", "code", "zip", "key", "number", "no")
+
+
+def _number(value: Any, column: str) -> str:
+    """A result cell for people: 51,014.80 and 12,345; ids, years and codes stay as they are."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _cell(value)
+    words = column.lower().replace("-", "_").split("_")
+    if isinstance(value, int) and (words[-1] in _NOT_QUANTITIES or column.lower().endswith("id")):
+        return str(value)
+    return f"{value:,.2f}" if isinstance(value, float) and not value.is_integer() else f"{value:,.0f}"
 
 
 def _printable(delimiter: str) -> str:

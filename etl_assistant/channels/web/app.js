@@ -11,6 +11,7 @@
     status: $("status"), messages: $("messages"), welcome: $("welcome"), input: $("input"), form: $("composer"),
     send: $("send"), stop: $("stop"), attach: $("attach"), file: $("file-input"), newChat: $("new-chat"),
     datasets: $("datasets"), datasetsEmpty: $("datasets-empty"), refresh: $("refresh-datasets"),
+    tables: $("tables"), datamarts: $("datamarts"), warehouseEmpty: $("warehouse-empty"),
     drop: $("drop-zone"), dropOverlay: $("drop-overlay"), upload: $("upload-progress"),
     uploadLabel: $("upload-label"), uploadBar: $("upload-bar"),
   };
@@ -24,6 +25,7 @@
     progress: new Map(), // tool name -> {done, total, message}
     interrupt: null, // {action_requests, review_configs}
     verified: new Map(), // ask tool call id -> "saving" | "saved" | {error} (the 👍 under its answer)
+    charts: new Map(), // ask tool call id -> its chart card (drawn once, kept across renders)
     error: null,
     running: false,
     abort: null,
@@ -57,15 +59,45 @@
     return "other";
   }
 
+  // What each step does, in words (a step never shows a tool's internal name when it has a label).
+  const STEP_LABELS = {
+    infer_schema: "inspect the file", generate_ddl: "design the table", load_table: "load the data",
+    run_query: "run the query", list_datasets: "list your datasets", nl_to_sql: "write the SQL",
+    ask: "answer the question", design_datamart: "design the datamart", plan_deploy: "plan the deploy",
+    apply_deploy: "deploy", deploy: "deploy", rollback: "roll back", deployments: "show the deploy history",
+    verify: "save the answer",
+  };
+  const SHOWN_ARGS = ["path", "dataset", "table", "name", "sql", "question", "dialect", "datamarts", "tables"];
+
+  function baseName(value) {
+    return typeof value === "string" ? value.split(/[\\/]/).pop() : value;
+  }
+
   function briefArgs(args) {
+    // the few arguments a person recognises, as plain values: no JSON objects (a follow-up's `previous`),
+    // and file names without the server's directories
     if (!args || typeof args !== "object") return "";
-    const shown = Object.entries(args).filter(([, v]) => v !== null && v !== undefined && v !== "")
+    const shown = Object.entries(args)
+      .filter(([k, v]) => SHOWN_ARGS.includes(k) && v !== null && v !== undefined && v !== "" && v !== false)
       .map(([k, v]) => {
-        const text = typeof v === "string" ? v : JSON.stringify(v);
-        const short = text.length > 60 ? `${text.slice(0, 57)}…` : text;
-        return ["path", "dataset", "table", "name", "sql", "question"].includes(k) ? short : `${k}=${short}`;
-      });
+        const value = k === "path" ? baseName(v) : v;
+        const text = Array.isArray(value) ? value.join(", ") : typeof value === "object" ? "" : String(value);
+        return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+      })
+      .filter(Boolean);
     return shown.join(", ");
+  }
+
+  const NUMBER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+  const DECIMAL = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const NOT_QUANTITY = /(^|_)(id|year|code|zip|key|no)$/i;
+
+  function formatCell(value, column) {
+    // 51,014.80 and 12,345 for numbers; ids, years and codes as they are; NULL as an empty cell
+    if (value === null || value === undefined) return "";
+    if (typeof value !== "number") return String(value);
+    if (Number.isInteger(value)) return NOT_QUANTITY.test(column || "") ? String(value) : NUMBER.format(value);
+    return DECIMAL.format(value);
   }
 
   // ---- rendering ----------------------------------------------------------------------------------------
@@ -82,7 +114,7 @@
     const summary = step.appendChild(el("summary"));
     summary.appendChild(el("span", "tool-icon", STEP_LOOK[state][0]));
     summary.appendChild(el("span", "tool-verb", STEP_LOOK[state][1]));
-    summary.appendChild(el("code", "tool-name", call.name));
+    summary.appendChild(el("span", "tool-name", STEP_LABELS[call.name] || call.name));
     const args = briefArgs(call.args);
     if (args) summary.appendChild(el("span", "tool-args", `(${args})`));
     if (state === "running") {
@@ -109,11 +141,82 @@
   }
 
   function prettyJson(text) {
+    // a step's output as indented JSON; file locations on the server show as file names only
     try {
-      return JSON.stringify(JSON.parse(text), null, 2);
+      return JSON.stringify(JSON.parse(text), (key, value) =>
+        (key === "source" || key === "path") && typeof value === "string" && value.startsWith("/")
+          ? baseName(value) : value, 2);
     } catch (_) {
       return text;
     }
+  }
+
+  // ---- charts: an answer's Vega-Lite spec drawn by the vendored vega-embed, with a table view ------------
+  function askOutput(call, result) {
+    if (call.name !== "ask" || !result || result.status === "error") return null;
+    try {
+      const out = JSON.parse(textOf(result.content));
+      return out && out.chart && Array.isArray(out.rows) ? out : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function chartCard(callId, out) {
+    if (chat.charts.has(callId)) return chat.charts.get(callId);
+    const card = el("div", "msg chart-row");
+    const box = card.appendChild(el("div", "chart-card"));
+    const bar = box.appendChild(el("div", "chart-toggle"));
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", "Show the answer as");
+    const chartButton = bar.appendChild(el("button", "toggle", "Chart"));
+    const tableButton = bar.appendChild(el("button", "toggle", "Table"));
+    const view = box.appendChild(el("div", "chart-view"));
+    const table = box.appendChild(el("div", "chart-table"));
+    const show = (which) => {
+      view.hidden = which !== "chart";
+      table.hidden = which !== "table";
+      chartButton.setAttribute("aria-pressed", String(which === "chart"));
+      tableButton.setAttribute("aria-pressed", String(which === "table"));
+      if (which === "table" && !table.firstChild) table.appendChild(rowsTable(out.columns, out.rows));
+    };
+    for (const [button, which] of [[chartButton, "chart"], [tableButton, "table"]]) {
+      button.type = "button";
+      button.addEventListener("click", () => show(which));
+    }
+    show("chart");
+    drawChart(view, out.chart).catch((err) => {
+      view.replaceChildren(el("p", "chart-error", `The chart could not be drawn (${err.message || err}).`));
+      show("table");
+    });
+    chat.charts.set(callId, card);
+    return card;
+  }
+
+  async function drawChart(target, spec) {
+    if (!window.vegaEmbed || !window.vegaInterpreter) throw new Error("the chart library did not load");
+    const shown = { ...spec, width: "container", height: 260, autosize: { type: "fit", contains: "padding" } };
+    // the page's CSP forbids eval: Vega evaluates expressions with its interpreter instead
+    await window.vegaEmbed(target, shown, {
+      renderer: "canvas", actions: false, tooltip: false, defaultStyle: false,
+      ast: true, expr: window.vegaInterpreter.expressionInterpreter,
+    });
+  }
+
+  function rowsTable(columns, rows) {
+    const table = el("table", "rows");
+    const head = table.appendChild(el("thead")).appendChild(el("tr"));
+    for (const column of columns) head.appendChild(el("th", "", column));
+    const body = table.appendChild(el("tbody"));
+    for (const row of rows) {
+      const line = body.appendChild(el("tr"));
+      row.forEach((value, i) => {
+        const kind = typeof value === "number" ? "num" : "";
+        const cell = line.appendChild(el("td", kind, formatCell(value, columns[i])));
+        cell.title = value === null ? "NULL" : String(value);
+      });
+    }
+    return table;
   }
 
   function bubble(kind, text, markdown) {
@@ -229,6 +332,7 @@
     }
     const seenIds = new Set();
     let answered = null; // the last ask result whose reply (the next AI text) gets the 👍
+    let charted = null; // the last ask result with a chart: drawn under its reply
     for (const message of chat.messages) {
       if (message.id) seenIds.add(message.id);
       const kind = kindOf(message);
@@ -241,11 +345,15 @@
         if (text.trim()) {
           const row = fragment.appendChild(bubble("ai", text, true));
           if (answered) row.querySelector(".bubble").appendChild(renderVerify(answered));
+          if (charted) fragment.appendChild(chartCard(charted.id, charted.out));
           answered = null;
+          charted = null;
         }
         for (const call of message.tool_calls || []) {
           fragment.appendChild(renderToolStep(call, results.get(call.id)));
           answered = askPair(call, results.get(call.id)) || answered;
+          const out = askOutput(call, results.get(call.id));
+          if (out) charted = { id: call.id, out };
         }
       }
     }
@@ -443,6 +551,7 @@
   function forgetThread() {
     chat.threadId = null;
     chat.verified.clear();
+    chat.charts.clear();
     localStorage.removeItem(THREAD_KEY);
   }
 
@@ -521,6 +630,34 @@
       });
       ui.datasets.replaceChildren(...items);
       ui.datasetsEmpty.hidden = items.length > 0;
+    } catch (_) {
+      /* the status line already says when the server is unreachable */
+    }
+    loadWarehouse();
+  }
+
+  async function loadWarehouse() {
+    // the warehouse's tables and datamarts; a click asks about them
+    try {
+      const response = await fetch("/v1/warehouse");
+      if (!response.ok) return;
+      const body = await response.json();
+      const entry = (name, meta, question) => {
+        const item = el("li");
+        const button = item.appendChild(el("button", "dataset"));
+        button.type = "button";
+        button.title = question;
+        button.appendChild(el("span", "dataset-name", name));
+        button.appendChild(el("span", "dataset-meta", meta));
+        button.addEventListener("click", () => { ui.input.value = question; autosize(); ui.input.focus(); });
+        return item;
+      };
+      ui.tables.replaceChildren(...(body.tables || []).map((t) => entry(t.table,
+        `${t.engine} table · ${Number(t.rows).toLocaleString()} rows`, `How many rows are in ${t.table}?`)));
+      ui.datamarts.replaceChildren(...(body.datamarts || []).map((d) => entry(d.name,
+        `datamart of ${d.dataset} · ${d.deployed ? "deployed" : "designed, not deployed"}`,
+        d.deployed ? `Show me ${d.name}` : `Deploy ${d.name}`)));
+      ui.warehouseEmpty.hidden = Boolean((body.tables || []).length || (body.datamarts || []).length);
     } catch (_) {
       /* the status line already says when the server is unreachable */
     }
