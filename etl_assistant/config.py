@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     # Largest file accepted by POST /v1/datasets, in MiB.
     max_upload_mb: float = 200.0
 
+    # Access (etl_assistant/access): API keys live in the catalog (`etl-assistant keys create`). Host names
+    # the server answers to besides the one it is bound to; other web origins allowed to call it (CORS is off
+    # while this is empty); requests per key per minute (0: no limit); Slack team id -> tenant.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
+    rate_limit_per_minute: int = 600
+    slack_tenants: dict[str, str] = Field(default_factory=dict)
+
     @property
     def resolved_warehouse_url(self) -> str:
         return self.warehouse_url or f"chdb:///{(self.data_dir / 'warehouse').resolve()}"
