@@ -40,6 +40,12 @@ class ToolContext:
     # (Agent Protocol user_id, OpenAI `user`, Slack user id, "mcp-client"); None when the channel has no one.
     user: str | None = None
 
+    def __post_init__(self) -> None:
+        """A key holder's tenant sees only its own files (see access.tenancy)."""
+        from etl_assistant.access.tenancy import settings_for
+
+        self.settings = settings_for(self.settings, self.tenant)
+
     @property
     def approver(self) -> str:
         """The name a deployment records as its approver: the acting user, else the tenant."""
@@ -47,11 +53,19 @@ class ToolContext:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        if "warehouse" in self._overrides:
-            return self._overrides["warehouse"]
+        shared = self._overrides
+        if "warehouse" in shared:
+            # the process's shared connections open one warehouse namespace per tenant
+            tenant_view = getattr(shared, "warehouse_for", None)
+            return tenant_view(self.tenant) if tenant_view is not None else shared["warehouse"]
+        from etl_assistant.access.tenancy import is_operator
         from etl_assistant.warehouse import connect
+        from etl_assistant.warehouse.namespaces import open_tenant_warehouse
 
-        return connect(self.settings.resolved_warehouse_url)
+        url = self.settings.resolved_warehouse_url
+        if is_operator(self.settings, self.tenant):
+            return connect(url)
+        return open_tenant_warehouse(url, self.tenant)
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -1,0 +1,39 @@
+"""What a tenant's tools may reach: its own warehouse namespace and, for files, only its own uploads.
+
+The tenant named by `ETLA_TENANT` is the operator's (local mode): it keeps `ETLA_ALLOWED_ROOTS` and the
+warehouse as configured. Any other tenant (from an API key) reads files only from `uploads/<tenant>`, so it
+can neither read the server's folders nor another tenant's uploads by path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from etl_assistant.config import Settings
+
+
+class TenantSettings(Settings):
+    """Settings as a key holder's tools see them: files only under `upload_root`."""
+
+    upload_root: Path = Path(".")
+
+    @property
+    def resolved_allowed_roots(self) -> list[Path]:
+        return [self.upload_root.resolve()]
+
+
+def is_operator(settings: Settings, tenant: str) -> bool:
+    return tenant == settings.tenant
+
+
+def settings_for(settings: Settings, tenant: str) -> Settings:
+    """`settings` confined to the tenant (unchanged for the operator's own tenant)."""
+    if is_operator(settings, tenant) or isinstance(settings, TenantSettings):
+        return settings
+    values = {name: getattr(settings, name) for name in Settings.model_fields}
+    return TenantSettings.model_construct(**values, upload_root=uploads_of(settings, tenant))
+
+
+def uploads_of(settings: Settings, tenant: str) -> Path:
+    """The tenant's upload folder (the name is a checked tenant name: see access.tenants)."""
+    return (settings.uploads_dir / tenant).resolve()
