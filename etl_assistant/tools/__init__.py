@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from etl_assistant.tools import (
     apply_deploy,
+    approve_action,
     ask,
     deploy,
     deployments,
@@ -35,6 +36,7 @@ REGISTRY.append(deploy.TOOL)
 REGISTRY.append(rollback.TOOL)
 REGISTRY.append(deployments.TOOL)
 REGISTRY.append(verify.TOOL)
+REGISTRY.append(approve_action.TOOL)
 
 
 def get_tool(name: str) -> Tool:

@@ -87,10 +87,29 @@ class Tool:
     read_only: bool = True
     needs_approval: bool = False
     destructive: bool = False
+    # Approval for some calls only: True for arguments that destroy or replace something (e.g. replace=true).
+    # The graph's review node and MCP both ask `requires_approval`, so a tool opts in here and nowhere else.
+    approval_if: Callable[[Any], bool] | None = None
+    # Its argument names what the person approved (apply_deploy's plan_id from plan_deploy, approve_action's
+    # approval_id): over MCP this second call is the approval step itself, so it is not held again.
+    approval_by_plan: bool = False
 
     @property
     def description(self) -> str:
         return (self.fn.__doc__ or self.name).strip()
+
+    def requires_approval(self, arguments: dict[str, Any] | BaseModel) -> bool:
+        """Must a person approve this call before it runs? Invalid arguments never run, so they need none."""
+        if self.needs_approval:
+            return True
+        if self.approval_if is None:
+            return False
+        if isinstance(arguments, BaseModel):
+            return self.approval_if(arguments)
+        try:
+            return self.approval_if(self.input_model.model_validate(arguments))
+        except ValueError:
+            return False
 
     def run(self, ctx: ToolContext, arguments: dict[str, Any] | BaseModel) -> BaseModel:
         args = arguments if isinstance(arguments, BaseModel) else self.input_model.model_validate(arguments)
