@@ -1,6 +1,7 @@
 """A warehouse namespace per tenant on real engines (chDB database, PostgreSQL schema, SQLite file): the same
 table name loads independently per tenant, a tenant's introspection and guard see only its own tables, and
-ETLA_TENANT keeps the warehouse exactly as configured."""
+ETLA_TENANT keeps the warehouse exactly as configured. Once keys exist, a key holder's tenant reads files only
+from its own uploads; without keys a context naming another tenant still reads the configured roots."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from etl_assistant.access.keys import key_store
 from etl_assistant.agent.context import SharedResources
 from etl_assistant.config import Settings
 from etl_assistant.errors import EtlError
@@ -52,6 +54,7 @@ def test_each_tenant_has_its_own_tables(warehouse_url: str, tenants: tuple[str, 
     settings = Settings(allowed_roots=[tmp_path], data_dir=tmp_path / "data", warehouse_url=warehouse_url,
                         _env_file=None)
     write_orders_csv(tmp_path / "orders.csv", 9)
+    key_store(settings.resolved_catalog_url).create(first, "test")  # with keys, other tenants are confined
     resources = SharedResources(settings)
     try:
         operator = ToolContext(settings=settings, tenant=settings.tenant, _overrides=resources)
@@ -80,6 +83,19 @@ def test_each_tenant_has_its_own_tables(warehouse_url: str, tenants: tuple[str, 
         assert PASSWORD not in str(crossing.value) + str(outside.value)
     finally:
         resources.close()
+
+
+def test_without_keys_every_context_reads_the_configured_roots(tmp_path: Path) -> None:
+    settings = Settings(allowed_roots=[tmp_path], data_dir=tmp_path / "data", _env_file=None)
+    write_orders_csv(tmp_path / "orders.csv", 3)
+    ctx = ToolContext(settings=settings, tenant="acme", _overrides=SharedResources(settings))
+    assert get_tool("infer_schema").run(ctx, {"path": str(tmp_path / "orders.csv")}).row_count == 3
+    key_store(settings.resolved_catalog_url).create("globex", "test")
+    confined = ToolContext(settings=settings, tenant="acme")
+    with pytest.raises(EtlError, match="outside the allowed folders"):
+        get_tool("infer_schema").run(confined, {"path": str(tmp_path / "orders.csv")})
+    operator = ToolContext(settings=settings, tenant=settings.tenant)
+    assert get_tool("infer_schema").run(operator, {"path": str(tmp_path / "orders.csv")}).row_count == 3
 
 
 def test_tenant_urls_per_engine() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -10,25 +9,14 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from etl_assistant.access.guard import AccessGuard
-from etl_assistant.access.keys import KeyStore
+from etl_assistant.access.keys import KeyStore, key_store
 from etl_assistant.access.ratelimit import rate_limiter
 from etl_assistant.config import Settings
 
 
 def key_store_factory(settings: Settings) -> Callable[[], KeyStore]:
     """The app's KeyStore, opened on first use (the catalog may not be reachable at import time)."""
-    opened: list[KeyStore] = []
-    lock = threading.Lock()
-
-    def get() -> KeyStore:
-        with lock:
-            if not opened:
-                from etl_assistant.warehouse.catalog import Catalog
-
-                opened.append(KeyStore(Catalog(settings.resolved_catalog_url)))
-            return opened[0]
-
-    return get
+    return lambda: key_store(settings.resolved_catalog_url)
 
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]

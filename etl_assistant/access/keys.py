@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -147,3 +148,9 @@ def _record(row) -> ApiKey:  # noqa: ANN001 - SQLAlchemy Row
     m = row._mapping
     return ApiKey(prefix=m["prefix"], tenant=m["tenant"], name=m["name"], created_at=m["created_at"],
                   revoked_at=m["revoked_at"])
+
+
+@lru_cache(maxsize=16)
+def key_store(catalog_url: str) -> KeyStore:
+    """One KeyStore per catalog (its "any key?" answer is cached for a moment, for every request)."""
+    return KeyStore(Catalog(catalog_url))

@@ -1,8 +1,9 @@
 """What a tenant's tools may reach: its own warehouse namespace and, for files, only its own uploads.
 
 The tenant named by `ETLA_TENANT` is the operator's (local mode): it keeps `ETLA_ALLOWED_ROOTS` and the
-warehouse as configured. Any other tenant (from an API key) reads files only from `uploads/<tenant>`, so it
-can neither read the server's folders nor another tenant's uploads by path.
+warehouse as configured. Once API keys exist, any other tenant reads files only from `uploads/<tenant>`, so it
+can neither read the server's folders nor another tenant's uploads by path. (Without keys there is no other
+caller than the operator, whatever tenant a context names.)
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from etl_assistant.config import Settings
+from etl_assistant.errors import EtlError
 
 
 class TenantSettings(Settings):
@@ -28,7 +30,7 @@ def is_operator(settings: Settings, tenant: str) -> bool:
 
 def settings_for(settings: Settings, tenant: str) -> Settings:
     """`settings` confined to the tenant (unchanged for the operator's own tenant)."""
-    if is_operator(settings, tenant) or isinstance(settings, TenantSettings):
+    if is_operator(settings, tenant) or isinstance(settings, TenantSettings) or not keys_exist(settings):
         return settings
     values = {name: getattr(settings, name) for name in Settings.model_fields}
     return TenantSettings.model_construct(**values, upload_root=uploads_of(settings, tenant))
@@ -37,3 +39,13 @@ def settings_for(settings: Settings, tenant: str) -> Settings:
 def uploads_of(settings: Settings, tenant: str) -> Path:
     """The tenant's upload folder (the name is a checked tenant name: see access.tenants)."""
     return (settings.uploads_dir / tenant).resolve()
+
+
+def keys_exist(settings: Settings) -> bool:
+    """Does any API key exist? An unreachable catalog counts as yes: confining is the safe side."""
+    from etl_assistant.access.keys import key_store
+
+    try:
+        return key_store(settings.resolved_catalog_url).any_active()
+    except EtlError:
+        return True
