@@ -291,10 +291,9 @@ def test_cross_site_posts_are_refused_even_with_a_key(keyed: KeyedServer) -> Non
 
 
 def test_revoked_key_gets_401_and_secrets_never_show(keyed: KeyedServer) -> None:
-    from etl_assistant.access.keys import KeyStore
-    from etl_assistant.warehouse.catalog import Catalog
+    from etl_assistant.access.keys import key_store
 
-    store = KeyStore(Catalog(keyed.settings.resolved_catalog_url))
+    store = key_store(keyed.settings.resolved_catalog_url)  # the server's own: its revoke is seen at once
     record, key = store.create("acme", "short-lived")
     doomed = Tenant("acme", key)
     with keyed.http(doomed) as http:

@@ -88,8 +88,10 @@ class AccessGuard:
 
     async def _identify(self, headers: Headers) -> Identity | str:
         """The caller's identity, or the sentence of a 401."""
-        store = self.keys()
-        any_key = await anyio.to_thread.run_sync(store.any_active)
+        store = self.keys()  # both answers are remembered for a moment: only a miss costs a worker thread
+        any_key = store.cached_any_active()
+        if any_key is None:
+            any_key = await anyio.to_thread.run_sync(store.any_active)
         if not any_key and is_loopback(self.settings.host):
             return Identity(self.settings.tenant, None)
         if not any_key:
@@ -97,7 +99,9 @@ class AccessGuard:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return f"Send an API key as `Authorization: Bearer <key>`; {CREATE_KEY}."
-        record = await anyio.to_thread.run_sync(store.verify, token.strip())
+        record = store.cached_verify(token.strip())
+        if record is False:
+            record = await anyio.to_thread.run_sync(store.verify, token.strip())
         if record is None:
             return f"That API key is unknown or revoked; {CREATE_KEY}."
         return Identity(record.tenant, record.prefix)

@@ -26,7 +26,8 @@ from etl_assistant.warehouse.catalog import Catalog, describe_url
 
 KEY_PREFIX = "etla_"
 PREFIX_CHARS = 12  # "etla_" and 7 random characters: enough to tell keys apart in a list
-ACTIVE_CACHE_S = 2.0  # how long "are there any keys?" is remembered between requests
+CACHE_S = 2.0  # how long "any keys?" and a key's record are remembered (a revoke counts after at most this)
+_CACHED_KEYS = 10_000  # remembered verifications at most (unknown keys too, so guessing cannot flood the db)
 
 metadata = MetaData()
 
@@ -73,6 +74,7 @@ class KeyStore:
                 metadata.create_all(conn, checkfirst=True)
             _created.add(id(self.engine))
         self._any_active: tuple[float, bool] | None = None
+        self._verified: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -95,18 +97,34 @@ class KeyStore:
             conn.execute(keys_table.insert().values(key_hash=hash_key(key), prefix=record.prefix,
                                                     tenant=tenant, name=record.name,
                                                     created_at=record.created_at))
-        self._any_active = None
+        self._forget()
         return record, key
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._any_active = None
+            self._verified.clear()
+
+    def cached_verify(self, key: str) -> ApiKey | None | bool:
+        """`verify`'s answer if it is fresh in memory (no database), else False."""
+        with self._lock:
+            seen = self._verified.get(hash_key(key))
+        return seen[1] if seen is not None and time.monotonic() - seen[0] < CACHE_S else False
 
     def verify(self, key: str) -> ApiKey | None:
         """The active key record for `key`, or None (unknown, malformed or revoked)."""
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
             return None
         k = keys_table.c
+        digest = hash_key(key)
         with self._transaction() as conn:
-            row = conn.execute(select(keys_table).where(k.key_hash == hash_key(key),
-                                                        k.revoked_at.is_(None))).first()
-        return _record(row) if row is not None else None
+            row = conn.execute(select(keys_table).where(k.key_hash == digest, k.revoked_at.is_(None))).first()
+        record = _record(row) if row is not None else None
+        with self._lock:
+            if len(self._verified) >= _CACHED_KEYS:
+                self._verified.clear()
+            self._verified[digest] = (time.monotonic(), record)
+        return record
 
     def list(self, tenant: str | None = None) -> list[ApiKey]:
         query = select(keys_table).order_by(keys_table.c.created_at)
@@ -127,15 +145,21 @@ class KeyStore:
                 raise InputError(f"Tenant {tenant!r} has no active key {shown!r}; "
                                  f"see `etl-assistant keys list --tenant {tenant}`.")
             row = conn.execute(select(keys_table).where(k.prefix == shown)).one()
-        self._any_active = None
+        self._forget()
         return _record(row)
+
+    def cached_any_active(self) -> bool | None:
+        """`any_active`'s answer if it is fresh in memory (no database), else None."""
+        with self._lock:
+            seen = self._any_active
+        return seen[1] if seen is not None and time.monotonic() - seen[0] < CACHE_S else None
 
     def any_active(self) -> bool:
         """Is any key active? Remembered for a moment: every request asks, keys change rarely."""
         now = time.monotonic()
-        with self._lock:
-            if self._any_active is not None and now - self._any_active[0] < ACTIVE_CACHE_S:
-                return self._any_active[1]
+        cached = self.cached_any_active()
+        if cached is not None:
+            return cached
         with self._transaction() as conn:
             count = conn.execute(select(func.count()).select_from(keys_table)
                                  .where(keys_table.c.revoked_at.is_(None))).scalar_one()
