@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from fastapi import WebSocket
 
 from etl_assistant.access.keys import KeyStore
 from etl_assistant.access.ratelimit import RedisRateLimiter
@@ -227,3 +228,37 @@ async def test_redis_rate_limits_are_shared_by_replicas() -> None:
         for name in client.scan_iter(f"{prefix}:*"):
             client.delete(name)
         client.close()
+
+
+async def test_a_websocket_route_added_later_is_guarded_too(tmp_path: Path) -> None:
+    """Deny by default covers routes the guard never heard of, WebSockets included (real uvicorn, the
+    `websockets` client): local mode passes, then a key is required and gives its tenant."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    from etl_assistant.access.keys import key_store
+
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    app = create_app(settings)
+
+    @app.websocket("/later/ws")
+    async def tenant_echo(socket: WebSocket) -> None:
+        await socket.accept()
+        await socket.send_text(socket.state.tenant)
+        await socket.close()
+
+    with live_server(app) as server:
+        url = server.url.replace("http://", "ws://") + "/later/ws"
+        async with connect(url) as socket:
+            assert await socket.recv() == "default"
+        key = key_store(settings.resolved_catalog_url).create("acme", "ws")[1]
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url):
+                pass
+        assert refused.value.response.status_code == 403
+        async with connect(url, additional_headers={"Authorization": f"Bearer {key}"}) as socket:
+            assert await socket.recv() == "acme"
+        with pytest.raises(InvalidStatus):
+            async with connect(url, additional_headers={"Authorization": f"Bearer {key}",
+                                                        "Origin": "http://evil.example"}):
+                pass

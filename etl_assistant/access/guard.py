@@ -56,6 +56,9 @@ class AccessGuard:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -82,6 +85,18 @@ class AccessGuard:
                               f"{self.settings.rate_limit_per_minute} a minute); retry in "
                               f"{retry_after(wait)} s.", {"retry-after": retry_after(wait)}, "rate_limited")
                 return
+        state = scope.setdefault("state", {})
+        state["tenant"], state["api_key"] = identity.tenant, identity.key_prefix
+        await self.app(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket route (none today) gets the same Host, Origin and key rules; refused: closed (403)."""
+        headers = Headers(scope=scope)
+        refused = cross_site_refusal("GET", scope["path"], headers, self.settings, body_rules=False)
+        identity = None if refused else await self._identify(headers)
+        if refused or isinstance(identity, str) or identity is None:
+            await send({"type": "websocket.close", "code": 1008})
+            return
         state = scope.setdefault("state", {})
         state["tenant"], state["api_key"] = identity.tenant, identity.key_prefix
         await self.app(scope, receive, send)
