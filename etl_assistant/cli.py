@@ -243,8 +243,9 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface to bind (defa
     from etl_assistant.server import create_app
 
     # The served host, not only ETLA_HOST, decides local mode, the Host check and MCP's rebinding check.
-    settings = get_settings().model_copy(update={"host": host or get_settings().host,
-                                                 "port": port or get_settings().port})
+    configured = get_settings()
+    served = {"host": host or configured.host, "port": port or configured.port}
+    settings = configured.model_copy(update=served)
     try:
         check_bind(settings, key_store_factory(settings)())
     except EtlError as exc:
