@@ -262,3 +262,18 @@ async def test_a_websocket_route_added_later_is_guarded_too(tmp_path: Path) -> N
             async with connect(url, additional_headers={"Authorization": f"Bearer {key}",
                                                         "Origin": "http://evil.example"}):
                 pass
+
+
+def test_mcp_rebinding_protection_accepts_the_allowed_host_names(tmp_path: Path) -> None:
+    """ETLA_ALLOWED_HOSTS widens our Host check and the MCP SDK's alike (a loopback bind behind a name)."""
+    settings = Settings(data_dir=tmp_path / "data", allowed_hosts=["etl.internal"], _env_file=None)
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    with live_server(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        port = server.url.rsplit(":", 1)[1]
+        named = http.post("/mcp", json=initialize, headers={**accept, "Host": f"etl.internal:{port}",
+                                                           "Origin": f"http://etl.internal:{port}"})
+        assert named.status_code == 200, named.text
+        other = http.post("/mcp", json=initialize, headers={**accept, "Host": f"elsewhere.example:{port}"})
+        assert other.status_code == 403

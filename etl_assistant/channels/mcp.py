@@ -18,8 +18,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 
 from etl_assistant.access.mcp_auth import MCP_TENANT, TenantScope, authenticated
+from etl_assistant.access.origin import is_loopback
 from etl_assistant.agent.context import SharedResources
 from etl_assistant.channels.mcp_resources import register_catalog_resources, register_prompts
 from etl_assistant.channels.mcp_tools import ContextFactory, to_mcp_tool
@@ -78,11 +80,27 @@ def mount_mcp(app: FastAPI, settings: Settings) -> Callable[[FastAPI], AbstractA
     the SDK turns on DNS-rebinding protection (only localhost Host/Origin headers are accepted).
     """
     server = build_mcp_server(settings, context_factory(settings, lambda: app.state.agent.resources))
-    http_app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host)
+    http_app = server.streamable_http_app(streamable_http_path=MCP_PATH, host=settings.host,
+                                          transport_security=transport_security(settings))
     for route in http_app.routes:
         route.app = authenticated(route.app, app.state.keys)  # type: ignore[attr-defined]
     app.router.routes.extend(http_app.routes)
     return lambda _app: server.session_manager.run()
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings | None:
+    """The SDK's DNS-rebinding protection for a loopback served host, also accepting ETLA_ALLOWED_HOSTS and
+    ETLA_CORS_ORIGINS (the app's guard accepts them too); None elsewhere: the SDK then checks nothing and the
+    guard's Host and Origin rules apply alone."""
+    if not is_loopback(settings.host):
+        return None
+    hosts = ["127.0.0.1", "localhost", "[::1]", *settings.allowed_hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[pattern for host in hosts for pattern in (host, f"{host}:*")],
+        allowed_origins=[f"{scheme}://{host}{port}" for host in hosts for scheme in ("http", "https")
+                         for port in ("", ":*")] + settings.cors_origins,
+    )
 
 
 def run_stdio(settings: Settings) -> None:
