@@ -212,6 +212,7 @@ def test_too_many_requests_for_a_key_get_429_with_retry_after(tmp_path: Path) ->
             assert acme.get("/health").status_code == 200  # health is never limited
 
 
+@pytest.mark.redis
 async def test_redis_rate_limits_are_shared_by_replicas() -> None:
     prefix = f"etla:test-rate:{uuid.uuid4().hex}"
     first, second = RedisRateLimiter(REDIS_URL, 2, prefix), RedisRateLimiter(REDIS_URL, 2, prefix)
