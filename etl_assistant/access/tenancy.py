@@ -24,6 +24,10 @@ class TenantSettings(Settings):
         return [self.upload_root.resolve()]
 
 
+# (id of the settings, tenant) -> (those settings, their confined copy): one copy per tenant, not per request
+_confined: dict[tuple[int, str], tuple[Settings, TenantSettings]] = {}
+
+
 def is_operator(settings: Settings, tenant: str) -> bool:
     return tenant == settings.tenant
 
@@ -32,8 +36,15 @@ def settings_for(settings: Settings, tenant: str) -> Settings:
     """`settings` confined to the tenant (unchanged for the operator's own tenant)."""
     if is_operator(settings, tenant) or isinstance(settings, TenantSettings) or not keys_exist(settings):
         return settings
-    values = {name: getattr(settings, name) for name in Settings.model_fields}
-    return TenantSettings.model_construct(**values, upload_root=uploads_of(settings, tenant))
+    key = (id(settings), tenant)
+    made = _confined.get(key)
+    if made is None or made[0] is not settings:  # the id of a settings object that is gone may be reused
+        values = {name: getattr(settings, name) for name in Settings.model_fields}
+        made = (settings, TenantSettings.model_construct(**values, upload_root=uploads_of(settings, tenant)))
+        if len(_confined) > 1024:
+            _confined.clear()
+        _confined[key] = made
+    return made[1]
 
 
 def uploads_of(settings: Settings, tenant: str) -> Path:
