@@ -278,3 +278,19 @@ def test_mcp_rebinding_protection_accepts_the_allowed_host_names(tmp_path: Path)
         assert named.status_code == 200, named.text
         other = http.post("/mcp", json=initialize, headers={**accept, "Host": f"elsewhere.example:{port}"})
         assert other.status_code == 403
+
+
+@pytest.mark.redis
+def test_with_redis_the_server_counts_each_key_there(tmp_path: Path) -> None:
+    with keyed_server(tmp_path, rate_limit_per_minute=2, redis_url=REDIS_URL) as keyed:
+        with keyed.http(keyed.acme) as acme:
+            answers = [acme.get("/v1/models").status_code for _ in range(3)]
+        assert answers == [200, 200, 429]
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            counted = [name for name in client.scan_iter(f"etla:rate:{keyed.acme.key[:12]}:*")]
+            assert len(counted) == 1 and int(client.get(counted[0])) == 3
+        finally:
+            for name in client.scan_iter(f"etla:rate:{keyed.acme.key[:12]}:*"):
+                client.delete(name)
+            client.close()
