@@ -294,3 +294,18 @@ def test_with_redis_the_server_counts_each_key_there(tmp_path: Path) -> None:
             for name in client.scan_iter(f"etla:rate:{keyed.acme.key[:12]}:*"):
                 client.delete(name)
             client.close()
+
+
+async def test_local_mode_serves_loopback_peers_only(tmp_path: Path) -> None:
+    """Started some other way (uvicorn directly on every interface, ETLA_HOST left at loopback) and without a
+    key, a peer from another host gets 401 even when it claims `Host: localhost`. httpx's ASGI transport sets
+    the peer address; the guard answers before any route, so the app's lifespan is not needed."""
+    app = create_app(Settings(data_dir=tmp_path / "data", _env_file=None))
+    peers = ((("192.0.2.7", 5000), 401), (("127.0.0.1", 5000), 404), (("::ffff:127.0.0.1", 1), 404))
+    for peer, expected in peers:
+        transport = httpx.ASGITransport(app=app, client=peer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            response = await http.get("/no-such-route")
+        assert response.status_code == expected, peer
+        if expected == 401:
+            assert "etl-assistant keys create" in response.json()["error"]["message"]

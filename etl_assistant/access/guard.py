@@ -74,7 +74,7 @@ class AccessGuard:
         if public or path in SIGNED_ROUTES:
             await self.app(scope, receive, send)
             return
-        identity = await self._identify(headers)
+        identity = await self._identify(headers, scope.get("client"))
         if isinstance(identity, str):
             await _refuse(send, 401, identity, {"www-authenticate": 'Bearer realm="etl-assistant"'})
             return
@@ -93,7 +93,7 @@ class AccessGuard:
         """A WebSocket route (none today) gets the same Host, Origin and key rules; refused: closed (403)."""
         headers = Headers(scope=scope)
         refused = cross_site_refusal("GET", scope["path"], headers, self.settings, body_rules=False)
-        identity = None if refused else await self._identify(headers)
+        identity = None if refused else await self._identify(headers, scope.get("client"))
         if refused or isinstance(identity, str) or identity is None:
             await send({"type": "websocket.close", "code": 1008})
             return
@@ -101,13 +101,15 @@ class AccessGuard:
         state["tenant"], state["api_key"] = identity.tenant, identity.key_prefix
         await self.app(scope, receive, send)
 
-    async def _identify(self, headers: Headers) -> Identity | str:
-        """The caller's identity, or the sentence of a 401."""
+    async def _identify(self, headers: Headers, client: tuple[str, int] | None) -> Identity | str:
+        """The caller's identity, or the sentence of a 401. Local mode serves loopback peers only, so a server
+        started some other way on another interface (uvicorn directly) still lets no one else in."""
         store = self.keys()  # both answers are remembered for a moment: only a miss costs a worker thread
         any_key = store.cached_any_active()
         if any_key is None:
             any_key = await anyio.to_thread.run_sync(store.any_active)
-        if not any_key and is_loopback(self.settings.host):
+        local_peer = client is None or is_loopback(client[0])  # None: a UNIX socket, no network peer
+        if not any_key and is_loopback(self.settings.host) and local_peer:
             return Identity(self.settings.tenant, None)
         if not any_key:
             return f"This server is reachable from other hosts and has no API key yet; {CREATE_KEY}."
