@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from etl_assistant.access.cli_keys import keys_app
 from etl_assistant.cli_output import ChatTranscript, ddl_script, write_csv, write_json
 from etl_assistant.config import get_settings
 from etl_assistant.errors import EtlError
@@ -331,10 +332,20 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface to bind (defa
     """Run the server: Agent Protocol, OpenAI-compatible API, MCP, the web page, /health and /metrics."""
     import uvicorn
 
+    from etl_assistant.access.binding import check_bind
+    from etl_assistant.access.install import key_store_factory
     from etl_assistant.server import create_app
 
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    # The served host, not only ETLA_HOST, decides local mode, the Host check and MCP's rebinding check.
+    configured = get_settings()
+    served = {"host": host or configured.host, "port": port or configured.port}
+    settings = configured.model_copy(update=served)
+    try:
+        check_bind(settings, key_store_factory(settings)())
+    except EtlError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 
 @app.command()
@@ -499,6 +510,7 @@ def refresh(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     for reason in report.skipped:
         err.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
 
+app.add_typer(keys_app, name="keys")
 
 if __name__ == "__main__":
     app()

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     # The pipeline scheduler inside the server process, and how often it looks for due pipelines.
     scheduler: bool = True
     scheduler_tick_s: float = 30.0
+    # Access (etl_assistant/access): API keys live in the catalog (`etl-assistant keys create`). Host names
+    # the server answers to besides the one it is bound to; other web origins allowed to call it (CORS is off
+    # while this is empty); requests per key per minute (0: no limit); Slack team id -> tenant.
+    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
+    rate_limit_per_minute: int = 600
+    slack_tenants: dict[str, str] = Field(default_factory=dict)
 
     @property
     def resolved_warehouse_url(self) -> str:

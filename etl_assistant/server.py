@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from prometheus_client import CollectorRegistry
 
+from etl_assistant.access.install import install_access
 from etl_assistant.agent.metrics import RunMetrics
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.channels import agent_protocol, ai_sdk, datasets, openai_compat, verified, web_page
@@ -62,6 +63,7 @@ def create_app(
 
     app = FastAPI(title="etl-assistant", lifespan=lifespan)
     app.state.settings = settings
+    hooks.append(install_access(app, settings))
     install_ops(app, registry)
     include_channels(app, settings, hooks)
     hooks.append(pipeline_scheduler(settings))

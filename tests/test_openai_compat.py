@@ -207,7 +207,8 @@ def test_bad_requests_get_openai_errors(server: LiveServer, client: OpenAI):
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model=MODEL_ID, messages=[{"role": "assistant", "content": "hi"}])
     assert "last message must be a user message" in err.value.message
-    raw = httpx.post(f"{server.url}/v1/chat/completions", content=b"{not json", timeout=30)
+    raw = httpx.post(f"{server.url}/v1/chat/completions", content=b"{not json", timeout=30,
+                     headers={"Content-Type": "application/json"})
     assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": "hi"}],

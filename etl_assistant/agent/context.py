@@ -24,6 +24,7 @@ class SharedResources(Mapping[str, Any]):
         self._factories = factories or {"warehouse": self._open_warehouse, "catalog": self._open_catalog}
         self._settings = settings
         self._opened: dict[str, Any] = {}
+        self._tenant_warehouses: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def _open_warehouse(self) -> Any:
@@ -35,6 +36,18 @@ class SharedResources(Mapping[str, Any]):
         from etl_assistant.warehouse.catalog import Catalog
 
         return Catalog(self._settings.resolved_catalog_url)
+
+    def warehouse_for(self, tenant: str) -> Any:
+        """The warehouse namespace of `tenant` (the configured one for ETLA_TENANT), opened once."""
+        if tenant == self._settings.tenant or "warehouse" not in self._factories:
+            return self["warehouse"]
+        from etl_assistant.warehouse.namespaces import open_tenant_warehouse
+
+        with self._lock:
+            if tenant not in self._tenant_warehouses:
+                url = self._settings.resolved_warehouse_url
+                self._tenant_warehouses[tenant] = open_tenant_warehouse(url, tenant)
+            return self._tenant_warehouses[tenant]
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._factories:
@@ -53,11 +66,12 @@ class SharedResources(Mapping[str, Any]):
     def close(self) -> None:
         """Close whatever was opened (adapters without a `close` hold nothing)."""
         with self._lock:
-            for resource in self._opened.values():
+            for resource in [*self._opened.values(), *self._tenant_warehouses.values()]:
                 closer = getattr(resource, "close", None)
                 if callable(closer):
                     closer()
             self._opened.clear()
+            self._tenant_warehouses.clear()
 
 
 @dataclass

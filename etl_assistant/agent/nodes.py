@@ -51,7 +51,8 @@ class AgentNodes:
         return {"messages": [response]}
 
     def _needs_approval(self, calls: list[ToolCall]) -> list[ToolCall]:
-        return [c for c in calls if c["name"] in self.tools and self.tools[c["name"]].needs_approval]
+        tools = self.tools
+        return [c for c in calls if c["name"] in tools and tools[c["name"]].requires_approval(c["args"])]
 
     def route_after_model(self, state: AgentState) -> str | list[Send]:
         calls = pending_calls(state["messages"])

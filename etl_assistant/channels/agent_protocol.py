@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sse_starlette import ServerSentEvent
 
+from etl_assistant.access.guard import request_tenant
 from etl_assistant.agent.events import RunEvent
 from etl_assistant.agent.runner import AgentService
 from etl_assistant.agent.threads import ThreadExists, ThreadNotFound
@@ -130,8 +131,8 @@ def agent(request: Request) -> AgentService:
 
 
 def tenant(request: Request) -> str:
-    """The caller's tenant; single-user mode until auth arrives, then it comes from the credentials."""
-    return request.app.state.settings.tenant
+    """The caller's tenant: its API key's, or ETLA_TENANT in local single-user mode (see access.guard)."""
+    return request_tenant(request)
 
 
 async def or_404(lookup: Awaitable[Found]) -> Found:

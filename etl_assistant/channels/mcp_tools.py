@@ -10,6 +10,7 @@ server (logged) and the client reads only "Error executing tool <name>".
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from etl_assistant.agent.held_actions import HeldActions
 from etl_assistant.errors import EtlError, ToolError
 from etl_assistant.tools.base import ProgressCallback, Tool, ToolContext
 
@@ -87,6 +89,16 @@ def _progress_to_client(mcp_context: Context, token: anyio.lowlevel.EventLoopTok
     return report
 
 
+def hold_for_approval(tool: Tool, ctx: ToolContext, args: BaseModel) -> str:
+    """Keep the call for approve_action instead of running it; the sentence the client shows the person.
+    MCP has no interrupt, so this is its plan/apply form: the held call plans, approve_action applies."""
+    arguments = args.model_dump(mode="json", exclude_unset=True)
+    approval_id = HeldActions(ctx.catalog).hold(ctx.tenant, tool.name, arguments)
+    return (f"{tool.name}({json.dumps(arguments)}) needs the person's approval and has not run; nothing has "
+            f"changed. Show them this call and, once they approve, call approve_action with "
+            f"approval_id={approval_id!r}.")
+
+
 def to_mcp_tool(tool: Tool, make_context: ContextFactory) -> McpTool:
     """Wrap one registry tool: validate, run in a worker thread, translate our errors to isError results."""
 
@@ -97,6 +109,8 @@ def to_mcp_tool(tool: Tool, make_context: ContextFactory) -> McpTool:
             raise McpToolError(explain_invalid_arguments(tool, exc)) from None
         ctx = make_context(_progress_to_client(mcp_context, anyio.lowlevel.current_token()))
         try:
+            if tool.requires_approval(args) and not tool.approval_by_plan:
+                raise McpToolError(await anyio.to_thread.run_sync(hold_for_approval, tool, ctx, args))
             return await anyio.to_thread.run_sync(tool.run, ctx, args)
         except ToolError as exc:
             raise McpToolError(str(exc)) from exc

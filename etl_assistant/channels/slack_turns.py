@@ -42,6 +42,8 @@ HELP = "Ask me about your data, e.g. *what datasets do I have* or *infer data/or
 BUSY = "I am still answering an earlier message in this thread; send this again after my reply."
 NO_REPLY = "(The assistant finished without a reply.)"
 ALREADY_DECIDED = "This approval was already answered."
+NOT_MAPPED = ("This Slack workspace is not connected to a tenant of this server; ask its operator to add the "
+              "workspace's team id to ETLA_SLACK_TENANTS.")
 NOT_PENDING = "This approval request is no longer pending; a newer message in the thread replaced it."
 NOT_IN_CHANNEL = "I cannot post in this channel; invite me with /invite and try again."
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
@@ -125,18 +127,25 @@ class SlackTurns:
     def service(self) -> AgentService:
         return self.app.state.agent
 
-    @property
-    def tenant(self) -> str:
-        return self.app.state.settings.tenant
+    def tenant_of(self, team: str) -> str | None:
+        """The workspace's tenant: ETLA_SLACK_TENANTS[team]; with no mapping every workspace is ETLA_TENANT's,
+        with one an unmapped workspace has none (it is told so and nothing runs)."""
+        settings = self.app.state.settings
+        return settings.slack_tenants.get(team) if settings.slack_tenants else settings.tenant
 
     async def ask(self, place: SlackPlace, text: str) -> None:
         """A person's message: one turn, one reply in the thread."""
+        tenant = self.tenant_of(place.team)
+        if tenant is None:
+            log.warning("Slack workspace %s is not mapped to a tenant (ETLA_SLACK_TENANTS)", place.team)
+            await self._post(place, reply_message(NOT_MAPPED))
+            return
         if not text:
             await self._post(place, reply_message(HELP))
             return
-        await self.service.create_thread(self.tenant, thread_id=place.thread_id, if_exists="do_nothing",
+        await self.service.create_thread(tenant, thread_id=place.thread_id, if_exists="do_nothing",
                                          metadata=place.metadata())
-        await self._run(place, {"input": {"messages": [{"role": "user", "content": text}]}})
+        await self._run(place, tenant, {"input": {"messages": [{"role": "user", "content": text}]}})
 
     async def command(self, team: str, channel: str, user: str, text: str, response_url: str) -> None:
         """`/etl ...`: the question is posted as a thread root, the conversation continues in that thread."""
@@ -151,30 +160,33 @@ class SlackTurns:
                      message: dict[str, Any]) -> None:
         """A button click: resume the thread once with the decision, then post the outcome."""
         place = SlackPlace.of_thread(ticket.thread_id)
+        tenant = self.tenant_of(place.team)
+        if tenant is None:
+            return
         if not await self.once.first_time(f"decision:{ticket.interrupt_id}"):
             await self._tell(place, user, ALREADY_DECIDED)
             return
-        if not await self._still_pending(ticket):
+        if not await self._still_pending(ticket, tenant):
             await self._tell(place, user, NOT_PENDING)
             return
         await self._update(place, message, decision_note(decision, user))
         choice: dict[str, Any] = {"type": "approve", "user": user} if decision == "approve" \
             else {"type": "reject", "user": user, "message": f"Rejected in Slack by <@{user}>."}
-        await self._run(place, {"command": {"resume": {"decisions": [choice] * ticket.actions}}})
+        await self._run(place, tenant, {"command": {"resume": {"decisions": [choice] * ticket.actions}}})
 
-    async def _still_pending(self, ticket: ApprovalTicket) -> bool:
+    async def _still_pending(self, ticket: ApprovalTicket, tenant: str) -> bool:
         try:
-            thread = await self.service.get_thread(ticket.thread_id, self.tenant)
+            thread = await self.service.get_thread(ticket.thread_id, tenant)
         except ThreadNotFound:
             return False
         pending = [i.get("id") for waiting in thread["interrupts"].values() for i in waiting]
         return ticket.interrupt_id in pending
 
-    async def _run(self, place: SlackPlace, run_arguments: dict[str, Any]) -> None:
+    async def _run(self, place: SlackPlace, tenant: str, run_arguments: dict[str, Any]) -> None:
         encoder = ReplyTextEncoder(approval=approval_plan)
         charts = ChartCollector()
         waiting: dict[str, Any] | None = None
-        async for event in self.service.stream(place.thread_id, tenant=self.tenant, **run_arguments):
+        async for event in self.service.stream(place.thread_id, tenant=tenant, **run_arguments):
             encoder.encode(event)
             charts.add(event)
             if event.type == "interrupt":

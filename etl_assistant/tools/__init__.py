@@ -5,6 +5,7 @@ from __future__ import annotations
 from etl_assistant.tools import (
     add_connection,
     apply_deploy,
+    approve_action,
     ask,
     connections,
     create_pipeline,
@@ -61,6 +62,7 @@ REGISTRY.append(add_connection.TOOL)
 REGISTRY.append(remove_connection.TOOL)
 REGISTRY.append(list_tables.TOOL)
 REGISTRY.append(refresh.TOOL)
+REGISTRY.append(approve_action.TOOL)
 
 
 def get_tool(name: str) -> Tool:

@@ -31,4 +31,5 @@ TOOL = Tool(
     read_only=False,
     needs_approval=True,
     destructive=True,
+    approval_by_plan=True,
 )

@@ -40,6 +40,12 @@ class ToolContext:
     # (Agent Protocol user_id, OpenAI `user`, Slack user id, "mcp-client"); None when the channel has no one.
     user: str | None = None
 
+    def __post_init__(self) -> None:
+        """A key holder's tenant sees only its own files (see access.tenancy)."""
+        from etl_assistant.access.tenancy import settings_for
+
+        self.settings = settings_for(self.settings, self.tenant)
+
     @property
     def approver(self) -> str:
         """The name a deployment records as its approver: the acting user, else the tenant."""
@@ -47,11 +53,19 @@ class ToolContext:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        if "warehouse" in self._overrides:
-            return self._overrides["warehouse"]
+        shared = self._overrides
+        if "warehouse" in shared:
+            # the process's shared connections open one warehouse namespace per tenant
+            tenant_view = getattr(shared, "warehouse_for", None)
+            return tenant_view(self.tenant) if tenant_view is not None else shared["warehouse"]
+        from etl_assistant.access.tenancy import is_operator
         from etl_assistant.warehouse import connect
+        from etl_assistant.warehouse.namespaces import open_tenant_warehouse
 
-        return connect(self.settings.resolved_warehouse_url)
+        url = self.settings.resolved_warehouse_url
+        if is_operator(self.settings, self.tenant):
+            return connect(url)
+        return open_tenant_warehouse(url, self.tenant)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -73,10 +87,29 @@ class Tool:
     read_only: bool = True
     needs_approval: bool = False
     destructive: bool = False
+    # Approval for some calls only: True for arguments that destroy or replace something (e.g. replace=true).
+    # The graph's review node and MCP both ask `requires_approval`, so a tool opts in here and nowhere else.
+    approval_if: Callable[[Any], bool] | None = None
+    # Its argument names what the person approved (apply_deploy's plan_id from plan_deploy, approve_action's
+    # approval_id): over MCP this second call is the approval step itself, so it is not held again.
+    approval_by_plan: bool = False
 
     @property
     def description(self) -> str:
         return (self.fn.__doc__ or self.name).strip()
+
+    def requires_approval(self, arguments: dict[str, Any] | BaseModel) -> bool:
+        """Must a person approve this call before it runs? Invalid arguments never run, so they need none."""
+        if self.needs_approval:
+            return True
+        if self.approval_if is None:
+            return False
+        if isinstance(arguments, BaseModel):
+            return self.approval_if(arguments)
+        try:
+            return self.approval_if(self.input_model.model_validate(arguments))
+        except ValueError:
+            return False
 
     def run(self, ctx: ToolContext, arguments: dict[str, Any] | BaseModel) -> BaseModel:
         args = arguments if isinstance(arguments, BaseModel) else self.input_model.model_validate(arguments)

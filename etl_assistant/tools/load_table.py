@@ -111,5 +111,10 @@ def run(ctx: ToolContext, args: LoadTableInput) -> LoadTableOutput:
                            elapsed_s=round(time.perf_counter() - started, 3), method=method)
 
 
+def replaces(args: LoadTableInput) -> bool:
+    """Rebuilding an existing table destroys its current rows: a person approves that first."""
+    return args.replace
+
+
 TOOL = Tool(name="load_table", fn=run, input_model=LoadTableInput, output_model=LoadTableOutput,
-            read_only=False)
+            read_only=False, approval_if=replaces)

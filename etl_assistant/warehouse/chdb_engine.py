@@ -1,8 +1,9 @@
 """chDB: ClickHouse in-process, the embedded default warehouse (`chdb:///abs/path`).
 
 chDB runs one embedded server per process, bound to one data directory. `_Sessions` keeps the sessions of
-the directory in use (one writer, one opened with `readonly=2` for read-only queries) and guards them with a
-condition: blocks on the open directory run concurrently; asking for another directory waits until they end,
+the directory in use (one writer, one opened with `readonly=2` for read-only queries; a pair per database
+for tenants that have their own, `chdb:///path?database=etla_acme`) and guards them with a condition:
+blocks on the open directory run concurrently; asking for another directory waits until they end,
 then closes the current sessions and opens the new ones, so several adapters (tests, the ClickHouse HTTP fake)
 can take turns in one process.
 """
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import chdb.session
 import pyarrow as pa
@@ -53,16 +55,20 @@ class _Sessions:
     path: str | None = None
     writer: chdb.session.Session | None = None
     reader: chdb.session.Session | None = None
+    # (database, read_only) -> session, for databases other than `default` in the open directory
+    others: dict[tuple[str, bool], chdb.session.Session] = {}
 
     @classmethod
     @contextmanager
-    def use(cls, path: str, *, read_only: bool = False) -> Iterator[chdb.session.Session]:
+    def use(cls, path: str, *, read_only: bool = False,
+            database: str | None = None) -> Iterator[chdb.session.Session]:
         with cls.changed:
             cls.changed.wait_for(lambda: cls.path == path or cls.in_use == 0)
             if cls.path != path:
                 cls._open(path)
+            session = cls._of_database(database, read_only) if database else (
+                cls.reader if read_only else cls.writer)
             cls.in_use += 1
-            session = cls.reader if read_only else cls.writer
         try:
             assert session is not None
             yield session
@@ -87,16 +93,32 @@ class _Sessions:
         cls.path = path
 
     @classmethod
+    def _of_database(cls, database: str, read_only: bool) -> chdb.session.Session:
+        """The session whose current database is `database`, created (with the database) on first use."""
+        key = (database, read_only)
+        if key not in cls.others:
+            assert cls.writer is not None and cls.path is not None
+            try:
+                cls.writer.query(statements.create_namespace(database, "clickhouse"))
+                options = f"readonly=2&database={database}" if read_only else f"database={database}"
+                cls.others[key] = chdb.session.Session(f"{cls.path}?{options}")
+            except Exception as exc:
+                raise WarehouseError(f"Cannot open the chDB database {database}: {_engine_message(exc)}; "
+                                     "check that the warehouse directory is writable.") from exc
+        return cls.others[key]
+
+    @classmethod
     def close(cls) -> None:
-        for session in (cls.reader, cls.writer):
+        for session in (*cls.others.values(), cls.reader, cls.writer):
             if session is not None:
                 session.cleanup()
-        cls.path, cls.writer, cls.reader = None, None, None
+        cls.path, cls.writer, cls.reader, cls.others = None, None, None, {}
 
 
-def shared_session(path: str, *, read_only: bool = False) -> AbstractContextManager[chdb.session.Session]:
-    """The process-wide chDB session of `path`, held under the lock for the duration of the block."""
-    return _Sessions.use(path, read_only=read_only)
+def shared_session(path: str, *, read_only: bool = False,
+                   database: str | None = None) -> AbstractContextManager[chdb.session.Session]:
+    """The process-wide chDB session of `path` (and `database`), held under the lock for the block."""
+    return _Sessions.use(path, read_only=read_only, database=database)
 
 
 def close_sessions() -> None:
@@ -141,10 +163,12 @@ class ChdbWarehouse(ClickHouseFamily):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path = str(Path(url.removeprefix("chdb://")).resolve())
+        location, _, query = url.removeprefix("chdb://").partition("?")
+        self.path = str(Path(location).resolve())
+        self.database = dict(parse_qsl(query)).get("database")  # None: the directory's `default`
 
     def _run(self, sql: str, *, read_only: bool = False, fmt: str = "CSV"):  # noqa: ANN202 - chDB result
-        with shared_session(self.path, read_only=read_only) as session:
+        with shared_session(self.path, read_only=read_only, database=self.database) as session:
             return session.query(sql, fmt)
 
     def execute(self, sql: str) -> None:

@@ -100,3 +100,10 @@ def clickhouse_columns(name: str) -> str:
 
 def clickhouse_nullable(type_text: str) -> bool:
     return type_text.startswith(("Nullable(", "LowCardinality(Nullable("))
+
+
+def create_namespace(name: str, dialect: str) -> str:
+    """A tenant's namespace: CREATE DATABASE (ClickHouse) or CREATE SCHEMA (PostgreSQL) IF NOT EXISTS."""
+    kind = "DATABASE" if dialect == "clickhouse" else "SCHEMA"
+    created = exp.Create(kind=kind, this=exp.Table(this=exp.to_identifier(name, quoted=True)), exists=True)
+    return render(created, dialect)

@@ -14,7 +14,46 @@
     tables: $("tables"), datamarts: $("datamarts"), warehouseEmpty: $("warehouse-empty"),
     drop: $("drop-zone"), dropOverlay: $("drop-overlay"), upload: $("upload-progress"),
     uploadLabel: $("upload-label"), uploadBar: $("upload-bar"),
+    keyDialog: $("key-dialog"), keyForm: $("key-form"), keyInput: $("key-input"), keyReason: $("key-reason"),
   };
+
+  // ---- API key -------------------------------------------------------------------------------------------
+  // A server with API keys answers 401: ask for a key once and keep it for this browser session only.
+  const KEY_STORAGE = "etla.api-key";
+  let keyPrompt = null;
+
+  function withKey(headers) {
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    return key ? { ...headers, Authorization: `Bearer ${key}` } : { ...headers };
+  }
+
+  function askForKey(reason) {
+    if (!keyPrompt) {
+      keyPrompt = new Promise((resolve) => {
+        ui.keyReason.textContent = reason;
+        ui.keyInput.value = "";
+        ui.keyForm.addEventListener("submit", (event) => {
+          event.preventDefault();
+          sessionStorage.setItem(KEY_STORAGE, ui.keyInput.value.trim());
+          ui.keyDialog.close();
+          keyPrompt = null;
+          resolve();
+        }, { once: true });
+        ui.keyDialog.showModal();
+        ui.keyInput.focus();
+      });
+    }
+    return keyPrompt;
+  }
+
+  async function api(path, options = {}) {
+    for (;;) {
+      const response = await fetch(path, { ...options, headers: withKey(options.headers || {}) });
+      if (response.status !== 401) return response;
+      sessionStorage.removeItem(KEY_STORAGE);
+      await askForKey(await errorSentence(response));
+    }
+  }
 
   // ---- conversation model -------------------------------------------------------------------------------
   const chat = {
@@ -259,7 +298,7 @@
     chat.verified.set(pair.id, "saving");
     render();
     try {
-      const response = await fetch("/v1/verified", {
+      const response = await api("/v1/verified", {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ question: pair.question, sql: pair.sql }),
       });
@@ -428,7 +467,7 @@
 
   async function ensureThread() {
     if (chat.threadId) return chat.threadId;
-    const response = await fetch("/threads", {
+    const response = await api("/threads", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ metadata: {} }),
     });
     if (!response.ok) throw new Error(await errorSentence(response));
@@ -497,7 +536,7 @@
     render();
     try {
       const threadId = await ensureThread();
-      const response = await fetch(`/threads/${encodeURIComponent(threadId)}/runs/stream`, {
+      const response = await api(`/threads/${encodeURIComponent(threadId)}/runs/stream`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify({ assistant_id: "agent", stream_mode: STREAM_MODES, ...body }),
@@ -558,7 +597,7 @@
   async function restoreThread() {
     if (!chat.threadId) return render();
     try {
-      const response = await fetch(`/threads/${encodeURIComponent(chat.threadId)}/state`);
+      const response = await api(`/threads/${encodeURIComponent(chat.threadId)}/state`);
       if (response.status === 404) forgetThread();
       else if (response.ok) {
         const state = await response.json();
@@ -588,6 +627,7 @@
     form.append("file", file, file.name);
     const request = new XMLHttpRequest();
     request.open("POST", "/v1/datasets");
+    for (const [name, value] of Object.entries(withKey({}))) request.setRequestHeader(name, value);
     request.responseType = "json";
     request.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) ui.uploadBar.value = e.loaded / e.total;
@@ -595,6 +635,12 @@
     request.addEventListener("load", () => {
       ui.upload.hidden = true;
       const body = request.response || {};
+      if (request.status === 401) {
+        sessionStorage.removeItem(KEY_STORAGE);
+        askForKey((body.error && body.error.message) || "This server needs an API key.")
+          .then(() => uploadFile(file));
+        return;
+      }
       if (request.status >= 200 && request.status < 300) {
         loadDatasets();
         send(`I uploaded ${file.name} (dataset ${body.name}).`);
@@ -613,7 +659,7 @@
 
   async function loadDatasets() {
     try {
-      const response = await fetch("/v1/datasets");
+      const response = await api("/v1/datasets");
       if (!response.ok) return;
       const body = await response.json();
       const items = (body.datasets || []).map((dataset) => {
@@ -664,6 +710,7 @@
   }
 
   // ---- wiring --------------------------------------------------------------------------------------------
+  ui.keyDialog.addEventListener("cancel", (event) => event.preventDefault()); // requests wait for a key
   function autosize() {
     ui.input.style.height = "auto";
     ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
