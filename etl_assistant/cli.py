@@ -472,7 +472,8 @@ def refresh(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     if as_json:
         _print_json(report)
         return
-    for label, names in (("new", report.added), ("changed", report.changed), ("gone", report.removed)):
+    for label, names in (("new", report.added), ("changed", report.changed), ("gone", report.removed),
+                         ("profiled now", report.profiled), ("not profiled yet", report.unprofiled)):
         if names:
             out.print(f"{label}: {', '.join(names)}", highlight=False, soft_wrap=True)
     out.print(f"{report.unchanged} unchanged", highlight=False)

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     discover_warehouse: bool = True
     # Schemas (ClickHouse: databases) to discover; empty: the search path; ["*"]: every user schema.
     discover_schemas: list[str] = Field(default_factory=list)
+    # Seconds one refresh may spend profiling samples; tables past it get their declared structure only.
+    discover_budget_s: float = 60.0
 
     # The pipeline scheduler inside the server process, and how often it looks for due pipelines.
     scheduler: bool = True

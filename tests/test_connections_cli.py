@@ -80,4 +80,4 @@ def test_refresh_reports_what_changed(shop: str) -> None:
         db.execute("CREATE TABLE suppliers (supplier_id int PRIMARY KEY, name text)")
     second = runner.invoke(app, ["refresh", "--json"])
     assert json.loads(second.stdout) == {"added": ["suppliers"], "changed": [], "removed": [], "unchanged": 3,
-                                         "skipped": []}
+                                         "skipped": [], "unprofiled": [], "profiled": []}

@@ -56,7 +56,7 @@ def test_refresh_picks_up_new_changed_and_dropped_tables(tmp_path: Path, shop_ur
     first = run(ctx, "refresh")
     assert sorted(first.added) == ["big_orders", "customers", "orders"]
     assert run(ctx, "refresh").model_dump() == {"added": [], "changed": [], "removed": [], "unchanged": 3,
-                                               "skipped": []}
+                                               "skipped": [], "unprofiled": [], "profiled": []}
     with psycopg.connect(shop_url, autocommit=True) as db:
         db.execute("CREATE TABLE refunds (refund_id int PRIMARY KEY, order_id bigint REFERENCES orders, "
                    "amount numeric(10, 2)); INSERT INTO refunds VALUES (1, 12, 15.25), (2, 13, 10)")
@@ -134,3 +134,19 @@ def test_the_warehouse_listing_hides_another_tenants_tables(tmp_path: Path, loca
     off = local_settings.model_copy(update={"discover_warehouse": False})
     private = ToolContext(settings=off, tenant="x")
     assert run(private, "list_tables").tables == []
+
+
+@pytest.mark.postgres
+def test_profiling_stops_at_the_time_budget_and_resumes_next_refresh(tmp_path: Path, shop_url: str) -> None:
+    hurried = pg_context(tmp_path, shop_url, discover_budget_s=0)
+    first = run(hurried, "refresh")
+    assert sorted(first.added) == sorted(first.unprofiled) == ["big_orders", "customers", "orders"]
+    orders = hurried.catalog.get_dataset(hurried.tenant, "orders")
+    assert orders.warnings[0].startswith("Not profiled yet") and orders.primary_key == ["order_id"]
+    assert run(hurried, "ask", question="how many orders are there").rows == [[5]]  # structure is enough
+    assert run(hurried, "refresh").unchanged == 3  # still no budget: nothing to redo
+    patient = pg_context(tmp_path, shop_url)
+    second = run(patient, "refresh")
+    assert (sorted(second.profiled), second.unprofiled, second.added) == (
+        ["big_orders", "customers", "orders"], [], [])
+    assert patient.catalog.get_dataset(patient.tenant, "orders").column("status").distinct_count == 3

@@ -348,9 +348,9 @@ def describe_table(connection: Connection, table: TableRef, *, name: str | None 
                    shape: TableShape | None = None) -> DatasetSchema:
     """The table as a dataset: declared types and keys, statistics from a bounded sample, declared foreign
     keys as relationships (to `dataset_names[qualified ref]`, default the referenced table's name). Pass the
-    `shape` when it was read already."""
+    `shape` when it was read already; `sample_limit=0` describes the declared structure only (no scan)."""
     shape = shape or table_shape(connection, table)
-    rows = sample_rows(connection, shape, sample_limit, timeout_s)
+    rows = sample_rows(connection, shape, sample_limit, timeout_s) if sample_limit > 0 else []
     sampled = len(rows) >= sample_limit
     total = (shape.row_estimate if shape.row_estimate is not None else len(rows)) if sampled else len(rows)
     single_keys = {key[0] for key in [shape.primary_key, *shape.unique] if len(key) == 1}
@@ -367,7 +367,10 @@ def describe_table(connection: Connection, table: TableRef, *, name: str | None 
         for fk in shape.foreign_keys if len(fk.columns) == 1
     ]
     warnings = []
-    if sampled:
+    if sample_limit <= 0:
+        warnings.append("Not profiled yet: only the structure the database declares is known, and the row "
+                        "count is its estimate.")
+    elif sampled:
         warnings.append(f"Statistics come from the first {len(rows)} rows; the row count is the database's "
                         "estimate.")
     composite = [fk for fk in shape.foreign_keys if len(fk.columns) > 1]

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -27,7 +28,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, exists, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection as SqlConnection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -70,6 +83,7 @@ discovered_table = Table(
     Column("tenant", String(128), primary_key=True),
     Column("table_name", String(256), primary_key=True),
     Column("shape_digest", String(64), nullable=False),
+    Column("profiled", Boolean, nullable=False),  # False: registered from the declared structure only
     Column("discovered_at", DateTime(timezone=True), nullable=False),
 )
 refreshes_table = Table(
@@ -91,6 +105,12 @@ class RefreshReport(BaseModel):
     removed: list[str] = Field(default_factory=list, description="Tables gone from the warehouse, forgotten.")
     unchanged: int = 0
     skipped: list[str] = Field(default_factory=list, description="Tables left out, each with the reason.")
+    unprofiled: list[str] = Field(
+        default_factory=list,
+        description="Registered from their declared structure only (the time budget ran out); the next "
+        "refresh profiles them.")
+    profiled: list[str] = Field(default_factory=list,
+                                description="Registered earlier unprofiled, now profiled.")
 
 
 class DiscoveryStore:
@@ -114,11 +134,13 @@ class DiscoveryStore:
             raise WarehouseError(f"The catalog at {describe_url(self.catalog.url)} failed: {text}; "
                                  "check that it is reachable and writable.") from exc
 
-    def discovered(self, tenant: str) -> dict[str, str]:
+    def discovered(self, tenant: str) -> dict[str, tuple[str, bool]]:
+        """Table -> (shape digest, whether it was profiled)."""
         d = discovered_table.c
         with self._transaction() as conn:
-            rows = conn.execute(select(d.table_name, d.shape_digest).where(d.tenant == tenant)).all()
-        return {row.table_name: row.shape_digest for row in rows}
+            query = select(d.table_name, d.shape_digest, d.profiled).where(d.tenant == tenant)
+            rows = conn.execute(query).all()
+        return {row.table_name: (row.shape_digest, row.profiled) for row in rows}
 
     def created_by_the_assistant(self) -> set[str]:
         """Names some tenant owns: tables it loaded or deployed (recorded, not discovered) and datasets it
@@ -132,15 +154,14 @@ class DiscoveryStore:
             files = set(conn.execute(from_files.distinct()).scalars())
         return recorded | files
 
-    def remember(self, tenant: str, table: str, digest: str) -> None:
+    def remember(self, tenant: str, table: str, digest: str, profiled: bool) -> None:
         d = discovered_table.c
-        now = datetime.now(UTC)
+        values = {"shape_digest": digest, "profiled": profiled, "discovered_at": datetime.now(UTC)}
         with self._transaction() as conn:
             updated = conn.execute(update(discovered_table).where(d.tenant == tenant, d.table_name == table)
-                                   .values(shape_digest=digest, discovered_at=now)).rowcount
+                                   .values(**values)).rowcount
             if not updated:
-                conn.execute(insert(discovered_table).values(tenant=tenant, table_name=table,
-                                                             shape_digest=digest, discovered_at=now))
+                conn.execute(insert(discovered_table).values(tenant=tenant, table_name=table, **values))
 
     def forget(self, tenant: str, table: str) -> None:
         d = discovered_table.c
@@ -228,12 +249,14 @@ def refresh(ctx: ToolContext) -> RefreshReport:
     # Loaded or deployed by a tenant: registered (or private) already.
     candidates = [ref for ref in refs if names[ref.qualified] not in ours or names[ref.qualified] in known]
     shapes = table_shapes(connection, candidates)  # one reflection pass, not one per table
+    deadline = time.monotonic() + ctx.settings.discover_budget_s  # profiling stops here; structure does not
     seen: set[str] = set()
     for ref in candidates:
         name = names[ref.qualified]
         seen.add(name)
         try:
-            _register(ctx, connection, store, shapes[ref], name, datasets, known, report)
+            _register(ctx, connection, store, shapes[ref], name, datasets, known, report,
+                      profile=time.monotonic() < deadline)
         except EtlError as exc:
             report.skipped.append(f"{name}: {exc}")
     for name in sorted(set(known) - seen):
@@ -247,10 +270,12 @@ def refresh(ctx: ToolContext) -> RefreshReport:
 
 
 def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, shape: TableShape, name: str,
-              datasets: dict[str, str], known: dict[str, str], report: RefreshReport) -> None:
+              datasets: dict[str, str], known: dict[str, tuple[str, bool]], report: RefreshReport, *,
+              profile: bool) -> None:
     ref = shape.table
     digest = shape_digest(shape)
-    if known.get(name) == digest:
+    before, was_profiled = known.get(name, (None, False))
+    if before == digest and (was_profiled or not profile):
         report.unchanged += 1
         return
     dataset_name = datasets[ref.qualified]
@@ -258,14 +283,22 @@ def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, s
     if existing is not None and name not in known and existing.source != f"table:{name}":
         report.skipped.append(f"{name}: the dataset name {dataset_name!r} is taken by {existing.source}")
         return
-    schema = describe_table(connection, ref, name=dataset_name, sample_limit=ctx.settings.sample_rows,
+    schema = describe_table(connection, ref, name=dataset_name,
+                            sample_limit=ctx.settings.sample_rows if profile else 0,
                             timeout_s=ctx.settings.query_timeout_s, dataset_names=datasets, shape=shape)
     schema.source = f"table:{name}"
     ctx.catalog.save_dataset(ctx.tenant, schema)
     ctx.catalog.record_table(ctx.tenant, name, dataset_name, sql_dialect(connection),
                              table_ddl(shape, name, sql_dialect(connection)), schema.row_count)
-    store.remember(ctx.tenant, name, digest)
-    (report.changed if name in known else report.added).append(name)
+    store.remember(ctx.tenant, name, digest, profile)
+    if name not in known:
+        report.added.append(name)
+    elif before != digest:
+        report.changed.append(name)
+    else:
+        report.profiled.append(name)
+    if not profile:
+        report.unprofiled.append(name)
 
 
 def warehouse_tables(ctx: ToolContext, schema: str | None = None) -> list[TableRef]:

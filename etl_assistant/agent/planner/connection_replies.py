@@ -51,9 +51,9 @@ def _tables(out: dict[str, Any]) -> str:
 
 
 def _refreshed(out: dict[str, Any]) -> str:
-    parts = [f"{label}: {', '.join(f'`{n}`' for n in out[key])}"
-             for key, label in (("added", "New"), ("changed", "Changed"), ("removed", "Gone"))
-             if out.get(key)]
+    labels = (("added", "New"), ("changed", "Changed"), ("removed", "Gone"), ("profiled", "Profiled now"),
+              ("unprofiled", "Not profiled yet (refresh again)"))
+    parts = [f"{label}: {', '.join(f'`{n}`' for n in out[key])}" for key, label in labels if out.get(key)]
     parts.append(f"{out.get('unchanged', 0)} unchanged")
     parts += [f"Skipped {reason}" for reason in out.get("skipped") or []]
     return "Refreshed the warehouse's tables. " + "; ".join(parts) + "."
