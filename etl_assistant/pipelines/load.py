@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from etl_assistant.errors import EtlError, ToolError, WarehouseError
 from etl_assistant.pipelines.extract import (
+    ClickHouseSource,
     PostgresSource,
     Source,
     WarehouseTableSource,
@@ -170,6 +171,7 @@ class Loader:
             else spec.target_table
         )
         self.columns = list(projection.columns)
+        self.incoming: list[str] = []  # tables a ClickHouse server received a spooled batch in
 
     def cleanup(self, committed: int) -> None:
         clean_up(self.warehouse, self.spec, committed)
@@ -210,33 +212,54 @@ class Loader:
 
     def _rows_for_clickhouse(self, table: str, window: Window, spool: Path) -> exp.Select:
         """The batch's rows as a SELECT ClickHouse runs: over postgresql() or a warehouse table directly;
-        a PostgreSQL query is first copied (transforms and window applied there) to a CSV file chDB reads."""
+        a PostgreSQL query or a ClickHouse server table is first spooled to a file (transforms and window
+        applied where the source runs them)."""
         source = self.source
         where = window_filters(self.projection, self.spec.cursor, window)
         if isinstance(source, PostgresSource) and source.table:
             relation = postgresql_function(pg_table_ref(source.url, source.table))
             return self.projection.select(relation, where, self.spec.cursor)
-        if isinstance(source, WarehouseTableSource) and self.warehouse.dialect == source.warehouse.dialect:
+        if isinstance(source, WarehouseTableSource):
             return self.projection.select(source.relation, where, self.spec.cursor)
-        if isinstance(source, PostgresSource) and self.warehouse.url.startswith("chdb://"):
-            self._copy_out(source, self.projection.select(source.relation, where, self.spec.cursor), spool)
-            types = {c.name: c.type for c in self.warehouse.columns(table)}
-            structure = ", ".join(f"{statements.quote(c, 'clickhouse')} {types[c]}" for c in self.columns)
-            relation = exp.Table(
-                this=exp.Anonymous(
-                    this="file",
-                    expressions=[
-                        exp.Literal.string(str(spool)),
-                        exp.Literal.string("CSV"),
-                        exp.Literal.string(structure),
-                    ],
-                )
-            )
-            return exp.select(*[_col(c) for c in self.columns]).from_(relation)
-        raise ToolError(
-            f"{source.name} cannot be read by this ClickHouse server; use a PostgreSQL table (not a query) "
-            "or a table of the warehouse as the source."
+        select = self.projection.select(source.relation, where, self.spec.cursor)
+        if isinstance(source, PostgresSource):
+            self._copy_out(source, select, spool)
+            return self._spooled(table, spool, "CSV")
+        if isinstance(source, ClickHouseSource):
+            with open(spool, "wb") as out:
+                for chunk in source.stream(select, "Native"):
+                    out.write(chunk)
+            return self._spooled(table, spool, "Native")
+        raise ToolError(f"{source.name} cannot be read into ClickHouse; use a database table or query.")
+
+    def _spooled(self, table: str, spool: Path, fmt: str) -> exp.Select:
+        """The spooled batch as rows of the target's columns. chDB reads the file where it lies; a ClickHouse
+        server cannot see this machine's files, so the file is sent into a Memory table next to the target
+        (a staging name: dropped after the batch, or by the next run's clean-up if this one dies)."""
+        columns = [_col(c) for c in self.columns]
+        if self.warehouse.url.startswith("chdb://"):
+            arguments = [exp.Literal.string(str(spool)), exp.Literal.string(fmt)]
+            if fmt == "CSV":  # text has no types: read it as the target's (Native carries its own)
+                types = {c.name: c.type for c in self.warehouse.columns(table)}
+                structure = ", ".join(f"{statements.quote(c, 'clickhouse')} {types[c]}" for c in self.columns)
+                arguments.append(exp.Literal.string(structure))
+            relation = exp.Table(this=exp.Anonymous(this="file", expressions=arguments))
+            return exp.select(*columns).from_(relation)
+        incoming = statements.staging_name(self.spec.target_table)
+        empty = exp.select(*[c.copy() for c in columns]).from_(statements.table(table)).limit(0)
+        create = exp.Create(
+            this=statements.table(incoming),
+            kind="TABLE",
+            expression=empty,
+            properties=exp.Properties(expressions=[exp.EngineProperty(this=exp.var("Memory"))]),
         )
+        self.warehouse.execute(statements.render(create, "clickhouse"))
+        self.incoming.append(incoming)
+        with open(spool, "rb") as data:
+            self.warehouse.insert_raw(  # type: ignore[attr-defined] - only a ClickHouse server gets here
+                incoming, self.columns, data, fmt, settings={"input_format_csv_empty_as_default": 0}
+            )
+        return exp.select(*columns).from_(statements.table(incoming))
 
     def _copy_out(self, source: PostgresSource, select: exp.Select, spool: Path) -> None:
         """COPY the source's batch (in UTC, NULL as \\N) into a CSV file."""
@@ -260,8 +283,12 @@ class Loader:
             ) from exc
 
     def _fill_clickhouse(self, table: str, batch: int | None, window: Window) -> int:
-        with tempfile.TemporaryDirectory(prefix="etla-pipeline-") as spool:
-            return self._insert_clickhouse(table, batch, window, Path(spool) / "batch.csv")
+        try:
+            with tempfile.TemporaryDirectory(prefix="etla-pipeline-") as spool:
+                return self._insert_clickhouse(table, batch, window, Path(spool) / "batch")
+        finally:
+            while self.incoming:
+                self.warehouse.drop_table(self.incoming.pop())
 
     def _insert_clickhouse(self, table: str, batch: int | None, window: Window, spool: Path) -> int:
         select = self._rows_for_clickhouse(table, window, spool)
@@ -387,22 +414,15 @@ class Loader:
             return target.execute(
                 statements.render(_insert(_INCOMING, self.columns, select), "postgres")
             ).rowcount
-        if not isinstance(source, PostgresSource):
-            raise ToolError(f"{source.name} cannot be copied into PostgreSQL; use a PostgreSQL source.")
         select = self.projection.select(source.relation, where, self.spec.cursor)
+        if isinstance(source, ClickHouseSource):
+            return self._copy_from_clickhouse(target, source, select)
+        if not isinstance(source, PostgresSource):
+            raise ToolError(f"{source.name} cannot be copied into PostgreSQL; use a database source.")
         copy_out = statements.render(
             exp.Copy(this=select.subquery(), kind=False, files=[exp.to_identifier("STDOUT")]), "postgres"
         )
-        copy_in = statements.render(
-            exp.Copy(
-                this=exp.Schema(
-                    this=statements.table(_INCOMING), expressions=[_ident(c) for c in self.columns]
-                ),
-                kind=True,
-                files=[exp.to_identifier("STDIN")],
-            ),
-            "postgres",
-        )
+        copy_in = self._incoming_copy()
         rows = 0
         try:
             with psycopg.connect(utc_conninfo(source.url)) as reader:
@@ -420,6 +440,37 @@ class Loader:
                 f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."
             ) from exc
         return rows
+
+    def _incoming_copy(self, options: list[exp.CopyParameter] | None = None) -> str:
+        return statements.render(
+            exp.Copy(
+                this=exp.Schema(
+                    this=statements.table(_INCOMING), expressions=[_ident(c) for c in self.columns]
+                ),
+                kind=True,
+                files=[exp.to_identifier("STDIN")],
+                params=options or [],
+            ),
+            "postgres",
+        )
+
+    def _copy_from_clickhouse(self, target: psycopg.Connection, source: ClickHouseSource,
+                              select: exp.Select) -> int:
+        """The server's CSV of the batch (UTC, NULL as \\N, strings quoted) straight into COPY."""
+        options = [
+            exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("csv")),
+            exp.CopyParameter(this=exp.var("NULL"), expression=exp.Literal.string("\\N")),
+        ]
+        with target.cursor() as cursor:
+            with cursor.copy(self._incoming_copy(options)) as into:
+                rows = reported = 0
+                for chunk in source.stream(select, "CSV"):
+                    into.write(chunk)
+                    rows += chunk.count(b"\n")  # about: a quoted value may hold a newline
+                    if rows - reported >= _PROGRESS_ROWS:
+                        reported = rows
+                        self.progress(rows, None, f"{self.spec.name}: {rows:,} rows read")
+            return cursor.rowcount
 
     def _merge_postgres(self, table: str, batch: int, window: Window) -> exp.Insert:
         incoming = exp.select(

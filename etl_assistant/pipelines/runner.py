@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlglot import exp
 
 from etl_assistant.errors import EtlError, ToolError
-from etl_assistant.pipelines.extract import PostgresSource, Source, WarehouseTableSource
+from etl_assistant.pipelines.extract import ClickHouseSource, PostgresSource, Source, WarehouseTableSource
 from etl_assistant.pipelines.load import BatchResult, Loader, Window, lower_bound
 from etl_assistant.pipelines.locks import run_lock
 from etl_assistant.pipelines.retry import backoff_s, is_transient
@@ -60,9 +60,11 @@ def build_source(ctx: ToolContext, spec: PipelineSpec) -> Source:
         return PostgresSource(connection.name, connection.url, src.table, src.query)
     if connection.kind in ("chdb", "clickhouse") and connection.url == ctx.settings.resolved_warehouse_url:
         return WarehouseTableSource(ctx.warehouse, src.table or "")
+    if connection.kind == "clickhouse" and src.table:
+        return ClickHouseSource(connection.name, connection.url, src.table)
     raise ToolError(
-        f"The connection {connection.name} is {connection.kind}; pipelines read PostgreSQL "
-        "connections, tables of the warehouse itself, or files."
+        f"The connection {connection.name} is {connection.kind}; pipelines read PostgreSQL tables and "
+        "queries, ClickHouse server tables, tables of the warehouse itself, or files."
     )
 
 
