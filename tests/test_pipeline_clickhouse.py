@@ -136,6 +136,8 @@ def test_incremental_by_cursor_merges_changed_rows_and_moves_the_cursor(
     ctx: ToolContext, ch_source: ClickHouseSourceDb
 ) -> None:
     source = ch_source
+    listed = tool(ctx, "list_tables", connection="ch", schema_name=source.database)
+    assert [(t.schema_name, t.name) for t in listed.tables] == [(source.database, "sales")]
     planned, applied = create(
         ctx,
         source_connection="ch",

@@ -66,6 +66,7 @@ class Window:
 class BatchResult:
     rows_read: int
     rows_written: int
+    target_rows: int | None = None  # rows readers see afterwards, when writing the batch told us
 
 
 def literal(value: Any) -> exp.Expression:
@@ -187,24 +188,25 @@ class Loader:
         staging = statements.staging_name(self.spec.target_table)
         self.warehouse.execute(staging_create(self.create_sql, staging, self.dialect))
         try:
-            rows = self._fill(staging, batch=None, window=Window())
+            rows, _ = self._fill(staging, batch=None, window=Window())
             self.warehouse.swap_table(staging, self.spec.target_table)
         except BaseException:
             self.warehouse.drop_table(staging)
             raise
-        return BatchResult(rows_read=rows, rows_written=rows)
+        return BatchResult(rows_read=rows, rows_written=rows, target_rows=rows)
 
     # --- append, incremental, upsert ------------------------------------------------------------------------
 
     def _merge(self, batch: int, window: Window) -> BatchResult:
-        rows = self._fill(self.storage, batch=batch, window=window)
-        return BatchResult(rows_read=rows, rows_written=rows)
+        rows, total = self._fill(self.storage, batch=batch, window=window)
+        return BatchResult(rows_read=rows, rows_written=rows, target_rows=total)
 
-    def _fill(self, table: str, batch: int | None, window: Window) -> int:
+    def _fill(self, table: str, batch: int | None, window: Window) -> tuple[int, int | None]:
+        """(rows of the batch, rows readers of `table` see afterwards when that came with it)."""
         if self.dialect == "clickhouse":
             return self._fill_clickhouse(table, batch, window)
         if self.dialect == "postgres":
-            return self._fill_postgres(table, batch, window)
+            return self._fill_postgres(table, batch, window), None
         raise ToolError(
             f"Pipelines load into ClickHouse or PostgreSQL, and the warehouse is {self.dialect}; "
             "set ETLA_WAREHOUSE_URL to chdb://, clickhouse:// or postgresql://."
@@ -282,7 +284,7 @@ class Loader:
                 f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."
             ) from exc
 
-    def _fill_clickhouse(self, table: str, batch: int | None, window: Window) -> int:
+    def _fill_clickhouse(self, table: str, batch: int | None, window: Window) -> tuple[int, int]:
         try:
             with tempfile.TemporaryDirectory(prefix="etla-pipeline-") as spool:
                 return self._insert_clickhouse(table, batch, window, Path(spool) / "batch")
@@ -290,7 +292,8 @@ class Loader:
             while self.incoming:
                 self.warehouse.drop_table(self.incoming.pop())
 
-    def _insert_clickhouse(self, table: str, batch: int | None, window: Window, spool: Path) -> int:
+    def _insert_clickhouse(self, table: str, batch: int | None, window: Window,
+                           spool: Path) -> tuple[int, int]:
         select = self._rows_for_clickhouse(table, window, spool)
         if window.boundary is not None and not self.keyed:
             select = self._drop_boundary_clickhouse(select, table, window.boundary)
@@ -312,10 +315,24 @@ class Loader:
         select.set("settings", settings)
         with self._watch_clickhouse(tag):
             self.warehouse.execute(statements.render(_insert(table, columns, select), "clickhouse"))
-        counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(statements.table(table))
+        return self._counts(table, batch)
+
+    def _counts(self, table: str, batch: int | None) -> tuple[int, int]:
+        """(rows of the batch, rows readers see) in one scan: a keyed target has one row per key for its
+        readers, and counting distinct keys of the versions table reads only the key columns, where a count
+        through the FINAL view would merge every version."""
+        everything: exp.Expression = exp.Count(this=exp.Star())
+        if self.keyed:
+            keys = [_col(k) for k in self.spec.primary_key]
+            everything = exp.Anonymous(this="uniqExact", expressions=keys)
+        in_batch: exp.Expression = exp.Count(this=exp.Star())
         if batch is not None:
-            counted = counted.where(exp.EQ(this=_col(BATCH_COLUMN), expression=exp.Literal.number(batch)))
-        return int(self.warehouse.query(statements.render(counted, "clickhouse"), read_only=False).rows[0][0])
+            is_batch = exp.EQ(this=_col(BATCH_COLUMN), expression=exp.Literal.number(batch))
+            in_batch = exp.Anonymous(this="countIf", expressions=[is_batch])
+        counted = exp.select(in_batch.as_("batch_rows"), everything.as_("rows"))
+        sql = statements.render(counted.from_(statements.table(table)), "clickhouse")
+        written, total = self.warehouse.query(sql, read_only=False).rows[0]
+        return int(written), int(total)
 
     @contextmanager
     def _watch_clickhouse(self, tag: str) -> Iterator[None]:

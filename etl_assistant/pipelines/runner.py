@@ -113,8 +113,11 @@ def _window(spec: PipelineSpec, source: Source, projection: Projection, last: An
     return Window(lo=lower_bound(last, spec.lag), hi=high, boundary=None if keyed(spec) else last)
 
 
-def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tuple[BatchResult, Any, Any]:
-    """One try: (result, cursor before, cursor after). Raises on failure; committed batches stay committed."""
+def _attempt(
+    ctx: ToolContext, store: PipelineStore, spec: PipelineSpec, clean: bool
+) -> tuple[BatchResult, Any, Any]:
+    """One try: (result, cursor before, cursor after). Raises on failure; committed batches stay committed.
+    `clean`: an earlier try or run did not finish, so what it may have left is removed first."""
     state = store.state(ctx.tenant, spec.name)
     if spec.source.kind == "files":
         from etl_assistant.pipelines.files import load_new_files
@@ -125,7 +128,8 @@ def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tupl
     projection = spec_projection(spec, source.columns())
     loader = Loader(ctx.warehouse, spec, projection, source, target_create_sql(ctx, spec), ctx.progress)
     fit_to_target(ctx, spec, loader)
-    loader.cleanup(state.batch)
+    if clean:
+        loader.cleanup(state.batch)
     window = _window(spec, source, projection, state.cursor)
     if window is None:
         return BatchResult(0, 0), state.cursor, state.cursor
@@ -191,14 +195,16 @@ def _run_locked(
 ) -> RunReport:
     name = spec.name
     started = time.perf_counter()
-    store.mark_interrupted(ctx.tenant, name)
+    # Only a run that did not succeed leaves staging tables or rows of an uncommitted batch behind.
+    interrupted = store.mark_interrupted(ctx.tenant, name)
+    unfinished = bool(interrupted) or store.last_status(ctx.tenant, name) not in (None, "succeeded")
     before = store.state(ctx.tenant, name).cursor
     run_id = store.start_run(ctx.tenant, name, trigger, before)
     attempt = 0
     while True:
         attempt += 1
         try:
-            result, before, after = _attempt(ctx, store, spec)
+            result, before, after = _attempt(ctx, store, spec, clean=unfinished or attempt > 1)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
             if attempt < retries and is_transient(exc):
                 store.update_run(run_id, attempts=attempt + 1)
@@ -227,7 +233,7 @@ def _run_locked(
             cursor_after=after,
             attempts=attempt,
         )
-        _record_target(ctx, spec)
+        _record_target(ctx, spec, result.target_rows)
         return RunReport(
             pipeline=name,
             run_id=run_id,
@@ -241,11 +247,12 @@ def _run_locked(
         )
 
 
-def _record_target(ctx: ToolContext, spec: PipelineSpec) -> None:
-    """Keep the catalog's row count of the target current (its DDL, and so its version, is unchanged)."""
+def _record_target(ctx: ToolContext, spec: PipelineSpec, rows: int | None) -> None:
+    """Keep the catalog's row count of the target current (its DDL, and so its version, is unchanged);
+    `rows` when the batch's write already counted them."""
     record = ctx.catalog.get_table(ctx.tenant, spec.target_table)
     if record is not None:
-        rows = target_rows(ctx, spec)
+        rows = target_rows(ctx, spec) if rows is None else rows
         ctx.catalog.record_table(
             ctx.tenant, spec.target_table, record.dataset, record.dialect, record.ddl, rows
         )
