@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from etl_assistant.config import Settings
-from etl_assistant.errors import WarehouseError
+from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.pipelines.store import PipelineStore
 from etl_assistant.tools import ToolContext, get_tool
 from etl_assistant.warehouse import Warehouse, connect
@@ -322,3 +322,19 @@ def test_a_read_only_query_into_a_server_warehouse(server_ctx: ToolContext) -> N
         (3, 'Bo, "the" 2nd', False, "x"),
     ]
     assert rows[0][4].replace(tzinfo=UTC) == datetime(2026, 3, 1, 10, 0, 0, 500000, tzinfo=UTC)
+
+
+def test_a_read_only_query_on_the_server_is_a_source(ctx: ToolContext, ch_source: ClickHouseSourceDb) -> None:
+    source = ch_source
+    query = (f"SELECT id, region, amount * 2 AS doubled, updated_at FROM {source.table('sales')} "
+             "WHERE id > 100")
+    planned, applied = create(ctx, source_connection="ch", source_query=query, target_table="big_sales",
+                              mode="incremental", cursor="updated_at", primary_key=["id"])
+    assert applied.steps[0].rows == 100
+    mutate(source, "amount = 0, updated_at = now64(6)", "id = 150")
+    assert tool(ctx, "run_pipeline", name=planned.pipeline.name).rows_written == 2  # id 150 + the boundary
+    rows = ctx.warehouse.query('SELECT id, doubled FROM "big_sales" ORDER BY id', read_only=False).rows
+    assert [(i, float(d)) for i, d in rows] == [(i, 0.0 if i == 150 else i * 2.5) for i in range(101, 201)]
+    with pytest.raises(ToolError, match="Only read-only SELECT"):
+        tool(ctx, "create_pipeline", source_connection="ch", target_table="x",
+             source_query=f"DROP TABLE {source.table('sales')}")

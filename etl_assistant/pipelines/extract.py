@@ -101,16 +101,17 @@ def postgresql_function(ref: PgTableRef) -> exp.Expression:
     return exp.Table(this=exp.Anonymous(this="postgresql", expressions=[exp.Literal.string(a) for a in args]))
 
 
-def pg_relation(table: str | None, query: str | None) -> exp.Expression:
-    """The source as a FROM item in PostgreSQL: the table, or the guarded query as a subquery."""
+def source_relation(table: str | None, query: str | None, dialect: str = "postgres") -> exp.Expression:
+    """The source as a FROM item of its engine: the table (`schema.table` or `database.table`), or the
+    guarded query as a subquery."""
     if table:
         schema, _, name = table.rpartition(".")
         return exp.Table(
             this=exp.to_identifier(name, quoted=True),
             db=exp.to_identifier(schema, quoted=True) if schema else None,
         )
-    safe = guard(query or "", dialect="postgres", allowed_tables=None, limit=_NO_LIMIT)
-    return sqlglot.parse_one(safe, read="postgres").subquery("_etla_query")
+    safe = guard(query or "", dialect=dialect, allowed_tables=None, limit=_NO_LIMIT)
+    return sqlglot.parse_one(safe, read=dialect).subquery("_etla_query")
 
 
 class Source(ABC):
@@ -132,7 +133,7 @@ class PostgresSource(Source):
 
     def __init__(self, name: str, url: str, table: str | None, query: str | None) -> None:
         self.name, self.url, self.table, self.query = name, url, table, query
-        self.relation = pg_relation(table, query)
+        self.relation = source_relation(table, query)
 
     def _run(self, select: exp.Select) -> tuple[list[str], list[tuple[Any, ...]]]:
         sql = statements.render(select, "postgres")
@@ -175,22 +176,18 @@ class WarehouseTableSource(Source):
 
 
 class ClickHouseSource(Source):
-    """A table of a ClickHouse server connection, read through clickhouse-connect in UTC.
+    """A table or a read-only query of a ClickHouse server connection, read through clickhouse-connect in UTC.
 
     A batch travels as the server's own bytes (Native into ClickHouse, CSV into PostgreSQL's COPY), streamed
     from one SELECT with the transforms and the cursor window that runs on the server; no row is decoded here.
     """
 
-    def __init__(self, name: str, url: str, table: str) -> None:
+    def __init__(self, name: str, url: str, table: str | None, query: str | None) -> None:
         from etl_assistant.warehouse.clickhouse_server import ClickHouseWarehouse
 
-        self.name, self.url, self.table = name, url, table
+        self.name, self.url, self.table, self.query = name, url, table, query
         self.server = ClickHouseWarehouse(url)
-        database, _, table_name = table.rpartition(".")
-        self.relation = exp.Table(
-            this=exp.to_identifier(table_name, quoted=True),
-            db=exp.to_identifier(database, quoted=True) if database else None,
-        )
+        self.relation = source_relation(table, query, "clickhouse")
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:

@@ -58,13 +58,14 @@ def build_source(ctx: ToolContext, spec: PipelineSpec) -> Source:
     connection = resolve_connection(ctx, src.connection)
     if connection.kind == "postgresql":
         return PostgresSource(connection.name, connection.url, src.table, src.query)
-    if connection.kind in ("chdb", "clickhouse") and connection.url == ctx.settings.resolved_warehouse_url:
+    warehouse_itself = connection.url == ctx.settings.resolved_warehouse_url
+    if connection.kind in ("chdb", "clickhouse") and warehouse_itself and src.table:
         return WarehouseTableSource(ctx.warehouse, src.table or "")
-    if connection.kind == "clickhouse" and src.table:
-        return ClickHouseSource(connection.name, connection.url, src.table)
+    if connection.kind == "clickhouse":
+        return ClickHouseSource(connection.name, connection.url, src.table, src.query)
     raise ToolError(
-        f"The connection {connection.name} is {connection.kind}; pipelines read PostgreSQL tables and "
-        "queries, ClickHouse server tables, tables of the warehouse itself, or files."
+        f"The connection {connection.name} is {connection.kind}; pipelines read tables and queries of "
+        "PostgreSQL and ClickHouse servers, tables of the warehouse itself, or files."
     )
 
 
