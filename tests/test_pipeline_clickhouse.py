@@ -8,6 +8,7 @@ Targets: the embedded chDB, the local PostgreSQL and the ClickHouse server as th
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -338,3 +339,29 @@ def test_a_read_only_query_on_the_server_is_a_source(ctx: ToolContext, ch_source
     with pytest.raises(ToolError, match="Only read-only SELECT"):
         tool(ctx, "create_pipeline", source_connection="ch", target_table="x",
              source_query=f"DROP TABLE {source.table('sales')}")
+
+
+def test_a_server_that_is_down_is_retried_then_fails_leaving_target_and_cursor(
+    tmp_path: Path, ch_source: ClickHouseSourceDb
+) -> None:
+    from etl_assistant.pipelines.runner import run_pipeline
+
+    settings = Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path],
+                        connections={"ch": ch_source.url}, _env_file=None)
+    planned, _ = create(ToolContext(settings=settings), source_connection="ch",
+                        source_table=ch_source.table("sales"), mode="incremental", cursor="updated_at",
+                        primary_key=["id"])
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = f"clickhouse://default:s3cret@127.0.0.1:{port}/default"
+    ctx = ToolContext(settings=Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path],
+                                        connections={"ch": down}, _env_file=None))
+    before = PipelineStore(ctx.catalog).state("default", planned.pipeline.name)
+    report = run_pipeline(ctx, planned.pipeline.name, retries=3, retry_base_s=0.05)
+    assert report is not None and (report.status, report.attempts) == ("failed", 3)
+    name = planned.pipeline.name
+    assert report.error.startswith(f"Run 2 of {name} failed after 3 attempt(s): Cannot reach the source ch:")
+    assert "s3cret" not in report.error
+    assert PipelineStore(ctx.catalog).state("default", planned.pipeline.name) == before
+    assert len(target_rows(ctx)) == 200
