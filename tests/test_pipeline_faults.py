@@ -258,3 +258,25 @@ def test_advisory_and_redis_locks_refuse_a_second_holder(tmp_path: Path) -> None
                 pass
     with _redis("redis://127.0.0.1:6379/0", redis_key, "p"):
         pass
+
+
+def test_a_run_after_a_failed_one_removes_what_the_failed_one_left(tmp_path: Path, source: str) -> None:
+    """Runs after a success skip the clean-up (nothing can be left); after a failure it runs first."""
+    execute(source, "CREATE TABLE events (id bigint NOT NULL, kind text NOT NULL)")
+    execute(source, "INSERT INTO events SELECT g, 'first' FROM generate_series(1, 50) g")
+    ctx = ToolContext(settings=Settings(data_dir=tmp_path / "data", allowed_roots=[tmp_path],
+                                        connections={"shop": source}, _env_file=None))
+    name = _create(ctx, source_connection="shop", source_table="events", mode="incremental", cursor="id")
+    execute(source, "ALTER TABLE events RENAME COLUMN kind TO sort")
+    assert run_pipeline(ctx, name).status == "failed"
+    # what a half-written INSERT of the next batch leaves: rows under a batch number never committed
+    committed = PipelineStore(ctx.catalog).state("default", name).batch
+    ctx.warehouse.execute(f"INSERT INTO events (id, kind, _etla_batch) VALUES (51, 'half', {committed + 1})")
+    ctx.warehouse.execute("CREATE TABLE events__staging_dead (id Int64) ENGINE = Memory")
+    execute(source, "ALTER TABLE events RENAME COLUMN sort TO kind")
+    execute(source, "INSERT INTO events VALUES (51, 'new')")
+    assert run_pipeline(ctx, name).status == "succeeded"
+    rows = ctx.warehouse.query('SELECT id, kind FROM "events" WHERE id > 49 ORDER BY id',
+                               read_only=False).rows
+    assert rows == [(50, "first"), (51, "new")]
+    assert not [t for t in ctx.warehouse.tables() if "__staging_" in t]

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -21,7 +22,7 @@ import sqlglot
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlglot import exp
 
-from etl_assistant.errors import ToolError, WarehouseError
+from etl_assistant.errors import EtlError, ToolError, WarehouseError
 from etl_assistant.warehouse import statements
 from etl_assistant.warehouse.base import Warehouse
 from etl_assistant.warehouse.safety import guard
@@ -31,6 +32,9 @@ os.environ["PGTZ"] = "UTC"
 
 _SEARCH_PATH = re.compile(r"-c\s*search_path\s*=\s*([^\s,]+)", re.IGNORECASE)
 _NO_LIMIT = 2**62
+_CHUNK = 1 << 20  # bytes per read of a ClickHouse result stream
+# ClickHouse source reads: zone-less DateTime and cursor literals in UTC; writes refused, settings allowed.
+_CLICKHOUSE_READ = {"session_timezone": "UTC", "readonly": 2}
 
 
 def utc_conninfo(url: str) -> str:
@@ -97,16 +101,17 @@ def postgresql_function(ref: PgTableRef) -> exp.Expression:
     return exp.Table(this=exp.Anonymous(this="postgresql", expressions=[exp.Literal.string(a) for a in args]))
 
 
-def pg_relation(table: str | None, query: str | None) -> exp.Expression:
-    """The source as a FROM item in PostgreSQL: the table, or the guarded query as a subquery."""
+def source_relation(table: str | None, query: str | None, dialect: str = "postgres") -> exp.Expression:
+    """The source as a FROM item of its engine: the table (`schema.table` or `database.table`), or the
+    guarded query as a subquery."""
     if table:
         schema, _, name = table.rpartition(".")
         return exp.Table(
             this=exp.to_identifier(name, quoted=True),
             db=exp.to_identifier(schema, quoted=True) if schema else None,
         )
-    safe = guard(query or "", dialect="postgres", allowed_tables=None, limit=_NO_LIMIT)
-    return sqlglot.parse_one(safe, read="postgres").subquery("_etla_query")
+    safe = guard(query or "", dialect=dialect, allowed_tables=None, limit=_NO_LIMIT)
+    return sqlglot.parse_one(safe, read=dialect).subquery("_etla_query")
 
 
 class Source(ABC):
@@ -128,7 +133,7 @@ class PostgresSource(Source):
 
     def __init__(self, name: str, url: str, table: str | None, query: str | None) -> None:
         self.name, self.url, self.table, self.query = name, url, table, query
-        self.relation = pg_relation(table, query)
+        self.relation = source_relation(table, query)
 
     def _run(self, select: exp.Select) -> tuple[list[str], list[tuple[Any, ...]]]:
         sql = statements.render(select, "postgres")
@@ -168,6 +173,67 @@ class WarehouseTableSource(Source):
             select = select.where(exp.and_(*(f.copy() for f in filters)))
         sql = statements.render(select, self.warehouse.dialect)
         return self.warehouse.query(sql, read_only=False).rows[0][0]
+
+
+class ClickHouseSource(Source):
+    """A table or a read-only query of a ClickHouse server connection, read through clickhouse-connect in UTC.
+
+    A batch travels as the server's own bytes (Native into ClickHouse, CSV into PostgreSQL's COPY), streamed
+    from one SELECT with the transforms and the cursor window that runs on the server; no row is decoded here.
+    """
+
+    def __init__(self, name: str, url: str, table: str | None, query: str | None) -> None:
+        from etl_assistant.warehouse.clickhouse_server import ClickHouseWarehouse
+
+        self.name, self.url, self.table, self.query = name, url, table, query
+        self.server = ClickHouseWarehouse(url)
+        self.relation = source_relation(table, query, "clickhouse")
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """The server's client; its failures name the connection (never its URL) as the source's."""
+        from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+        from etl_assistant.warehouse.clickhouse_server import _engine_message
+
+        try:
+            yield self.server.client
+        except OperationalError as exc:
+            raise WarehouseError(f"Cannot reach the source {self.name}: {_engine_message(exc)}.") from exc
+        except ClickHouseError as exc:
+            raise WarehouseError(f"The source {self.name} refused the read: {_engine_message(exc)}.") from exc
+        except EtlError as exc:  # the client could not connect at all
+            cause = exc.__cause__ or exc
+            raise WarehouseError(f"Cannot reach the source {self.name}: {_first_line(cause)}.") from exc
+
+    def _rows(self, select: exp.Select) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self._reading() as client:
+            result = client.query(statements.render(select, "clickhouse"), settings=_CLICKHOUSE_READ)
+            return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+    def columns(self) -> list[str]:
+        names, _ = self._rows(exp.select(exp.Star()).from_(self.relation.copy()).limit(0))
+        return names
+
+    def max_value(self, expression: exp.Expression, filters: list[exp.Expression]) -> Any:
+        select = exp.select(exp.Max(this=expression.copy())).from_(self.relation.copy())
+        if filters:
+            select = select.where(exp.and_(*(f.copy() for f in filters)))
+        value = self._rows(select)[1][0][0]
+        if isinstance(value, datetime) and value.tzinfo is None:  # read with session_timezone UTC
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def stream(self, select: exp.Select, fmt: str) -> Iterator[bytes]:
+        """The batch's rows in ClickHouse format `fmt` (Native, CSV), chunk by chunk as they arrive."""
+        with self._reading() as client:
+            response = client.raw_stream(statements.render(select, "clickhouse"), settings=_CLICKHOUSE_READ,
+                                         fmt=fmt)
+            try:
+                while chunk := response.read(_CHUNK):
+                    yield chunk
+            finally:
+                response.close()
 
 
 def _source_error(name: str, exc: psycopg.Error) -> WarehouseError:

@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from etl_assistant.errors import EtlError, ToolError, WarehouseError
 from etl_assistant.pipelines.extract import (
+    ClickHouseSource,
     PostgresSource,
     Source,
     WarehouseTableSource,
@@ -65,6 +66,7 @@ class Window:
 class BatchResult:
     rows_read: int
     rows_written: int
+    target_rows: int | None = None  # rows readers see afterwards, when writing the batch told us
 
 
 def literal(value: Any) -> exp.Expression:
@@ -170,6 +172,7 @@ class Loader:
             else spec.target_table
         )
         self.columns = list(projection.columns)
+        self.incoming: list[str] = []  # tables a ClickHouse server received a spooled batch in
 
     def cleanup(self, committed: int) -> None:
         clean_up(self.warehouse, self.spec, committed)
@@ -185,24 +188,25 @@ class Loader:
         staging = statements.staging_name(self.spec.target_table)
         self.warehouse.execute(staging_create(self.create_sql, staging, self.dialect))
         try:
-            rows = self._fill(staging, batch=None, window=Window())
+            rows, _ = self._fill(staging, batch=None, window=Window())
             self.warehouse.swap_table(staging, self.spec.target_table)
         except BaseException:
             self.warehouse.drop_table(staging)
             raise
-        return BatchResult(rows_read=rows, rows_written=rows)
+        return BatchResult(rows_read=rows, rows_written=rows, target_rows=rows)
 
     # --- append, incremental, upsert ------------------------------------------------------------------------
 
     def _merge(self, batch: int, window: Window) -> BatchResult:
-        rows = self._fill(self.storage, batch=batch, window=window)
-        return BatchResult(rows_read=rows, rows_written=rows)
+        rows, total = self._fill(self.storage, batch=batch, window=window)
+        return BatchResult(rows_read=rows, rows_written=rows, target_rows=total)
 
-    def _fill(self, table: str, batch: int | None, window: Window) -> int:
+    def _fill(self, table: str, batch: int | None, window: Window) -> tuple[int, int | None]:
+        """(rows of the batch, rows readers of `table` see afterwards when that came with it)."""
         if self.dialect == "clickhouse":
             return self._fill_clickhouse(table, batch, window)
         if self.dialect == "postgres":
-            return self._fill_postgres(table, batch, window)
+            return self._fill_postgres(table, batch, window), None
         raise ToolError(
             f"Pipelines load into ClickHouse or PostgreSQL, and the warehouse is {self.dialect}; "
             "set ETLA_WAREHOUSE_URL to chdb://, clickhouse:// or postgresql://."
@@ -210,33 +214,54 @@ class Loader:
 
     def _rows_for_clickhouse(self, table: str, window: Window, spool: Path) -> exp.Select:
         """The batch's rows as a SELECT ClickHouse runs: over postgresql() or a warehouse table directly;
-        a PostgreSQL query is first copied (transforms and window applied there) to a CSV file chDB reads."""
+        a PostgreSQL query or a ClickHouse server table is first spooled to a file (transforms and window
+        applied where the source runs them)."""
         source = self.source
         where = window_filters(self.projection, self.spec.cursor, window)
         if isinstance(source, PostgresSource) and source.table:
             relation = postgresql_function(pg_table_ref(source.url, source.table))
             return self.projection.select(relation, where, self.spec.cursor)
-        if isinstance(source, WarehouseTableSource) and self.warehouse.dialect == source.warehouse.dialect:
+        if isinstance(source, WarehouseTableSource):
             return self.projection.select(source.relation, where, self.spec.cursor)
-        if isinstance(source, PostgresSource) and self.warehouse.url.startswith("chdb://"):
-            self._copy_out(source, self.projection.select(source.relation, where, self.spec.cursor), spool)
-            types = {c.name: c.type for c in self.warehouse.columns(table)}
-            structure = ", ".join(f"{statements.quote(c, 'clickhouse')} {types[c]}" for c in self.columns)
-            relation = exp.Table(
-                this=exp.Anonymous(
-                    this="file",
-                    expressions=[
-                        exp.Literal.string(str(spool)),
-                        exp.Literal.string("CSV"),
-                        exp.Literal.string(structure),
-                    ],
-                )
-            )
-            return exp.select(*[_col(c) for c in self.columns]).from_(relation)
-        raise ToolError(
-            f"{source.name} cannot be read by this ClickHouse server; use a PostgreSQL table (not a query) "
-            "or a table of the warehouse as the source."
+        select = self.projection.select(source.relation, where, self.spec.cursor)
+        if isinstance(source, PostgresSource):
+            self._copy_out(source, select, spool)
+            return self._spooled(table, spool, "CSV")
+        if isinstance(source, ClickHouseSource):
+            with open(spool, "wb") as out:
+                for chunk in source.stream(select, "Native"):
+                    out.write(chunk)
+            return self._spooled(table, spool, "Native")
+        raise ToolError(f"{source.name} cannot be read into ClickHouse; use a database table or query.")
+
+    def _spooled(self, table: str, spool: Path, fmt: str) -> exp.Select:
+        """The spooled batch as rows of the target's columns. chDB reads the file where it lies; a ClickHouse
+        server cannot see this machine's files, so the file is sent into a Memory table next to the target
+        (a staging name: dropped after the batch, or by the next run's clean-up if this one dies)."""
+        columns = [_col(c) for c in self.columns]
+        if self.warehouse.url.startswith("chdb://"):
+            arguments = [exp.Literal.string(str(spool)), exp.Literal.string(fmt)]
+            if fmt == "CSV":  # text has no types: read it as the target's (Native carries its own)
+                types = {c.name: c.type for c in self.warehouse.columns(table)}
+                structure = ", ".join(f"{statements.quote(c, 'clickhouse')} {types[c]}" for c in self.columns)
+                arguments.append(exp.Literal.string(structure))
+            relation = exp.Table(this=exp.Anonymous(this="file", expressions=arguments))
+            return exp.select(*columns).from_(relation)
+        incoming = statements.staging_name(self.spec.target_table)
+        empty = exp.select(*[c.copy() for c in columns]).from_(statements.table(table)).limit(0)
+        create = exp.Create(
+            this=statements.table(incoming),
+            kind="TABLE",
+            expression=empty,
+            properties=exp.Properties(expressions=[exp.EngineProperty(this=exp.var("Memory"))]),
         )
+        self.warehouse.execute(statements.render(create, "clickhouse"))
+        self.incoming.append(incoming)
+        with open(spool, "rb") as data:
+            self.warehouse.insert_raw(  # type: ignore[attr-defined] - only a ClickHouse server gets here
+                incoming, self.columns, data, fmt, settings={"input_format_csv_empty_as_default": 0}
+            )
+        return exp.select(*columns).from_(statements.table(incoming))
 
     def _copy_out(self, source: PostgresSource, select: exp.Select, spool: Path) -> None:
         """COPY the source's batch (in UTC, NULL as \\N) into a CSV file."""
@@ -259,11 +284,16 @@ class Loader:
                 f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."
             ) from exc
 
-    def _fill_clickhouse(self, table: str, batch: int | None, window: Window) -> int:
-        with tempfile.TemporaryDirectory(prefix="etla-pipeline-") as spool:
-            return self._insert_clickhouse(table, batch, window, Path(spool) / "batch.csv")
+    def _fill_clickhouse(self, table: str, batch: int | None, window: Window) -> tuple[int, int]:
+        try:
+            with tempfile.TemporaryDirectory(prefix="etla-pipeline-") as spool:
+                return self._insert_clickhouse(table, batch, window, Path(spool) / "batch")
+        finally:
+            while self.incoming:
+                self.warehouse.drop_table(self.incoming.pop())
 
-    def _insert_clickhouse(self, table: str, batch: int | None, window: Window, spool: Path) -> int:
+    def _insert_clickhouse(self, table: str, batch: int | None, window: Window,
+                           spool: Path) -> tuple[int, int]:
         select = self._rows_for_clickhouse(table, window, spool)
         if window.boundary is not None and not self.keyed:
             select = self._drop_boundary_clickhouse(select, table, window.boundary)
@@ -285,10 +315,24 @@ class Loader:
         select.set("settings", settings)
         with self._watch_clickhouse(tag):
             self.warehouse.execute(statements.render(_insert(table, columns, select), "clickhouse"))
-        counted = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(statements.table(table))
+        return self._counts(table, batch)
+
+    def _counts(self, table: str, batch: int | None) -> tuple[int, int]:
+        """(rows of the batch, rows readers see) in one scan: a keyed target has one row per key for its
+        readers, and counting distinct keys of the versions table reads only the key columns, where a count
+        through the FINAL view would merge every version."""
+        everything: exp.Expression = exp.Count(this=exp.Star())
+        if self.keyed:
+            keys = [_col(k) for k in self.spec.primary_key]
+            everything = exp.Anonymous(this="uniqExact", expressions=keys)
+        in_batch: exp.Expression = exp.Count(this=exp.Star())
         if batch is not None:
-            counted = counted.where(exp.EQ(this=_col(BATCH_COLUMN), expression=exp.Literal.number(batch)))
-        return int(self.warehouse.query(statements.render(counted, "clickhouse"), read_only=False).rows[0][0])
+            is_batch = exp.EQ(this=_col(BATCH_COLUMN), expression=exp.Literal.number(batch))
+            in_batch = exp.Anonymous(this="countIf", expressions=[is_batch])
+        counted = exp.select(in_batch.as_("batch_rows"), everything.as_("rows"))
+        sql = statements.render(counted.from_(statements.table(table)), "clickhouse")
+        written, total = self.warehouse.query(sql, read_only=False).rows[0]
+        return int(written), int(total)
 
     @contextmanager
     def _watch_clickhouse(self, tag: str) -> Iterator[None]:
@@ -387,22 +431,15 @@ class Loader:
             return target.execute(
                 statements.render(_insert(_INCOMING, self.columns, select), "postgres")
             ).rowcount
-        if not isinstance(source, PostgresSource):
-            raise ToolError(f"{source.name} cannot be copied into PostgreSQL; use a PostgreSQL source.")
         select = self.projection.select(source.relation, where, self.spec.cursor)
+        if isinstance(source, ClickHouseSource):
+            return self._copy_from_clickhouse(target, source, select)
+        if not isinstance(source, PostgresSource):
+            raise ToolError(f"{source.name} cannot be copied into PostgreSQL; use a database source.")
         copy_out = statements.render(
             exp.Copy(this=select.subquery(), kind=False, files=[exp.to_identifier("STDOUT")]), "postgres"
         )
-        copy_in = statements.render(
-            exp.Copy(
-                this=exp.Schema(
-                    this=statements.table(_INCOMING), expressions=[_ident(c) for c in self.columns]
-                ),
-                kind=True,
-                files=[exp.to_identifier("STDIN")],
-            ),
-            "postgres",
-        )
+        copy_in = self._incoming_copy()
         rows = 0
         try:
             with psycopg.connect(utc_conninfo(source.url)) as reader:
@@ -420,6 +457,37 @@ class Loader:
                 f"Copying from the source {source.name} failed: {str(exc).strip().splitlines()[0]}."
             ) from exc
         return rows
+
+    def _incoming_copy(self, options: list[exp.CopyParameter] | None = None) -> str:
+        return statements.render(
+            exp.Copy(
+                this=exp.Schema(
+                    this=statements.table(_INCOMING), expressions=[_ident(c) for c in self.columns]
+                ),
+                kind=True,
+                files=[exp.to_identifier("STDIN")],
+                params=options or [],
+            ),
+            "postgres",
+        )
+
+    def _copy_from_clickhouse(self, target: psycopg.Connection, source: ClickHouseSource,
+                              select: exp.Select) -> int:
+        """The server's CSV of the batch (UTC, NULL as \\N, strings quoted) straight into COPY."""
+        options = [
+            exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("csv")),
+            exp.CopyParameter(this=exp.var("NULL"), expression=exp.Literal.string("\\N")),
+        ]
+        with target.cursor() as cursor:
+            with cursor.copy(self._incoming_copy(options)) as into:
+                rows = reported = 0
+                for chunk in source.stream(select, "CSV"):
+                    into.write(chunk)
+                    rows += chunk.count(b"\n")  # about: a quoted value may hold a newline
+                    if rows - reported >= _PROGRESS_ROWS:
+                        reported = rows
+                        self.progress(rows, None, f"{self.spec.name}: {rows:,} rows read")
+            return cursor.rowcount
 
     def _merge_postgres(self, table: str, batch: int, window: Window) -> exp.Insert:
         incoming = exp.select(

@@ -108,12 +108,12 @@ def source_schema(ctx: ToolContext, spec_source: dict, name: str) -> DatasetSche
 
 def _query_schema(connection, query: str, name: str) -> DatasetSchema:  # noqa: ANN001 - a Connection
     """A read-only query profiled from a bounded sample of its rows."""
-    from etl_assistant.pipelines.introspect import SAMPLE_ROWS
+    from etl_assistant.pipelines.introspect import SAMPLE_ROWS, sql_dialect
     from etl_assistant.schema.infer import profile_rows
     from etl_assistant.warehouse import connect
     from etl_assistant.warehouse.safety import guard
 
-    safe = guard(query, dialect="postgres", allowed_tables=None, limit=SAMPLE_ROWS)
+    safe = guard(query, dialect=sql_dialect(connection), allowed_tables=None, limit=SAMPLE_ROWS)
     result = connect(connection.url).query(safe, limit=SAMPLE_ROWS, timeout_s=30, read_only=True)
     columns = profile_rows(result.columns, result.columns, result.rows)
     return DatasetSchema(

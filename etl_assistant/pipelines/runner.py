@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlglot import exp
 
 from etl_assistant.errors import EtlError, ToolError
-from etl_assistant.pipelines.extract import PostgresSource, Source, WarehouseTableSource
+from etl_assistant.pipelines.extract import ClickHouseSource, PostgresSource, Source, WarehouseTableSource
 from etl_assistant.pipelines.load import BatchResult, Loader, Window, lower_bound
 from etl_assistant.pipelines.locks import run_lock
 from etl_assistant.pipelines.retry import backoff_s, is_transient
@@ -58,11 +58,14 @@ def build_source(ctx: ToolContext, spec: PipelineSpec) -> Source:
     connection = resolve_connection(ctx, src.connection)
     if connection.kind == "postgresql":
         return PostgresSource(connection.name, connection.url, src.table, src.query)
-    if connection.kind in ("chdb", "clickhouse") and connection.url == ctx.settings.resolved_warehouse_url:
+    warehouse_itself = connection.url == ctx.settings.resolved_warehouse_url
+    if connection.kind in ("chdb", "clickhouse") and warehouse_itself and src.table:
         return WarehouseTableSource(ctx.warehouse, src.table or "")
+    if connection.kind == "clickhouse":
+        return ClickHouseSource(connection.name, connection.url, src.table, src.query)
     raise ToolError(
-        f"The connection {connection.name} is {connection.kind}; pipelines read PostgreSQL "
-        "connections, tables of the warehouse itself, or files."
+        f"The connection {connection.name} is {connection.kind}; pipelines read tables and queries of "
+        "PostgreSQL and ClickHouse servers, tables of the warehouse itself, or files."
     )
 
 
@@ -111,8 +114,11 @@ def _window(spec: PipelineSpec, source: Source, projection: Projection, last: An
     return Window(lo=lower_bound(last, spec.lag), hi=high, boundary=None if keyed(spec) else last)
 
 
-def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tuple[BatchResult, Any, Any]:
-    """One try: (result, cursor before, cursor after). Raises on failure; committed batches stay committed."""
+def _attempt(
+    ctx: ToolContext, store: PipelineStore, spec: PipelineSpec, clean: bool
+) -> tuple[BatchResult, Any, Any]:
+    """One try: (result, cursor before, cursor after). Raises on failure; committed batches stay committed.
+    `clean`: an earlier try or run did not finish, so what it may have left is removed first."""
     state = store.state(ctx.tenant, spec.name)
     if spec.source.kind == "files":
         from etl_assistant.pipelines.files import load_new_files
@@ -123,7 +129,8 @@ def _attempt(ctx: ToolContext, store: PipelineStore, spec: PipelineSpec) -> tupl
     projection = spec_projection(spec, source.columns())
     loader = Loader(ctx.warehouse, spec, projection, source, target_create_sql(ctx, spec), ctx.progress)
     fit_to_target(ctx, spec, loader)
-    loader.cleanup(state.batch)
+    if clean:
+        loader.cleanup(state.batch)
     window = _window(spec, source, projection, state.cursor)
     if window is None:
         return BatchResult(0, 0), state.cursor, state.cursor
@@ -189,14 +196,16 @@ def _run_locked(
 ) -> RunReport:
     name = spec.name
     started = time.perf_counter()
-    store.mark_interrupted(ctx.tenant, name)
+    # Only a run that did not succeed leaves staging tables or rows of an uncommitted batch behind.
+    interrupted = store.mark_interrupted(ctx.tenant, name)
+    unfinished = bool(interrupted) or store.last_status(ctx.tenant, name) not in (None, "succeeded")
     before = store.state(ctx.tenant, name).cursor
     run_id = store.start_run(ctx.tenant, name, trigger, before)
     attempt = 0
     while True:
         attempt += 1
         try:
-            result, before, after = _attempt(ctx, store, spec)
+            result, before, after = _attempt(ctx, store, spec, clean=unfinished or attempt > 1)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
             if attempt < retries and is_transient(exc):
                 store.update_run(run_id, attempts=attempt + 1)
@@ -225,7 +234,7 @@ def _run_locked(
             cursor_after=after,
             attempts=attempt,
         )
-        _record_target(ctx, spec)
+        _record_target(ctx, spec, result.target_rows)
         return RunReport(
             pipeline=name,
             run_id=run_id,
@@ -239,11 +248,12 @@ def _run_locked(
         )
 
 
-def _record_target(ctx: ToolContext, spec: PipelineSpec) -> None:
-    """Keep the catalog's row count of the target current (its DDL, and so its version, is unchanged)."""
+def _record_target(ctx: ToolContext, spec: PipelineSpec, rows: int | None) -> None:
+    """Keep the catalog's row count of the target current (its DDL, and so its version, is unchanged);
+    `rows` when the batch's write already counted them."""
     record = ctx.catalog.get_table(ctx.tenant, spec.target_table)
     if record is not None:
-        rows = target_rows(ctx, spec)
+        rows = target_rows(ctx, spec) if rows is None else rows
         ctx.catalog.record_table(
             ctx.tenant, spec.target_table, record.dataset, record.dialect, record.ddl, rows
         )

@@ -307,6 +307,13 @@ class PipelineStore:
                 error="The process running it stopped before the run finished; the next run redoes it.",
             )).rowcount
 
+    def last_status(self, tenant: str, name: str) -> str | None:
+        """The status of the pipeline's newest run (None before its first)."""
+        r = runs_table.c
+        with self._transaction() as conn:
+            return conn.execute(select(r.status).where(r.tenant == tenant, r.pipeline == name)
+                                .order_by(r.id.desc()).limit(1)).scalar()
+
     def runs(self, tenant: str, name: str, limit: int = 20) -> list[PipelineRun]:
         """Newest first."""
         r = runs_table.c

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from typing import BinaryIO
 from urllib.parse import parse_qsl, unquote, urlparse
 
 import clickhouse_connect
@@ -127,6 +128,17 @@ class ClickHouseWarehouse(ClickHouseFamily):
         report(rows, rows, f"loaded {rows} rows into {table}")
         return LoadResult(table=table, rows=rows, elapsed_s=time.perf_counter() - started,
                           method="insert_arrow")
+
+    def insert_raw(self, table: str, columns: list[str], data: BinaryIO, fmt: str,
+                   settings: dict[str, int | str] | None = None) -> None:
+        """Send rows already in a ClickHouse input format (Native, CSV) into `table`, as they are."""
+        try:
+            self.client.raw_insert(table, columns, insert_block=data, fmt=fmt, settings=settings)
+        except OperationalError as exc:
+            raise self._unreachable(exc) from exc
+        except ClickHouseError as exc:
+            message = f"ClickHouse refused the rows sent into {table}: {_engine_message(exc)}."
+            raise WarehouseError(message) from exc
 
     def close(self) -> None:
         """Close this URL's shared client; the next use connects again."""

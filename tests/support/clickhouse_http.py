@@ -4,7 +4,8 @@ No ClickHouse server recent enough for clickhouse-connect installs on this machi
 adapter is tested through the real clickhouse-connect client against this stand-in. It implements what the
 client sends: `GET /ping`, a query in the `query` parameter and/or the body, settings as URL parameters
 (readonly, max_execution_time, max_result_rows...), the `default_format` or a FORMAT clause, inserts whose
-data travel in the (optionally lz4/zstd/gzip-compressed, possibly chunked) body, and errors as HTTP 500
+data travel in the (optionally lz4/zstd/gzip-compressed, possibly chunked) body under the URL's settings
+(e.g. `input_format_csv_empty_as_default`), and errors as HTTP 500
 with ClickHouse's `Code: N. DB::Exception: ...` text plus `X-ClickHouse-Exception-Code`. Production points
 `ETLA_WAREHOUSE_URL` at a real ClickHouse server; nothing here is used outside tests.
 
@@ -49,6 +50,14 @@ _DECODERS = {
     "lz4": lz4.frame.decompress,
     "zstd": lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data),
 }
+
+
+def _settings(params: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in params.items() if k not in _NOT_SETTINGS and not k.startswith("param_")}
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -96,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             insert = _INSERT_FORMAT.match(query)
             if insert and body:
-                payload = self._insert(insert.group(1), insert.group(2), body)
+                payload = self._insert(insert.group(1), insert.group(2), body, _settings(params))
             else:
                 payload = self._query(query, params, fmt, read_only)
         except Exception as exc:  # chDB raises RuntimeError/ChdbError carrying ClickHouse's text
@@ -109,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {"X-ClickHouse-Format": fmt, "X-ClickHouse-Summary": json.dumps({"read_rows": "0"})})
 
     def _query(self, query: str, params: dict[str, str], fmt: str, read_only: bool) -> bytes:
-        settings = {k: v for k, v in params.items() if k not in _NOT_SETTINGS and not k.startswith("param_")}
+        settings = _settings(params)
         try:
             sql = with_query_settings(query, settings) if settings else query
         except ToolError:
@@ -117,7 +126,13 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.session(read_only) as session:
             return session.query(sql, fmt).bytes()
 
-    def _insert(self, statement: str, fmt: str, body: bytes) -> bytes:
+    def _insert(self, statement: str, fmt: str, body: bytes, settings: dict[str, str]) -> bytes:
+        """URL settings (e.g. input_format_csv_empty_as_default) apply to the insert, as on a server."""
+        if settings:
+            statement += " SETTINGS " + ", ".join(
+                f"{name} = {value if value.lstrip('-').isdigit() else _quoted(value)}"
+                for name, value in settings.items()
+            )
         with self.server.session(False) as session:
             inserter = session.send_insert(statement, fmt)
             inserter.append(body)
