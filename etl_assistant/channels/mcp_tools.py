@@ -25,6 +25,7 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from etl_assistant.errors import EtlError, ToolError
+from etl_assistant.result_size import fit_result
 from etl_assistant.tools.base import ProgressCallback, Tool, ToolContext
 
 # Builds the context one call runs in, given the progress callback that reaches the MCP client.
@@ -97,7 +98,8 @@ def to_mcp_tool(tool: Tool, make_context: ContextFactory) -> McpTool:
             raise McpToolError(explain_invalid_arguments(tool, exc)) from None
         ctx = make_context(_progress_to_client(mcp_context, anyio.lowlevel.current_token()))
         try:
-            return await anyio.to_thread.run_sync(tool.run, ctx, args)
+            output = await anyio.to_thread.run_sync(tool.run, ctx, args)
+            return fit_result(output, ctx.settings.max_tool_result_kb * 1024, tool.name)
         except ToolError as exc:
             raise McpToolError(str(exc)) from exc
         except EtlError as exc:

@@ -51,7 +51,8 @@ class ToolContext:
             return self._overrides["warehouse"]
         from etl_assistant.warehouse import connect
 
-        return connect(self.settings.resolved_warehouse_url)
+        settings = self.settings
+        return connect(settings.resolved_warehouse_url, query_memory_mb=settings.query_max_memory_mb)
 
     @cached_property
     def catalog(self) -> Catalog:
