@@ -78,6 +78,7 @@ class AgentService:
         self._stack = stack
         self._locks: dict[str, asyncio.Lock] = {}
         self.active_runs: dict[str, str] = {}  # run_id -> thread_id, for health and leak checks
+        self.approval_tools: set[str] = set()  # tools whose calls wait for a person's approval
 
     @classmethod
     async def create(
@@ -109,6 +110,7 @@ class AgentService:
                 settings, graph, threads, resources, stack, model_name, [t.name for t in tool_list], metrics
             )
             service.chat_model = chat_model
+            service.approval_tools = {t.name for t in tool_list if t.needs_approval}
             # tools get the chat model only when it is a real LLM; the offline planner is not one
             service.llm = chat_model if settings.model == "openai" else None
             return service
@@ -222,8 +224,10 @@ class AgentService:
                 )
                 context = RunContext(self.settings, tenant, self.resources, llm=self.llm, user=user)
                 interrupted = False
+                # "sync": each step's checkpoint is written before the next step starts, so an approval is on
+                # disk before the approved call runs (the journal start-up recovery finishes it from).
                 async for mode, chunk in self.graph.astream(
-                    graph_input, config, context=context, stream_mode=STREAM_MODES
+                    graph_input, config, context=context, stream_mode=STREAM_MODES, durability="sync"
                 ):
                     interrupted = interrupted or (mode == "updates" and "__interrupt__" in chunk)
                     for event in translate(mode, chunk):
@@ -295,13 +299,17 @@ class AgentService:
         command: dict[str, Any] | None,
         if_not_exists: Literal["create", "reject"],
         assistant_id: str,
-    ) -> dict[str, Any] | Command:
-        """Check the request against the thread's state, mark the thread busy, and return the graph input."""
+    ) -> dict[str, Any] | Command | None:
+        """Check the request against the thread's state, mark the thread busy, and return the graph input
+        (None: no input and no command carry on a run that stopped half-way, from its last checkpoint)."""
         if if_not_exists == "reject" and input is None:
             # an unknown thread is the first thing to report; for new input begin_run's own read reports it
             await self.threads.get(tenant, thread_id)
         snapshot = await self.graph.aget_state(_thread_config(thread_id))
-        if command is not None and input is None:
+        graph_input: dict[str, Any] | Command | None
+        if input is None and command is None and snapshot.next and not snapshot.interrupts:
+            graph_input = None
+        elif command is not None and input is None:
             if "resume" not in command:
                 raise InputError("Send command as {'resume': ...}; goto and update are not supported here.")
             if not snapshot.interrupts:
@@ -310,7 +318,7 @@ class AgentService:
                 )
             waiting = snapshot.interrupts[0].value
             parse_decisions(command["resume"], len(waiting.get("action_requests", [])), self.tool_names)
-            graph_input: dict[str, Any] | Command = Command(resume=command["resume"])
+            graph_input = Command(resume=command["resume"])
         else:
             messages = _input_messages(input)
             # Calls left without a result (approval pending, or the last run was cancelled) get one, so the
@@ -345,7 +353,7 @@ def _input_messages(input: dict[str, Any] | None) -> list[BaseMessage]:
         ) from None
 
 
-def _title(graph_input: dict[str, Any] | Command) -> str | None:
+def _title(graph_input: dict[str, Any] | Command | None) -> str | None:
     if not isinstance(graph_input, dict):
         return None
     human = next((m for m in graph_input["messages"] if isinstance(m, HumanMessage)), None)

@@ -203,6 +203,12 @@ class ThreadStore:
                 .values(status="busy", updated_at=now, title=keep_title, metadata=merged)
             )
 
+    async def busy(self) -> list[ThreadRecord]:
+        """Threads of every tenant marked busy (at start-up: runs a killed process left unfinished)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(THREADS.select().where(THREADS.c.status == "busy"))
+            return [_record(r) for r in rows]
+
     async def search(
         self,
         tenant: str,
