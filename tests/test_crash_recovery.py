@@ -1,4 +1,5 @@
-"""kill -9 in the middle of a load, an approved deploy and a datamart build, then restart: nothing half-made.
+"""kill -9 in the middle of a load, an approved deploy and a datamart build, then restart: nothing half-made;
+and a client leaving an approved deploy does not stop it.
 
 A real server (`etl-assistant serve`, the offline planner) runs in a subprocess on the local PostgreSQL as
 warehouse, so this test can watch the warehouse while the server works: once the `…__staging_…` table of the
@@ -208,3 +209,25 @@ def test_kill_during_a_datamart_deploy_finishes_it_after_restart(setup: tuple[Se
         groups = conn.execute("SELECT count(*) FROM (SELECT DISTINCT ordered_on, paid FROM orders) AS g"
                               ).fetchone()[0]
     assert count(schema, mart) == groups  # one row per day and paid value: built whole
+
+
+def test_client_leaving_an_approved_deploy_does_not_stop_it(setup: tuple[Server, str, Path]):
+    """Not a kill: the client disconnects while the approved deploy loads; the deploy goes on and is
+    recorded, and the thread takes the next turn."""
+    server, schema, files = setup
+    thread = httpx.post(f"{server.url}/threads", json={}, timeout=10).json()["thread_id"]
+    say(server, thread, f"infer {files / 'orders.csv'}")
+    assert say(server, thread, "deploy orders")[-1][1]["status"] == "interrupted"
+    with httpx.stream("POST", f"{server.url}/threads/{thread}/runs/stream", timeout=60,
+                      json={"assistant_id": "agent", "command": APPROVE}) as response:
+        deadline = time.monotonic() + 120
+        while not staging_of(schema, "orders")():
+            assert time.monotonic() < deadline, "the deploy never started loading"
+            time.sleep(0.05)
+        response.close()  # the client goes away mid-load
+    assert thread_status(server, thread) == "idle"
+    assert count(schema, "orders") == BIG_ROWS and not staging_of(schema, "orders")()
+    state = httpx.get(f"{server.url}/threads/{thread}/state", timeout=10).json()
+    deployed = [m for m in state["values"]["messages"] if m["type"] == "tool" and m["name"] == "deploy"]
+    assert deployed[-1]["status"] == "success"
+    assert say(server, thread, "deployment history of orders")[-1][1]["status"] == "success"

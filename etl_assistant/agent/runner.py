@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -79,6 +79,7 @@ class AgentService:
         self._locks: dict[str, asyncio.Lock] = {}
         self.active_runs: dict[str, str] = {}  # run_id -> thread_id, for health and leak checks
         self.approval_tools: set[str] = set()  # tools whose calls wait for a person's approval
+        self.detached_runs: set[asyncio.Task[None]] = set()  # approved runs going on without their client
 
     @classmethod
     async def create(
@@ -125,6 +126,7 @@ class AgentService:
             await asyncio.to_thread(hook)
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self.detached_runs, return_exceptions=True)  # approved work finishes first
         await self._stack.aclose()
 
     # threads ------------------------------------------------------------------------------------------------
@@ -198,14 +200,50 @@ class AgentService:
         *,
         input: dict[str, Any] | None = None,
         command: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[RunEvent]:
+        """Run one turn (new input, or `command={"resume": ...}` after an interrupt) and stream its events.
+        `kwargs` as `_run`: tenant, run_id, if_not_exists, assistant_id, user.
+
+        A new message's run ends with its consumer (a client that disconnects cancels what it was reading).
+        A run that carries out a person's decision (a resume, or carrying on a run stopped half-way) is
+        detached from its consumer: when the client goes away the approved work goes on to its end and is
+        recorded in the thread, and the service waits for it at shutdown."""
+        events = self._run(thread_id, input=input, command=command, **kwargs)
+        if input is not None:
+            async with aclosing(events):
+                async for event in events:
+                    yield event
+            return
+        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for event in events:
+                    queue.put_nowait(event)
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(pump())
+        self.detached_runs.add(task)
+        task.add_done_callback(self.detached_runs.discard)
+        while (event := await queue.get()) is not None:
+            yield event
+
+    async def _run(
+        self,
+        thread_id: str,
+        *,
+        input: dict[str, Any] | None = None,
+        command: dict[str, Any] | None = None,
         tenant: str = "default",
         run_id: str | None = None,
         if_not_exists: Literal["create", "reject"] = "create",
         assistant_id: str = "agent",
         user: str | None = None,
     ) -> AsyncIterator[RunEvent]:
-        """Run one turn (new input, or `command={"resume": ...}` after an interrupt) and stream its events.
-        `user` is who sent it, when the channel knows: tools act for them (a resume's approver)."""
+        """The run itself. `user` is who sent it, when the channel knows: tools act for them (a resume's
+        approver)."""
         run_id = run_id or str(uuid.uuid4())
         yield RunEvent(type="metadata", data={"run_id": run_id, "thread_id": thread_id})
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
