@@ -24,6 +24,7 @@ from etl_assistant.channels.slack import mount_slack
 from etl_assistant.config import Settings, get_settings
 from etl_assistant.recovery import recover
 from etl_assistant.tools.base import Tool
+from etl_assistant.warehouse.engine_share import share_engine
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ def create_app(
             # What a killed process left half-done is cleaned or finished before requests are served.
             app.state.recovery = await recover(app.state.agent, settings)
             stack.push_async_callback(_settle_all, app.state.recovery.tasks)
+            if settings.resolved_warehouse_url.startswith("chdb:"):
+                # chDB locks its directory: the CLI and stdio MCP on this data dir go through this process.
+                await stack.enter_async_context(share_engine(app.state.agent.resources["warehouse"]))
             # The planner's embedding model loads in the background: tools, MCP and /health answer at once,
             # and a chat turn that arrives early waits on the same load instead of starting a second one.
             app.state.warming = asyncio.create_task(app.state.agent.warm_up())

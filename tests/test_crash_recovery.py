@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -28,49 +25,12 @@ import pytest
 
 from tests.support.datasets import write_orders_csv
 from tests.support.postgres import ADMIN_URL, schema_url, temporary_schema
+from tests.support.server_process import Server
 
 BIN = Path(sys.executable).parent
 BIG_ROWS = 1_500_000  # a few seconds of COPY: time to see the staging table and kill the server
 SMALL_ROWS = 50
 APPROVE = {"resume": {"decisions": [{"type": "approve"}]}}
-
-
-class Server:
-    """`etl-assistant serve` on a free loopback port, killed with SIGKILL or stopped with SIGTERM."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> Server:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.proc = subprocess.Popen([str(BIN / "etl-assistant"), "serve", "--port", str(port)],
-                                     env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.cwd / "server.log", "ab"))  # noqa: SIM115
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.proc.poll() is None, (self.cwd / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer /health within 90 s"
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
 
 
 def run(server: Server, thread_id: str, body: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from etl_assistant.errors import WarehouseError
 from etl_assistant.warehouse.base import ColumnInfo, LoadResult, QueryResult, Warehouse
 
@@ -19,6 +21,11 @@ def _adapter(url: str) -> Warehouse:
     """Engines are imported only when used (chDB and drivers are heavy)."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "chdb":
+        from etl_assistant.warehouse.engine_share import SharedChdbWarehouse, live_owner
+
+        owner = live_owner(str(Path(url.removeprefix("chdb://")).resolve()))
+        if owner is not None:  # a running server holds the directory: go through it
+            return SharedChdbWarehouse(url, owner)
         from etl_assistant.warehouse.chdb_engine import ChdbWarehouse
 
         return ChdbWarehouse(url)
