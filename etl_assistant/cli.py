@@ -233,13 +233,20 @@ def _eval_nl2sql(as_json: bool, output: str | None, holdout: bool) -> None:
 
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Interface to bind (default: ETLA_HOST).")] = None,
-          port: Annotated[int | None, typer.Option(help="Port (default: ETLA_PORT).")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="Port (default: ETLA_PORT).")] = None,
+          workers: Annotated[int, typer.Option(
+              help="Server processes sharing the port (several use every core; they share the data dir's "
+                   "state: the catalog, threads and, through its owner, the embedded chDB).")] = 1) -> None:
     """Run the server: Agent Protocol, OpenAI-compatible API, MCP, the web page, /health and /metrics."""
     import uvicorn
 
     from etl_assistant.server import create_app
 
     settings = get_settings()
+    if workers > 1:  # each worker builds its app from the same environment
+        uvicorn.run("etl_assistant.server:create_app", factory=True, workers=workers,
+                    host=host or settings.host, port=port or settings.port)
+        return
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
 

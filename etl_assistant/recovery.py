@@ -20,7 +20,9 @@ the pipeline runs that were running when the process died) at import time of the
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -72,6 +74,7 @@ async def settle_unfinished_runs(recovery: Recovery) -> None:
         calls = pending_calls(snapshot.values.get("messages", [])) if snapshot.next else []
         if any(call["name"] in approval_tools for call in calls):
             user = (snapshot.metadata or {}).get("user_id")
+            await service.threads.update(record.thread_id, status="idle")  # no run of it is alive any more
             finish = _finish(service, record.thread_id, record.tenant, user)
             recovery.tasks.append(asyncio.create_task(finish))
             recovery.notes.append(f"Thread {record.thread_id}: finishing the approved "
@@ -99,9 +102,32 @@ def add_step(step: RecoveryStep) -> None:
         STEPS.append(step)
 
 
+_recovery_locks: dict[str, int] = {}  # data dir -> lock held for the process's life by the one that recovered
+
+
+def _first_process(settings: Settings) -> bool:
+    """Whether this process is the one that recovers: with `serve --workers N` every worker starts at once,
+    and one of them (the first to take `recovery.lock` in the data dir) cleans up for all."""
+    key = str(settings.data_dir.resolve())
+    if key in _recovery_locks:
+        return True
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = os.open(settings.data_dir / "recovery.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return False
+    _recovery_locks[key] = lock
+    return True
+
+
 async def recover(service: AgentService, settings: Settings) -> Recovery:
     """Run every step in order; the notes say what was cleaned or finished."""
     recovery = Recovery(service, settings)
+    if not _first_process(settings):
+        recovery.notes.append("Another server process of this data dir ran the start-up recovery.")
+        return recovery
     for step in list(STEPS):
         try:
             await step(recovery)

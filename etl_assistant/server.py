@@ -55,7 +55,7 @@ def create_app(
             stack.push_async_callback(_settle_all, app.state.recovery.tasks)
             if settings.resolved_warehouse_url.startswith("chdb:"):
                 # chDB locks its directory: the CLI and stdio MCP on this data dir go through this process.
-                await stack.enter_async_context(share_engine(app.state.agent.resources["warehouse"]))
+                await stack.enter_async_context(share_engine(lambda: app.state.agent.resources["warehouse"]))
             # The planner's embedding model loads in the background: tools, MCP and /health answer at once,
             # and a chat turn that arrives early waits on the same load instead of starting a second one.
             app.state.warming = asyncio.create_task(app.state.agent.warm_up())

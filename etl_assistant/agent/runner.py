@@ -31,7 +31,7 @@ from etl_assistant.agent.metrics import RunMetrics
 from etl_assistant.agent.nodes import pending_calls
 from etl_assistant.agent.serialize import to_jsonable
 from etl_assistant.agent.stream_events import STREAM_MODES, translate
-from etl_assistant.agent.threads import ThreadRecord, ThreadStatus, ThreadStore
+from etl_assistant.agent.threads import ThreadBusy, ThreadRecord, ThreadStatus, ThreadStore
 from etl_assistant.config import Settings
 from etl_assistant.errors import EtlError, InputError
 from etl_assistant.tools.base import Tool
@@ -48,10 +48,6 @@ RECURSION_LIMIT = 50
 TITLE_CHARS = 80
 NOT_APPROVED = "The person did not approve this and sent a new message instead."
 CANCELLED = "This call was cancelled before it finished (the client went away)."
-
-
-class ThreadBusy(EtlError):
-    """Another run is in progress on this thread."""
 
 
 class AgentService:
@@ -262,10 +258,12 @@ class AgentService:
                 )
                 context = RunContext(self.settings, tenant, self.resources, llm=self.llm, user=user)
                 interrupted = False
-                # "sync": each step's checkpoint is written before the next step starts, so an approval is on
-                # disk before the approved call runs (the journal start-up recovery finishes it from).
+                # A run carrying out a decision writes each step's checkpoint before the next step starts, so
+                # the approval is on disk before the approved call runs (the journal start-up recovery
+                # finishes it from); other runs let checkpoints be written while the next step runs.
+                durability = "async" if isinstance(graph_input, dict) else "sync"
                 async for mode, chunk in self.graph.astream(
-                    graph_input, config, context=context, stream_mode=STREAM_MODES, durability="sync"
+                    graph_input, config, context=context, stream_mode=STREAM_MODES, durability=durability
                 ):
                     interrupted = interrupted or (mode == "updates" and "__interrupt__" in chunk)
                     for event in translate(mode, chunk):

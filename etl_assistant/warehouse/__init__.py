@@ -21,9 +21,9 @@ def _adapter(url: str) -> Warehouse:
     """Engines are imported only when used (chDB and drivers are heavy)."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "chdb":
-        from etl_assistant.warehouse.engine_share import SharedChdbWarehouse, live_owner
+        from etl_assistant.warehouse.engine_share import SharedChdbWarehouse, claim_or_find
 
-        owner = live_owner(str(Path(url.removeprefix("chdb://")).resolve()))
+        owner = claim_or_find(str(Path(url.removeprefix("chdb://")).resolve()))
         if owner is not None:  # a running server holds the directory: go through it
             return SharedChdbWarehouse(url, owner)
         from etl_assistant.warehouse.chdb_engine import ChdbWarehouse

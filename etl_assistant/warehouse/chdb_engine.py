@@ -38,6 +38,7 @@ from etl_assistant.warehouse.base import (
 )
 from etl_assistant.warehouse.clickhouse_family import ClickHouseFamily
 from etl_assistant.warehouse.clickhouse_file import native_insert, typed_file_insert
+from etl_assistant.warehouse.engine_share import release_claim
 from etl_assistant.warehouse.typed_batches import typed_batches
 
 
@@ -92,6 +93,8 @@ class _Sessions:
         for session in (cls.reader, cls.writer):
             if session is not None:
                 session.cleanup()
+        if cls.path is not None:
+            release_claim(cls.path)  # another process may open the directory now
         cls.path, cls.writer, cls.reader = None, None, None
 
 

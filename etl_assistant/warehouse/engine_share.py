@@ -16,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import socket
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +57,52 @@ def socket_path(warehouse_path: str) -> str:
         return beside
     digest = hashlib.sha256(warehouse_path.encode()).hexdigest()[:16]
     return str(Path(tempfile.gettempdir()) / f"etla-{digest}.sock")
+
+
+_claims: dict[str, int] = {}  # warehouse path -> descriptor holding our claim lock on it
+_claims_guard = threading.Lock()
+CLAIM_WAIT_S = 30.0  # how long a process waits for the claimant that is starting to share the engine
+
+
+def claim_or_find(warehouse_path: str) -> str | None:
+    """None when this process may open the chDB directory itself (it now holds the claim lock), else the
+    socket of the process that owns it. The claim is an flock on `<warehouse>.owner.lock`: the kernel drops it
+    when its holder dies, so a killed owner never blocks the next one. When another process holds the claim
+    but shares nothing yet (a server starting, or several `serve --workers` starting at once), this waits for
+    its socket; a holder that never shares (a CLI command started before the server) is reported."""
+    with _claims_guard:
+        if warehouse_path in _claims:
+            return None
+        owner = live_owner(warehouse_path)
+        if owner is not None:
+            return owner
+        lock = os.open(f"{warehouse_path.rstrip('/')}.owner.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+        else:
+            _claims[warehouse_path] = lock
+            return None
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while time.monotonic() < deadline:
+        owner = live_owner(warehouse_path)
+        if owner is not None:
+            return owner
+        time.sleep(0.1)
+    raise WarehouseError(
+        f"Another etl-assistant process has the chDB warehouse at {warehouse_path} open and does not share "
+        "it (a CLI command or `etl-assistant mcp` started before the server); wait for it to end, or give "
+        "it its own ETLA_DATA_DIR."
+    )
+
+
+def release_claim(warehouse_path: str) -> None:
+    """Give up the claim (this process closed the directory), so another process may open it."""
+    with _claims_guard:
+        lock = _claims.pop(warehouse_path, None)
+    if lock is not None:
+        os.close(lock)
 
 
 def live_owner(warehouse_path: str) -> str | None:
@@ -142,11 +191,17 @@ def _answer(warehouse: Warehouse, request: dict[str, Any]) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def share_engine(warehouse: Warehouse) -> AsyncIterator[None]:
-    """While the block runs, serve `warehouse` (an open chDB) to the other local processes of its data dir."""
+async def share_engine(open_warehouse: Callable[[], Warehouse]) -> AsyncIterator[None]:
+    """While the block runs, serve the warehouse (when it is a chDB this process owns) to the other local
+    processes of its data dir. A warehouse that cannot be opened is logged, not fatal: requests say why."""
     from etl_assistant.warehouse.chdb_engine import ChdbWarehouse
 
-    if not isinstance(warehouse, ChdbWarehouse):
+    try:
+        warehouse = await asyncio.to_thread(open_warehouse)
+    except WarehouseError as exc:
+        log.warning("the warehouse is not shared with other processes: %s", exc)
+        warehouse = None
+    if not isinstance(warehouse, ChdbWarehouse):  # a server's, or one that another process owns
         yield
         return
     path = socket_path(warehouse.path)
