@@ -17,8 +17,8 @@ BIN = Path(sys.executable).parent
 class Server:
     """`etl-assistant serve` on a free loopback port, killed with SIGKILL or stopped with SIGTERM."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
+    def __init__(self, env: dict[str, str], cwd: Path, extra_args: list[str] | None = None) -> None:
+        self.env, self.cwd, self.extra_args = env, cwd, extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -26,8 +26,8 @@ class Server:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        self.proc = subprocess.Popen([str(BIN / "etl-assistant"), "serve", "--port", str(port)],
-                                     env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL,
+        command = [str(BIN / "etl-assistant"), "serve", "--port", str(port), *self.extra_args]
+        self.proc = subprocess.Popen(command, env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL,
                                      stderr=open(self.cwd / "server.log", "ab"))  # noqa: SIM115
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
@@ -45,6 +45,19 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+
+    def children(self) -> set[int]:
+        """Pids of the server's worker processes (`--workers`)."""
+        assert self.proc is not None
+        found = set()
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) \
+                        == self.proc.pid:
+                    found.add(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+        return found
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
