@@ -57,37 +57,41 @@ class _Request:
 
 
 class _Batcher:
-    """Concurrent callers share encoder calls: while one call runs, the texts of every caller that arrives
-    queue up, and the next call encodes them all at once (one forward pass instead of one per turn)."""
+    """Concurrent callers share encoder calls: while the encoder runs (one call per core: each runs on one
+    thread), the texts of every caller that arrives queue up, and the next free slot encodes them all at
+    once (one forward pass instead of one per turn)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int) -> None:
         self._ready = threading.Condition()
         self._pending: list[_Request] = []
-        self._busy = False
+        self._slots = slots
+        self._running = 0
 
     def encode(self, texts: list[str]) -> np.ndarray:
         request = _Request(texts)
         with self._ready:
             self._pending.append(request)
-            while self._busy and request.vectors is None and request.error is None:
+            while True:
+                if request.vectors is not None or request.error is not None:
+                    batch: list[_Request] = []  # another caller's pass encoded it
+                    break
+                if request in self._pending and self._running < self._slots:
+                    batch, self._pending = self._pending, []  # this caller encodes the queue
+                    self._running += 1
+                    break
                 self._ready.wait()
-            if request.vectors is None and request.error is None:  # this caller encodes the queue
-                batch, self._pending, self._busy = self._pending, [], True
-            else:
-                batch = []
         if batch:
             try:
-                vectors = _encode([text for queued in batch for text in queued.texts])
-                start = 0
+                unique = list(dict.fromkeys(text for queued in batch for text in queued.texts))
+                encoded = dict(zip(unique, _encode(unique), strict=True))  # callers asking the same share it
                 for queued in batch:
-                    queued.vectors = vectors[start : start + len(queued.texts)]
-                    start += len(queued.texts)
+                    queued.vectors = np.stack([encoded[text] for text in queued.texts])
             except BaseException as exc:
                 for queued in batch:
                     queued.error = exc
             finally:
                 with self._ready:
-                    self._busy = False
+                    self._running -= 1
                     self._ready.notify_all()
         if request.error is not None:
             raise request.error
@@ -95,7 +99,7 @@ class _Batcher:
         return request.vectors
 
 
-_batcher = _Batcher()
+_batcher = _Batcher(slots=os.cpu_count() or 1)
 CACHE_SIZE = 8192  # texts; ~12 MB of 384-float vectors
 _cache: OrderedDict[str, np.ndarray] = OrderedDict()
 _cache_lock = threading.Lock()
