@@ -310,6 +310,10 @@ async def main() -> None:
             print(f"server after the run (5 s idle): descriptors {fds_before} -> {fds_after}, "
                   f"RSS {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MiB, asyncio tasks "
                   f"{tasks_before} -> {health.get('tasks')}, active runs {health['active_runs']}")
+            if any(t.error for level in levels for t in level.turns):
+                failures = [line for line in (work / "server.log").read_text().splitlines()
+                            if "Error" in line or "error" in line]
+                print("server log, error lines:", *failures[-12:], sep="\n  ")
         finally:
             server.terminate()
             server.wait(60)

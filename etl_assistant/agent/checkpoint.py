@@ -68,4 +68,7 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
     async with AsyncSqliteSaver.from_conn_string(str((settings.data_dir / "threads.db").resolve())) as saver:
         await saver.setup()  # switches the file to WAL
         await saver.conn.execute("PRAGMA synchronous=NORMAL")  # no fsync per checkpoint write; WAL stays safe
+        # Several server processes (`serve --workers`) write this file: wait for the writer lock instead of
+        # failing after sqlite3's default 5 s with "database is locked".
+        await saver.conn.execute("PRAGMA busy_timeout=30000")
         yield saver
