@@ -1,6 +1,7 @@
 """Several server processes on one data dir: `etl-assistant serve --workers 2` on the embedded defaults (the
-chDB of the data dir claimed by one worker and shared with the other, SQLite catalog and conversations in WAL
-mode), and the thread registry refusing a second run of a thread from another process.
+chDB of the data dir claimed by one worker and shared with the other; the catalog and conversations in SQLite
+(WAL) or in PostgreSQL via ETLA_CATALOG_URL), and the thread registry refusing a second run of a thread from
+another process.
 
 The server is a real subprocess; the conversations go over loopback (Agent Protocol SSE and the
 OpenAI-compatible stream) at the same time, so both workers answer.
@@ -12,6 +13,7 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -19,21 +21,24 @@ import pytest
 
 from etl_assistant.agent.threads import ThreadBusy, ThreadStore
 from etl_assistant.evals.sample_data import write_retail
+from tests.support.postgres import schema_url, temporary_schema
 from tests.support.server_process import Server
 
 CONVERSATIONS = 12
 
 
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """Two workers with the catalog, threads and checkpoints in the data dir's SQLite, or in PostgreSQL."""
     write_retail(str(tmp_path), orders=300)
     env = {**os.environ, "ETLA_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1",
            "ETLA_ALLOWED_ROOTS": json.dumps([str(tmp_path)])}
-    server = Server(env, tmp_path, extra_args=["--workers", "2"])
-    try:
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            env["ETLA_CATALOG_URL"] = schema_url(stack.enter_context(temporary_schema("etla_workers")))
+        server = Server(env, tmp_path, extra_args=["--workers", "2"])
+        stack.callback(server.stop)
         yield server.start()
-    finally:
-        server.stop()
 
 
 async def agent_turn(http: httpx.AsyncClient, thread: str, text: str) -> list[str]:
@@ -75,6 +80,8 @@ async def test_two_workers_share_the_warehouse_and_answer_at_once(workers: Serve
     assert health["status"] == "ok" and health["warehouse"]["reachable"]
     owner = json.loads((tmp_path / "data" / "warehouse.owner.json").read_text())
     assert owner["pid"] in workers.children()  # a worker owns the engine, the other goes through it
+    on_postgres = "ETLA_CATALOG_URL" in workers.env
+    assert (tmp_path / "data" / "threads.db").exists() != on_postgres  # conversations where configured
 
 
 async def test_a_thread_runs_in_one_process_at_a_time(tmp_path: Path):
