@@ -6,6 +6,7 @@ Every command prints one clear sentence and exits non-zero on bad input; never a
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -328,7 +329,10 @@ def _eval_cache(as_json: bool, output: str | None) -> None:
 
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Interface to bind (default: ETLA_HOST).")] = None,
-          port: Annotated[int | None, typer.Option(help="Port (default: ETLA_PORT).")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="Port (default: ETLA_PORT).")] = None,
+          workers: Annotated[int, typer.Option(
+              help="Server processes sharing the port (several use every core; they share the data dir's "
+                   "state: the catalog, threads and, through its owner, the embedded chDB).")] = 1) -> None:
     """Run the server: Agent Protocol, OpenAI-compatible API, MCP, the web page, /health and /metrics."""
     import uvicorn
 
@@ -345,6 +349,11 @@ def serve(host: Annotated[str | None, typer.Option(help="Interface to bind (defa
     except EtlError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    if workers > 1:  # each worker builds its app from the environment: tell it the host and port served
+        os.environ["ETLA_HOST"], os.environ["ETLA_PORT"] = settings.host, str(settings.port)
+        uvicorn.run("etl_assistant.server:create_app", factory=True, workers=workers,
+                    host=settings.host, port=settings.port)
+        return
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 

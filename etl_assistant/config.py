@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = 600
     slack_tenants: dict[str, str] = Field(default_factory=dict)
+    # Hostile sizes: each limit is refused with one sentence before anything is written.
+    max_decompressed_mb: float = 1024.0  # bytes a (gzip) source may expand to while it is read
+    max_rows: int = 50_000_000  # data rows of one source file
+    max_columns: int = 2_000  # columns of one source file
+    max_line_kb: int = 4096  # bytes of one line of a delimited file (a row must fit a parser block)
+    query_max_memory_mb: int = 2048  # a read query's memory: ClickHouse max_memory_usage, PostgreSQL work_mem
+    max_sql_depth: int = 32  # parentheses nested in free-form SQL, checked before parsing (sqlglot recurses)
+    max_tool_result_kb: int = 256  # a tool result for a model or an MCP client; larger ones are summarised
 
     @property
     def resolved_warehouse_url(self) -> str:

@@ -27,7 +27,9 @@ from etl_assistant.channels.slack import mount_slack
 from etl_assistant.channels.warehouse_view import router as warehouse_router
 from etl_assistant.config import Settings, get_settings
 from etl_assistant.pipelines.scheduler import lifespan_hook as pipeline_scheduler
+from etl_assistant.recovery import recover
 from etl_assistant.tools.base import Tool
+from etl_assistant.warehouse.engine_share import share_engine
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,12 @@ def create_app(
                 settings, model=model, tools=tools, metrics=RunMetrics(registry)
             )
             stack.push_async_callback(app.state.agent.aclose)
+            # What a killed process left half-done is cleaned or finished before requests are served.
+            app.state.recovery = await recover(app.state.agent, settings)
+            stack.push_async_callback(_settle_all, app.state.recovery.tasks)
+            if settings.resolved_warehouse_url.startswith("chdb:"):
+                # chDB locks its directory: the CLI and stdio MCP on this data dir go through this process.
+                await stack.enter_async_context(share_engine(lambda: app.state.agent.resources["warehouse"]))
             # The planner's embedding model loads in the background: tools, MCP and /health answer at once,
             # and a chat turn that arrives early waits on the same load instead of starting a second one.
             app.state.warming = asyncio.create_task(app.state.agent.warm_up())
@@ -76,6 +84,13 @@ async def _settle(warming: asyncio.Task[None]) -> None:
         await warming
     except Exception:  # a failed warm-up is retried by the first turn, which reports the error itself
         log.exception("warming up the chat model failed")
+
+
+async def _settle_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Runs that recovery carried on finish before the service closes (their failures are logged)."""
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            log.error("a recovered run failed: %s", outcome)
 
 
 def include_channels(app: FastAPI, settings: Settings, hooks: list[LifespanHook]) -> None:

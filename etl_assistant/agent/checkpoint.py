@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from etl_assistant.config import Settings
+from etl_assistant.errors import WarehouseError
 
 
 def is_postgres(url: str) -> bool:
@@ -27,6 +28,21 @@ def threads_db_url(settings: Settings) -> str:
     return f"sqlite+aiosqlite:///{(settings.data_dir / 'threads.db').resolve()}"
 
 
+async def _reachable(conninfo: str) -> None:
+    """One sentence at start-up when the PostgreSQL catalog is down (the pool would wait 30 s, then raise a
+    PoolTimeout); once running, the pool reconnects by itself when the server is back."""
+    import psycopg
+
+    try:
+        connection = await psycopg.AsyncConnection.connect(conninfo, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        where = conninfo.split("@")[-1].split("?")[0]  # host:port/db, never the password
+        reason = str(exc).strip().splitlines()[0].split(": ")[-1] if str(exc).strip() else "no answer"
+        raise WarehouseError(f"Cannot reach the PostgreSQL catalog at {where} ({reason}); start it or fix "
+                             "ETLA_CATALOG_URL, then start the server again.") from None
+    await connection.close()
+
+
 @asynccontextmanager
 async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver]:
     if is_postgres(settings.catalog_url):
@@ -34,6 +50,7 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
         from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool
 
+        await _reachable(psycopg_conninfo(settings.catalog_url))
         async with AsyncConnectionPool(
             psycopg_conninfo(settings.catalog_url),
             min_size=1,
@@ -51,4 +68,7 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
     async with AsyncSqliteSaver.from_conn_string(str((settings.data_dir / "threads.db").resolve())) as saver:
         await saver.setup()  # switches the file to WAL
         await saver.conn.execute("PRAGMA synchronous=NORMAL")  # no fsync per checkpoint write; WAL stays safe
+        # Several server processes (`serve --workers`) write this file: wait for the writer lock instead of
+        # failing after sqlite3's default 5 s with "database is locked".
+        await saver.conn.execute("PRAGMA busy_timeout=30000")
         yield saver

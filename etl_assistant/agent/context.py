@@ -30,7 +30,8 @@ class SharedResources(Mapping[str, Any]):
     def _open_warehouse(self) -> Any:
         from etl_assistant.warehouse import connect
 
-        return connect(self._settings.resolved_warehouse_url)
+        return connect(self._settings.resolved_warehouse_url,
+                       query_memory_mb=self._settings.query_max_memory_mb)
 
     def _open_catalog(self) -> Any:
         from etl_assistant.warehouse.catalog import Catalog

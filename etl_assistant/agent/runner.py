@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -31,7 +31,7 @@ from etl_assistant.agent.metrics import RunMetrics
 from etl_assistant.agent.nodes import pending_calls
 from etl_assistant.agent.serialize import to_jsonable
 from etl_assistant.agent.stream_events import STREAM_MODES, translate
-from etl_assistant.agent.threads import ThreadRecord, ThreadStatus, ThreadStore
+from etl_assistant.agent.threads import ThreadBusy, ThreadRecord, ThreadStatus, ThreadStore
 from etl_assistant.config import Settings
 from etl_assistant.errors import EtlError, InputError
 from etl_assistant.redact import redact_text
@@ -78,10 +78,6 @@ class RunOutcome:
         return result
 
 
-class ThreadBusy(EtlError):
-    """Another run is in progress on this thread."""
-
-
 class AgentService:
     def __init__(
         self,
@@ -106,6 +102,8 @@ class AgentService:
         self._stack = stack
         self._locks: dict[str, asyncio.Lock] = {}
         self.active_runs: dict[str, str] = {}  # run_id -> thread_id, for health and leak checks
+        self.approval_tools: set[str] = set()  # tools whose calls wait for a person's approval
+        self.detached_runs: set[asyncio.Task[None]] = set()  # approved runs going on without their client
 
     @classmethod
     async def create(
@@ -137,6 +135,7 @@ class AgentService:
                 settings, graph, threads, resources, stack, model_name, [t.name for t in tool_list], metrics
             )
             service.chat_model = chat_model
+            service.approval_tools = {t.name for t in tool_list if t.needs_approval}
             # tools get the chat model only when it is a real LLM; the offline planner is not one
             service.llm = chat_model if settings.model == "openai" else None
             return service
@@ -151,6 +150,7 @@ class AgentService:
             await asyncio.to_thread(hook)
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self.detached_runs, return_exceptions=True)  # approved work finishes first
         await self._stack.aclose()
 
     # threads ------------------------------------------------------------------------------------------------
@@ -232,14 +232,50 @@ class AgentService:
         *,
         input: dict[str, Any] | None = None,
         command: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[RunEvent]:
+        """Run one turn (new input, or `command={"resume": ...}` after an interrupt) and stream its events.
+        `kwargs` as `_run`: tenant, run_id, if_not_exists, assistant_id, user.
+
+        A new message's run ends with its consumer (a client that disconnects cancels what it was reading).
+        A run that carries out a person's decision (a resume, or carrying on a run stopped half-way) is
+        detached from its consumer: when the client goes away the approved work goes on to its end and is
+        recorded in the thread, and the service waits for it at shutdown."""
+        events = self._run(thread_id, input=input, command=command, **kwargs)
+        if input is not None:
+            async with aclosing(events):
+                async for event in events:
+                    yield event
+            return
+        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for event in events:
+                    queue.put_nowait(event)
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(pump())
+        self.detached_runs.add(task)
+        task.add_done_callback(self.detached_runs.discard)
+        while (event := await queue.get()) is not None:
+            yield event
+
+    async def _run(
+        self,
+        thread_id: str,
+        *,
+        input: dict[str, Any] | None = None,
+        command: dict[str, Any] | None = None,
         tenant: str = "default",
         run_id: str | None = None,
         if_not_exists: Literal["create", "reject"] = "create",
         assistant_id: str = "agent",
         user: str | None = None,
     ) -> AsyncIterator[RunEvent]:
-        """Run one turn (new input, or `command={"resume": ...}` after an interrupt) and stream its events.
-        `user` is who sent it, when the channel knows: tools act for them (a resume's approver)."""
+        """The run itself. `user` is who sent it, when the channel knows: tools act for them (a resume's
+        approver)."""
         run_id = run_id or str(uuid.uuid4())
         yield RunEvent(type="metadata", data={"run_id": run_id, "thread_id": thread_id})
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
@@ -258,8 +294,12 @@ class AgentService:
                 )
                 context = RunContext(self.settings, tenant, self.resources, llm=self.llm, user=user)
                 interrupted = False
+                # A run carrying out a decision writes each step's checkpoint before the next step starts, so
+                # the approval is on disk before the approved call runs (the journal start-up recovery
+                # finishes it from); other runs let checkpoints be written while the next step runs.
+                durability = "async" if isinstance(graph_input, dict) else "sync"
                 async for mode, chunk in self.graph.astream(
-                    graph_input, config, context=context, stream_mode=STREAM_MODES
+                    graph_input, config, context=context, stream_mode=STREAM_MODES, durability=durability
                 ):
                     interrupted = interrupted or (mode == "updates" and "__interrupt__" in chunk)
                     for event in translate(mode, chunk):
@@ -318,13 +358,17 @@ class AgentService:
         command: dict[str, Any] | None,
         if_not_exists: Literal["create", "reject"],
         assistant_id: str,
-    ) -> dict[str, Any] | Command:
-        """Check the request against the thread's state, mark the thread busy, and return the graph input."""
+    ) -> dict[str, Any] | Command | None:
+        """Check the request against the thread's state, mark the thread busy, and return the graph input
+        (None: no input and no command carry on a run that stopped half-way, from its last checkpoint)."""
         if if_not_exists == "reject" and input is None:
             # an unknown thread is the first thing to report; for new input begin_run's own read reports it
             await self.threads.get(tenant, thread_id)
         snapshot = await self.graph.aget_state(_thread_config(thread_id))
-        if command is not None and input is None:
+        graph_input: dict[str, Any] | Command | None
+        if input is None and command is None and snapshot.next and not snapshot.interrupts:
+            graph_input = None
+        elif command is not None and input is None:
             if "resume" not in command:
                 raise InputError("Send command as {'resume': ...}; goto and update are not supported here.")
             if not snapshot.interrupts:
@@ -333,7 +377,7 @@ class AgentService:
                 )
             waiting = snapshot.interrupts[0].value
             parse_decisions(command["resume"], len(waiting.get("action_requests", [])), self.tool_names)
-            graph_input: dict[str, Any] | Command = Command(resume=command["resume"])
+            graph_input = Command(resume=command["resume"])
         else:
             messages = _input_messages(input)
             # Calls left without a result (approval pending, or the last run was cancelled) get one, so the
@@ -368,7 +412,7 @@ def _input_messages(input: dict[str, Any] | None) -> list[BaseMessage]:
         ) from None
 
 
-def _title(graph_input: dict[str, Any] | Command) -> str | None:
+def _title(graph_input: dict[str, Any] | Command | None) -> str | None:
     if not isinstance(graph_input, dict):
         return None
     human = next((m for m in graph_input["messages"] if isinstance(m, HumanMessage)), None)

@@ -35,6 +35,10 @@ class ThreadNotFound(EtlError):
     """No thread with this id for this tenant."""
 
 
+class ThreadBusy(EtlError):
+    """Another run is in progress on this thread (in this process or another server process)."""
+
+
 class ThreadExists(EtlError):
     """A thread with this id already exists (and the caller asked not to reuse it)."""
 
@@ -75,7 +79,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=30000")  # several server processes write this file
     cursor.close()
 
 
@@ -202,11 +206,20 @@ class ThreadStore:
             record = _record(row)
             keep_title = record.title or title
             merged = {**record.metadata, **metadata} | ({"title": keep_title} if keep_title else {})
-            await conn.execute(
+            # Only a thread not already busy: with several server processes, another one may run it now.
+            taken = await conn.execute(
                 THREADS.update()
-                .where(THREADS.c.thread_id == thread_id)
+                .where(THREADS.c.thread_id == thread_id, THREADS.c.status != "busy")
                 .values(status="busy", updated_at=now, title=keep_title, metadata=merged)
             )
+            if taken.rowcount == 0:
+                raise ThreadBusy(f"Thread {thread_id} is already running; wait for its run to end.")
+
+    async def busy(self) -> list[ThreadRecord]:
+        """Threads of every tenant marked busy (at start-up: runs a killed process left unfinished)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(THREADS.select().where(THREADS.c.status == "busy"))
+            return [_record(r) for r in rows]
 
     async def search(
         self,

@@ -22,6 +22,7 @@ from langgraph.types import Command
 
 from etl_assistant.agent.context import RunContext
 from etl_assistant.errors import EtlError, ToolError
+from etl_assistant.result_size import fit_result
 from etl_assistant.tools.base import Tool, ToolContext
 
 # artifact key marking a ToolMessage whose failure the model cannot fix (configuration, infrastructure)
@@ -56,6 +57,8 @@ def to_langchain_tool(tool: Tool) -> StructuredTool:
     async def invoke(**arguments: Any) -> tuple[str, dict[str, Any]]:
         ctx = build_tool_context(tool.name, _TOOL_CALL_ID.get())
         output = await asyncio.to_thread(tool.run, ctx, arguments)
+        # What the model reads and the thread checkpoints stays within one reply's size.
+        output = fit_result(output, ctx.settings.max_tool_result_kb * 1024, tool.name)
         return output.model_dump_json(exclude_none=True), output.model_dump(mode="json")
 
     return StructuredTool.from_function(

@@ -90,7 +90,8 @@ def cached_answer(
     limit = max(1, min(limit, ctx.settings.query_row_limit))
     dialect = ctx.warehouse.dialect
     try:
-        sql = guard(hit.pair.sql, dialect=dialect, allowed_tables=allowed, limit=limit + 1)
+        sql = guard(hit.pair.sql, dialect=dialect, allowed_tables=allowed, limit=limit + 1,
+                    max_depth=ctx.settings.max_sql_depth)
         result = ctx.warehouse.query(
             sql, limit=limit + 1, timeout_s=ctx.settings.query_timeout_s, read_only=True
         )

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from etl_assistant.agent.held_actions import HeldActions
 from etl_assistant.errors import EtlError, ToolError
+from etl_assistant.result_size import fit_result
 from etl_assistant.tools.base import ProgressCallback, Tool, ToolContext
 
 # Builds the context one call runs in, given the progress callback that reaches the MCP client.
@@ -111,7 +112,8 @@ def to_mcp_tool(tool: Tool, make_context: ContextFactory) -> McpTool:
         try:
             if tool.requires_approval(args) and not tool.approval_by_plan:
                 raise McpToolError(await anyio.to_thread.run_sync(hold_for_approval, tool, ctx, args))
-            return await anyio.to_thread.run_sync(tool.run, ctx, args)
+            output = await anyio.to_thread.run_sync(tool.run, ctx, args)
+            return fit_result(output, ctx.settings.max_tool_result_kb * 1024, tool.name)
         except ToolError as exc:
             raise McpToolError(str(exc)) from exc
         except EtlError as exc:

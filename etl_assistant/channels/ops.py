@@ -99,6 +99,7 @@ async def health(request: Request) -> JSONResponse:
         "threads": threads,
         "model": {"kind": settings.model, "name": agent.model_name, "ready": _model_ready(request.app)},
         "active_runs": len(agent.active_runs),
+        "tasks": len(asyncio.all_tasks()),  # leak checks: back to its idle count once clients are gone
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -189,7 +189,8 @@ def generate(
         outcome.attempts.append(attempt)
         try:
             attempt.sql = extract_sql(reply)
-            safe = guard(attempt.sql, dialect=dialect, allowed_tables=allowed, limit=limit)
+            safe = guard(attempt.sql, dialect=dialect, allowed_tables=allowed, limit=limit,
+                         max_depth=ctx.settings.max_sql_depth)
             query = safe if execute else dry_plan_sql(safe, dialect)
             outcome.result = ctx.warehouse.query(
                 query, limit=limit if execute else 1, timeout_s=ctx.settings.query_timeout_s, read_only=True

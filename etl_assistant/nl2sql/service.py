@@ -87,6 +87,7 @@ def translate(
         dialect=dialect,
         allowed_tables=allowed,
         limit=limit,
+        max_depth=ctx.settings.max_sql_depth,
     )
     return Translation(parse, sql, dialect, (time.perf_counter() - started) * 1000)
 

@@ -45,6 +45,7 @@ def infer_file(
     except UNREADABLE as exc:
         raise unreadable(source, "a data file", exc) from None
     layout = sniffed.layout
+    source.limits.check_columns(source.path.name, len(layout.names))
     label = f"profiling {source.path.name}"
 
     def report(done: int, total: int) -> None:

@@ -99,8 +99,13 @@ def iter_text_batches(
             f"Format {layout.format!r} cannot be streamed; infer the schema from a file instead."
         )
     report = progress or (lambda done, total: None)
+    limits, name, rows = layout.source.limits, layout.source.path.name, 0
     try:
         for batch in readers[layout.format](layout, batch_rows, report, columns):
+            rows += batch.num_rows
+            limits.check_rows(name, rows)
+            if layout.format in ("csv", "ndjson"):
+                limits.check_lines(name, batch)
             for start in range(0, batch.num_rows, batch_rows):
                 yield batch.slice(start, batch_rows)
     except UNREADABLE as exc:
@@ -166,7 +171,11 @@ def _input_stream(source: SourceFile) -> tuple[pa.NativeFile, pa.NativeFile]:
     """(stream to read, raw file whose position tells progress in source bytes)."""
     raw = pa.OSFile(str(source.path), "rb")
     if source.compression == "gzip":
-        return pa.CompressedInputStream(raw, "gzip"), raw
+        # Capped at the decompressed-size limit; pyarrow reads it per block (MiBs), so the count is free.
+        stream = pa.CompressedInputStream(raw, "gzip")
+        if source.limits.max_bytes is None:
+            return stream, raw
+        return pa.PythonFile(source.capped(stream, raw.tell), mode="r"), raw  # type: ignore[arg-type]
     return raw, raw
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 from etl_assistant.config import Settings
 from etl_assistant.errors import InputError
+from etl_assistant.schema.limits import CappedStream, ReadLimits
 
 GZIP_MAGIC = b"\x1f\x8b"
 FINGERPRINT_HEAD_BYTES = 65536
@@ -23,12 +25,22 @@ class SourceFile:
     path: Path
     size_bytes: int
     compression: Literal["gzip"] | None
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
     def open(self) -> BinaryIO:
-        """The file's bytes, decompressed, as a stream (never read whole)."""
+        """The file's bytes, decompressed, as a stream (never read whole) that stops at the size limit."""
         if self.compression == "gzip":
-            return gzip.open(self.path, "rb")  # type: ignore[return-value]
+            compressed = gzip.open(self.path, "rb")
+            return self.capped(compressed, compressed.fileobj.tell)  # type: ignore[arg-type,union-attr]
         return open(self.path, "rb")
+
+    def capped(self, stream: BinaryIO, consumed: Callable[[], int]) -> BinaryIO:
+        """`stream` (decompressed bytes) stopping with the limit's sentence past the size limit, or early when
+        the ratio so far (`consumed()` bytes of the file on disk) projects past it."""
+        if self.limits.max_bytes is None:
+            return stream
+        return CappedStream(stream, self.path.name, self.limits.max_bytes,  # type: ignore[return-value]
+                            compressed=(self.size_bytes, consumed))
 
     def head(self, size: int) -> bytes:
         """Up to `size` decompressed bytes from the start."""
@@ -88,4 +100,8 @@ def resolve_source(path: str | os.PathLike[str], settings: Settings) -> SourceFi
         raise InputError(f"File {resolved} cannot be read ({exc.strerror}); check its permissions.") from None
     if size == 0:
         raise InputError(f"File {resolved} is empty; export the data again with at least one row.")
-    return SourceFile(path=resolved, size_bytes=size, compression="gzip" if magic == GZIP_MAGIC else None)
+    limits = ReadLimits.from_settings(settings)
+    compression: Literal["gzip"] | None = "gzip" if magic == GZIP_MAGIC else None
+    if compression is None:
+        limits.check_size(resolved.name, size)
+    return SourceFile(path=resolved, size_bytes=size, compression=compression, limits=limits)

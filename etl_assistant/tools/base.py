@@ -64,8 +64,11 @@ class ToolContext:
 
         url = self.settings.resolved_warehouse_url
         if is_operator(self.settings, self.tenant):
-            return connect(url)
-        return open_tenant_warehouse(url, self.tenant)
+            warehouse = connect(url)
+        else:
+            warehouse = open_tenant_warehouse(url, self.tenant)
+        warehouse.query_memory_mb = self.settings.query_max_memory_mb
+        return warehouse
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -64,7 +64,8 @@ def run(ctx: ToolContext, args: RunQueryInput) -> RunQueryOutput:
     limit = max(1, min(args.limit, ctx.settings.query_row_limit))
     warehouse = ctx.warehouse
     # One row more than asked shows whether the result was cut.
-    safe_sql = guard(args.sql, dialect=warehouse.dialect, allowed_tables=allowed_tables(ctx), limit=limit + 1)
+    safe_sql = guard(args.sql, dialect=warehouse.dialect, allowed_tables=allowed_tables(ctx), limit=limit + 1,
+                     max_depth=ctx.settings.max_sql_depth)
     result = warehouse.query(safe_sql, limit=limit, timeout_s=ctx.settings.query_timeout_s, read_only=True)
     return RunQueryOutput(sql=safe_sql, columns=result.columns,
                           rows=[[jsonable(v) for v in row] for row in result.rows[:limit]],

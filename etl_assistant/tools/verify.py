@@ -48,7 +48,8 @@ def run(ctx: ToolContext, args: VerifyInput) -> VerifyOutput:
         raise ToolError("The question is empty; pass the question the SQL answers.")
     allowed = allowed_tables(ctx)
     dialect = ctx.warehouse.dialect
-    safe = guard(args.sql, dialect=dialect, allowed_tables=allowed, limit=ctx.settings.query_row_limit)
+    safe = guard(args.sql, dialect=dialect, allowed_tables=allowed, limit=ctx.settings.query_row_limit,
+                 max_depth=ctx.settings.max_sql_depth)
     ctx.warehouse.query(
         dry_plan_sql(safe, dialect), limit=1, timeout_s=ctx.settings.query_timeout_s, read_only=True
     )

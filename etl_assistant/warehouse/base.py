@@ -15,6 +15,12 @@ if TYPE_CHECKING:  # tools.base loads the tool registry, whose tools import the 
 LOAD_FAILED_HINT = "check the file against its inferred schema (inspect it again if it changed) and reload"
 
 
+def memory_message(memory_mb: int | None) -> str:
+    """The one sentence every engine gives for a query stopped by its memory cap."""
+    return (f"The query needed more than {memory_mb or 0:,} MiB of memory and was stopped; aggregate or "
+            "filter more (fewer groups, no cross joins, smaller arrays) or raise ETLA_QUERY_MAX_MEMORY_MB.")
+
+
 def timeout_message(timeout_s: float | None) -> str:
     """The one sentence every engine gives for a query stopped by its time limit."""
     return (f"The query ran longer than {timeout_s or 0:g}s and was stopped; narrow it down (filters, "
@@ -50,6 +56,7 @@ class Warehouse(ABC):
 
     dialect: str  # sqlglot dialect name: "clickhouse", "postgres" or "sqlite"
     url: str
+    query_memory_mb: int | None = None  # memory cap of read-only queries (ETLA_QUERY_MAX_MEMORY_MB)
 
     @abstractmethod
     def execute(self, sql: str) -> None:

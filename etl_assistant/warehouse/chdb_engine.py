@@ -35,10 +35,12 @@ from etl_assistant.warehouse.base import (
     LOAD_FAILED_HINT,
     LoadResult,
     QueryResult,
+    memory_message,
     timeout_message,
 )
 from etl_assistant.warehouse.clickhouse_family import ClickHouseFamily
 from etl_assistant.warehouse.clickhouse_file import native_insert, typed_file_insert
+from etl_assistant.warehouse.engine_share import release_claim
 from etl_assistant.warehouse.typed_batches import typed_batches
 
 
@@ -112,6 +114,8 @@ class _Sessions:
         for session in (*cls.others.values(), cls.reader, cls.writer):
             if session is not None:
                 session.cleanup()
+        if cls.path is not None:
+            release_claim(cls.path)  # another process may open the directory now
         cls.path, cls.writer, cls.reader, cls.others = None, None, None, {}
 
 
@@ -129,6 +133,31 @@ def close_sessions() -> None:
 
 
 atexit.register(close_sessions)  # an embedded server torn down by the interpreter logs shutdown errors
+
+
+_QUERY_LOCKS: dict[int, threading.Lock] = {}
+_QUERY_LOCKS_GUARD = threading.Lock()
+_DRAIN_MARK = "etla-drained"
+
+
+def _query_lock(session: chdb.session.Session) -> threading.Lock:
+    """One query at a time per session (chDB runs them one by one anyway), so a failed query's leftovers are
+    drained before anyone else reads from the session."""
+    with _QUERY_LOCKS_GUARD:
+        return _QUERY_LOCKS.setdefault(id(session), threading.Lock())
+
+
+def _drain(session: chdb.session.Session) -> None:
+    """A query that fails half-way through a binary format (a memory cap, a throwIf) leaves its partial
+    output in the session, and the NEXT query returns those bytes ("Couldn't deserialize thrift"). Read
+    markers until our own comes back, so the next caller gets its own result."""
+    for _ in range(3):
+        try:
+            answer = session.query(f"SELECT '{_DRAIN_MARK}'", "CSV").bytes()
+            if _DRAIN_MARK.encode() in answer:
+                return
+        except Exception:  # noqa: BLE001, S112 - a leftover can also surface as an error: read again
+            continue
 
 
 def _engine_message(exc: BaseException) -> str:
@@ -168,8 +197,13 @@ class ChdbWarehouse(ClickHouseFamily):
         self.database = dict(parse_qsl(query)).get("database")  # None: the directory's `default`
 
     def _run(self, sql: str, *, read_only: bool = False, fmt: str = "CSV"):  # noqa: ANN202 - chDB result
-        with shared_session(self.path, read_only=read_only, database=self.database) as session:
-            return session.query(sql, fmt)
+        session_of = shared_session(self.path, read_only=read_only, database=self.database)
+        with session_of as session, _query_lock(session):
+            try:
+                return session.query(sql, fmt)
+            except Exception:
+                _drain(session)
+                raise
 
     def execute(self, sql: str) -> None:
         try:
@@ -186,6 +220,8 @@ class ChdbWarehouse(ClickHouseFamily):
             settings["max_execution_time"] = max(1, round(timeout_s))
         if limit is not None:
             settings.update(max_result_rows=limit + 1, result_overflow_mode="break")
+        if read_only and self.query_memory_mb:
+            settings["max_memory_usage"] = self.query_memory_mb * 1024 * 1024
         limited = with_query_settings(sql, settings)
         started = time.perf_counter()
         try:
@@ -196,6 +232,8 @@ class ChdbWarehouse(ClickHouseFamily):
         except Exception as exc:
             if "TIMEOUT_EXCEEDED" in str(exc):
                 raise ToolError(timeout_message(timeout_s)) from exc
+            if "MEMORY_LIMIT_EXCEEDED" in str(exc):
+                raise ToolError(memory_message(self.query_memory_mb)) from exc
             raise ToolError(f"ClickHouse rejected the query: {_engine_message(exc)}.") from exc
         return _result_rows(result, limit, started)
 

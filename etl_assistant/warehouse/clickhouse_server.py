@@ -25,6 +25,7 @@ from etl_assistant.warehouse.base import (
     LOAD_FAILED_HINT,
     LoadResult,
     QueryResult,
+    memory_message,
     timeout_message,
 )
 from etl_assistant.warehouse.clickhouse_family import ClickHouseFamily
@@ -95,6 +96,8 @@ class ClickHouseWarehouse(ClickHouseFamily):
             settings["max_execution_time"] = max(1, round(timeout_s))
         if limit is not None:
             settings.update(max_result_rows=limit + 1, result_overflow_mode="break")
+        if read_only and self.query_memory_mb:
+            settings["max_memory_usage"] = self.query_memory_mb * 1024 * 1024
         started = time.perf_counter()
         try:
             # Native rows, not query_arrow: ClickHouse's Arrow output spells DateTime as a bare uint32.
@@ -104,6 +107,8 @@ class ClickHouseWarehouse(ClickHouseFamily):
         except ClickHouseError as exc:
             if "TIMEOUT_EXCEEDED" in str(exc):
                 raise ToolError(timeout_message(timeout_s)) from exc
+            if "MEMORY_LIMIT_EXCEEDED" in str(exc):
+                raise ToolError(memory_message(self.query_memory_mb)) from exc
             raise ToolError(f"ClickHouse rejected the query: {_engine_message(exc)}.") from exc
         rows = [tuple(row) for row in result.result_rows]
         truncated = limit is not None and len(rows) > limit

@@ -138,6 +138,11 @@ class PostgresWarehouse(Warehouse):
                 if timeout_s is not None:
                     conn.execute("SELECT set_config('statement_timeout', %s, true)",
                                  [str(max(1, round(timeout_s * 1000)))])
+                if read_only and self.query_memory_mb:
+                    # PostgreSQL has no per-query cap: work_mem bounds each sort or hash step (a query has
+                    # several) before it spills to disk, so each gets an eighth of the query's budget.
+                    conn.execute("SELECT set_config('work_mem', %s, true)",
+                                 [f"{max(1, self.query_memory_mb // 8)}MB"])
                 # Server-side cursor for queries: only `limit + 1` rows are fetched from the server.
                 with (conn.cursor(name="etla_query") if _is_query(sql) else conn.cursor()) as cursor:
                     cursor.execute(sql)

@@ -69,18 +69,24 @@ DENIED_NODES: dict[type[exp.Expression], str] = {
     exp.Refresh: "REFRESH",
 }
 ALLOWED_CONTROL = frozenset("\t\n\r")
+DEFAULT_MAX_DEPTH = 32  # callers pass ETLA_MAX_SQL_DEPTH; sqlglot recurses past ~45 parentheses
 
 
-def guard(sql: str, *, dialect: str, allowed_tables: set[str] | None, limit: int) -> str:
-    """The SQL to run instead of `sql`: one SELECT over allowed tables, LIMIT <= `limit`; else ToolError."""
+def guard(sql: str, *, dialect: str, allowed_tables: set[str] | None, limit: int,
+          max_depth: int = DEFAULT_MAX_DEPTH) -> str:
+    """The SQL to run instead of `sql`: one SELECT over allowed tables, LIMIT <= `limit`, nested at most
+    `max_depth` parentheses deep; else ToolError."""
     _check_characters(sql)
-    _check_tokens(sql, dialect)
+    _check_tokens(sql, dialect, max_depth)
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None
                       and not isinstance(s, exp.Semicolon)]
     except (ParseError, TokenError) as exc:
         raise ToolError(f"The query could not be parsed as {dialect} SQL ({_first_error(exc)}); "
                         "fix the syntax and send one SELECT.") from exc
+    except RecursionError:
+        raise ToolError("The query is nested too deeply to be read; flatten it (a CTE with WITH, or fewer "
+                        "nested subqueries) and try again.") from None
     if not statements:
         raise ToolError("The query is empty; send one SELECT statement.")
     if len(statements) > 1:
@@ -100,6 +106,19 @@ def guard(sql: str, *, dialect: str, allowed_tables: set[str] | None, limit: int
     return safe
 
 
+def _check_depth(tokens: list[sqlglot.tokens.Token], max_depth: int) -> None:
+    depth = deepest = 0
+    for token in tokens:
+        if token.token_type in (sqlglot.TokenType.L_PAREN, sqlglot.TokenType.L_BRACKET):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type in (sqlglot.TokenType.R_PAREN, sqlglot.TokenType.R_BRACKET):
+            depth -= 1
+    if deepest > max_depth:
+        raise ToolError(f"The query nests parentheses {deepest} deep, more than the {max_depth} allowed; "
+                        "flatten it (a CTE with WITH, or fewer nested subqueries) and try again.")
+
+
 def _check_characters(sql: str) -> None:
     """Invisible, control and look-alike whitespace characters can hide text from a reviewer: refuse them."""
     for position, char in enumerate(sql):
@@ -111,12 +130,15 @@ def _check_characters(sql: str) -> None:
                             f"position {position}); retype it in plain text.")
 
 
-def _check_tokens(sql: str, dialect: str) -> None:
-    """Clauses sqlglot would only report as a syntax error get a clear refusal of their own."""
+def _check_tokens(sql: str, dialect: str, max_depth: int) -> None:
+    """Clauses sqlglot would only report as a syntax error get a clear refusal of their own; nesting deeper
+    than `max_depth` is refused before the (recursive) parser sees it: 3,000 parentheses would take it a
+    minute and end in a RecursionError."""
     try:
         tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
     except TokenError as exc:
         raise ToolError(f"The query could not be read as {dialect} SQL ({exc}); fix the quoting.") from exc
+    _check_depth(tokens, max_depth)
     words = [t.text.upper() for t in tokens if t.token_type != sqlglot.TokenType.STRING]
     if any(a == "INTO" and b in ("OUTFILE", "DUMPFILE") for a, b in zip(words, words[1:], strict=False)):
         raise ToolError("INTO OUTFILE is not allowed: queries cannot write files; drop that clause.")

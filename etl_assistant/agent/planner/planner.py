@@ -137,7 +137,8 @@ class Planner:
             state.dataset = _last_named(history, catalog.dataset_names)
         known = [*catalog.dataset_names, *catalog.tables, *state.names]
         ents = extract(message_text(messages[-1]), known)
-        route = self.router.route(ents.normalized)
+        # SQL in the message decides the tool by rule (run_query): no sentence embedding for it
+        route = Route((), frozenset()) if ents.sql else self.router.route(ents.normalized)
         decision = self._choose(ents, route, state, catalog, tools, history)
         decision.entities, decision.route = ents, route
         return decision
