@@ -118,6 +118,22 @@ def test_create_is_planned_then_applied_after_approval(planner: Planner, text: s
     assert [s.tool for s in decision.plan] == ["create_pipeline", "apply_deploy"]
 
 
+# Once a pipeline has created `sales` in the warehouse, "sales" is also a table the planner knows; a message
+# that loads it from a connection still means a pipeline (it was a datamart design or a question before).
+TARGET_EXISTS = CatalogView(connections=("shop",), connection_kinds=SHOP, tables=("sales",))
+
+
+@pytest.mark.parametrize("text", ["load sales from shop every blue moon", "load sales from shop",
+                                  "load sales from shop hourly"])
+def test_loading_a_table_from_a_connection_is_a_pipeline_when_the_warehouse_has_one_of_that_name(
+    planner: Planner, text: str
+) -> None:
+    decision = planner.decide([HumanMessage(text)], TARGET_EXISTS, TOOLS)
+    assert decision.intent == "create_pipeline"
+    assert decision.calls[0].args["source_connection"] == "shop"
+    assert decision.calls[0].args["source_table"] == "sales"
+
+
 QUESTIONS = {
     (ONE, "Load sales data from PostgreSQL to ClickHouse daily"): None,
     (

@@ -17,9 +17,10 @@ class ApplyDeployInput(BaseModel):
 
 
 def run(ctx: ToolContext, args: ApplyDeployInput) -> ApplyResult:
-    """Apply a deploy plan from plan_deploy after the person approved it: build each object under a staging
-    name, bulk-load, check row counts, swap atomically (the old version is kept for rollback) and record the
-    deployment. Refused if a source changed since planning. Applying the same plan again changes nothing."""
+    """Build a planned deploy in the warehouse after the person approves it: each object under a staging
+    name, bulk-loaded, row counts checked, swapped in atomically (the old version is kept for rollback) and
+    recorded in the deployment history. Give the plan_id from plan_deploy or create_pipeline. Refused if a
+    source changed since planning. Applying the same plan again changes nothing."""
     return apply_plan(ctx, args.plan_id, args.approved_by)
 
 

@@ -163,6 +163,10 @@ class Planner:
         if ents.sql:
             return self._fill("run_query", ents, state, catalog, tools)
         unmeant = excluded_intents(ents, state, catalog)
+        if route.scores[0][0] == "load_table" and "load_table" in unmeant and "create_pipeline" in tools:
+            # the words load rows, and rows from a database come by a pipeline, even when a warehouse table
+            # of that name makes the rest of the message look like a request about the table
+            return self._fill("create_pipeline", ents, state, catalog, tools)
         ranked = [i for i in _ranked_intents(ents, route, state) if i not in unmeant]
         intent = ranked[0]
         score = route.score_of(intent)
