@@ -69,6 +69,31 @@ MEASURE_ADJECTIVES: dict[str, tuple[str, str]] = {
     "small": ("amount", "asc"),
 }
 RANKED = {("ranked", "by"), ("sorted", "by"), ("ordered", "by"), ("rank", "by")}
+# "in descending order": a ranking with its direction said in words.
+ORDER_DIRECTIONS = {"descending": "desc", "desc": "desc", "ascending": "asc", "asc": "asc"}
+# Unit words after a number -> words a column carrying that unit has in its name ("60 minutes" ->
+# dep_delay_minutes). The unit belongs to the comparison: it qualifies a measure, it never names a column.
+UNITS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("minute", "minutes", "min", "mins"), ("minute", "minutes", "min", "mins")),
+    **dict.fromkeys(("hour", "hours", "hr", "hrs"), ("hour", "hours", "hr", "hrs")),
+    **dict.fromkeys(("second", "seconds", "sec", "secs"), ("second", "seconds", "sec", "secs")),
+    **dict.fromkeys(("day", "days"), ("day", "days")),
+    **dict.fromkeys(("mile", "miles", "mi"), ("mile", "miles", "mi")),
+    **dict.fromkeys(("km", "kilometer", "kilometers", "kilometre", "kilometres"), ("km", "kilometer")),
+    **dict.fromkeys(("kg", "kilogram", "kilograms", "kilo", "kilos"), ("kg", "kilogram")),
+    **dict.fromkeys(("lb", "lbs", "pound", "pounds"), ("lb", "lbs", "pound")),
+    **dict.fromkeys(
+        ("dollar", "dollars", "usd", "euro", "euros", "eur"),
+        ("usd", "eur", "dollar", "price", "cost", "amount", "fare", "revenue"),
+    ),
+    **dict.fromkeys(("percent", "pct"), ("pct", "percent", "rate", "share")),
+    **dict.fromkeys(("page", "pages"), ("page", "pages")),
+    **dict.fromkeys(("passenger", "passengers"), ("passenger", "passengers")),
+}
+# Nouns that mean "rows of the table" ("how many observations", "number of records").
+ROW_NOUNS = {"row", "rows", "record", "records", "observation", "observations", "entry", "entries"}
+# Verbs that only connect a subject to a value ("handled by Acme", "located in Austin") carry no condition of
+# their own; any unknown word directly before a preposition and a linked value is read that way.
 
 COMPARISONS: dict[tuple[str, ...], str] = {
     ("more", "than"): "gt",
@@ -92,6 +117,11 @@ COMPARISONS: dict[tuple[str, ...], str] = {
     ("lower", "than"): "lt",
     ("smaller", "than"): "lt",
     ("cheaper", "than"): "lt",
+    ("shorter", "than"): "lt",
+    ("lighter", "than"): "lt",
+    ("longer", "than"): "gt",
+    ("heavier", "than"): "gt",
+    ("pricier", "than"): "gt",
     ("under",): "lt",
     ("below",): "lt",
     ("<",): "lt",
@@ -288,6 +318,11 @@ FILLER = {
     "works",
     "working",
     "busiest",
+    "order",
+    "observation",
+    "observations",
+    "entries",
+    "entry",
     # units people put after numbers ("over 60 minutes", "more than 500 km")
     "minute",
     "minutes",

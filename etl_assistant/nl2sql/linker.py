@@ -66,6 +66,7 @@ class Linker:
         for phrases in (lexicon.AGGREGATES, lexicon.COMPARISONS):
             words |= {w for phrase in phrases for w in phrase}
         words |= set(lexicon.SUPERLATIVES) | set(lexicon.MEASURE_ADJECTIVES) | lexicon.NEGATIONS
+        words |= set(lexicon.ORDER_DIRECTIONS) | set(lexicon.UNITS) | lexicon.ROW_NOUNS
         words |= {w for name in lexicon.COUNTRIES for w in name.split()}
         words |= {w for c in self.graph.columns() for w in c.words} | {c.name for c in self.graph.columns()}
         words |= {w for v in self.values for w in v.words} | set(self.nouns)
@@ -244,6 +245,8 @@ class Linker:
         lemmas = [t.lemma for t in span]
         columns = [c for c in self.graph.columns() if only_table in (None, c.table)]
         exact = [c for c in columns if list(c.words) == lemmas or c.name == "_".join(t.low for t in span)]
+        if len(span) == 1 and lemmas[0] in self.nouns and all(c.role == "key" for c in exact):
+            exact = []  # "trips" counts the rows of trips, not its `trip` number column
         if exact:
             score = 1.0 + 0.05 * (len(span) - 1)
             ranked = _rank(exact, only_table)

@@ -12,7 +12,7 @@ import re
 from datetime import date
 
 from etl_assistant.nl2sql import lexicon
-from etl_assistant.nl2sql.cues import Cues, scan_cues
+from etl_assistant.nl2sql.cues import Comparison, Cues, scan_cues
 from etl_assistant.nl2sql.followup import is_follow_up, merge
 from etl_assistant.nl2sql.linker import Linker, Mention
 from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Having, Measure, QueryParse, TimeRange
@@ -101,9 +101,14 @@ class _Interpretation:
     # --- orchestration ----------------------------------------------------------------------------------
 
     def build(self) -> QueryParse:
-        unknown = self._unknown_words()
-        if unknown:
-            return self._clarify(f"I don't have {_quote(unknown)}; I have {self._inventory()}.", 0.0)
+        unknown = unknown_tokens(self.tokens)
+        connectors = [t.text for t in unknown if self._connector(t)]
+        blocking = [t.text for t in unknown if t.text not in connectors]
+        if blocking:
+            return self._clarify(f"I don't have {_quote(blocking)}; I have {self._inventory()}.", 0.0)
+        if connectors:
+            self.out.confidence *= 0.9 ** len(connectors)
+            self.out.notes.append(f"read {', '.join(connectors)} as joining words only")
         if (
             not self.mentions
             and not self.cues.aggregates
@@ -176,8 +181,21 @@ class _Interpretation:
             parts.append(f"{table.name} ({', '.join(shown)})")
         return "; ".join(parts) if parts else "no tables yet (load a file first)"
 
-    def _unknown_words(self) -> list[str]:
-        return [token.text for token in unknown_tokens(self.tokens)]
+    def _connector(self, token: Token) -> bool:
+        """An unknown word that only joins linked parts: a verb before a preposition and a stored value
+        ("handled by Acme Freight", "located in Austin"), a verb between a named table and a value ("airlines
+        serving JFK"), or the closing verb of a do-question ("how many books did Mei Tanaka write")."""
+        i = self.tokens.index(token)
+        after = self._skip(i + 1, 1)
+        value_after = (mention := self._mention_at(after)) is not None and mention.kind in ("value", "flag")
+        if value_after and (after > i + 1 or self._mention_before(i, "table", "column")):
+            return True
+        rest = [t for t in self.tokens[i + 1 :] if t.low not in lexicon.STOPWORDS]
+        asks_do = any(t.low in ("did", "does", "do") for t in self.tokens[:i])
+        return asks_do and not rest and self._mention_before(i, "value", "table")
+
+    def _mention_before(self, index: int, *kinds: str) -> bool:
+        return any(m.end <= index and m.kind in kinds for m in self.mentions)
 
     def _absorb_redundant_columns(self) -> None:
         """ "the mobile channel": the column word beside its own value adds nothing; a date column named
@@ -216,14 +234,38 @@ class _Interpretation:
 
     def _resolve_comparison_targets(self) -> None:
         for comparison in self.cues.comparisons:
-            right = self._mention_at(self._skip(comparison.end, 1))
+            right = self._mention_at(self._skip(comparison.end + bool(comparison.unit), 1))
             left = self._mention_at(self._skip(comparison.start - 1, -1))
+            if comparison.unit and self._unit_target(comparison, left):
+                continue
             if right is not None and right.kind in ("table", "column") and _numeric(right):
                 comparison.target, comparison.target_side = right, "right"
             elif left is not None and left.kind in ("table", "column") and _numeric(left):
                 comparison.target, comparison.target_side = left, "left"
             elif right is not None and right.kind in ("table", "column"):
                 comparison.target, comparison.target_side = right, "right"
+
+    def _unit_target(self, comparison: Comparison, left: Mention | None) -> bool:
+        """ "a delay of more than 60 minutes", "trips longer than 10 miles": the unit picks the measure that
+        carries it, among the columns the words before name, else among the named tables' measures."""
+
+        def carries(column: Column) -> bool:
+            return column.role == "measure" and any(w in comparison.unit for w in column.words)
+
+        if left is not None and left.kind == "column" and _numeric(left):
+            if any(carries(c) for c in left.columns):
+                left.columns.sort(key=lambda c: not carries(c))
+            comparison.target, comparison.target_side = left, "left"
+            return True
+        named = {m.table for m in self.mentions if m.kind == "table"} or set(self.graph.tables)
+        pool = [c for c in self.graph.columns() if c.table in named and carries(c)]
+        if len(pool) != 1:
+            return False
+        column = pool[0]
+        at = comparison.start
+        comparison.target = Mention("column", at, at, 0.9, column.table, [column], via_synonym=True)
+        comparison.target_side = "left"
+        return True
 
     # --- measure ----------------------------------------------------------------------------------------
 
@@ -265,6 +307,16 @@ class _Interpretation:
         if measures:
             return self._set_measure("share" if share else "sum", measures[0])
         tables = [m for m in self.mentions if m.kind == "table"]
+        codes = [
+            m
+            for m in self._group_mentions()
+            if m.column.role == "key" and _plural(self.tokens[m.end - 1]) and not self._after_group_marker(m)
+        ]
+        if codes and not tables:  # "flight numbers by carrier": identifiers are counted, never summed
+            column = self._prefer(codes[0].columns)
+            self.consumed.add(id(codes[0]))
+            self.out.base, self.out.measure = column.table, Measure(agg="count_distinct", ref=_ref(column))
+            return True
         if tables or (self._group_mentions() and self.cues.superlatives):
             return self._count_measure(-1, "count")
         if self._having_target_only():
@@ -293,7 +345,7 @@ class _Interpretation:
         adjective = self._adjective_measure() if not measures else None
         if adjective is not None and named <= {adjective[0].table} and (self.cues.limit or named):
             return adjective
-        if measures and self.cues.limit and named <= {measures[0].table}:
+        if measures and (self.cues.limit or named == {measures[0].table}) and named <= {measures[0].table}:
             direction = self.cues.limit_direction or self.cues.superlatives[0][1]
             self.consumed.add(id(measures[0]))
             column = self._pick_measure_column(measures[0])
@@ -466,6 +518,8 @@ class _Interpretation:
                 return None
             tables = [m.table for m in linked]
             return self.graph.tables[max(set(tables), key=tables.count)]
+        if len(self.graph.tables) == 1:  # "how many observations": the one table there is
+            return next(iter(self.graph.tables.values()))
         facts = [t for t in self.graph.tables.values() if t.time_column is not None]
         return facts[0] if len(facts) == 1 else None
 
@@ -503,13 +557,16 @@ class _Interpretation:
         plural_subject = any(
             m.kind == "table" and m.table == table.name and _plural(self.tokens[m.start])
             for m in self.mentions
-        )  # "the biggest orders" lists; "the biggest order" is a max
-        if self.cues.limit or plural_subject and not self._group_mentions():
+        )
+        # "the biggest orders" lists them; "the business with the highest rating" picks that row (with its
+        # rating); only "the highest rating", naming no row, is a MAX.
+        named_subject = any(m.kind == "table" and m.table == table.name for m in self.mentions)
+        if self.cues.limit or (plural_subject or named_subject) and not self._group_mentions():
             label = table.label
             self.out.base = table.name
             self.out.columns = [_ref(c) for c in (label, column) if c is not None]
             self.out.order_by, self.out.order = _ref(column), direction
-            self.out.limit = self.cues.limit or 10
+            self.out.limit = self.cues.limit or (10 if plural_subject else 1)
             self.cues.superlatives.clear()
             self.cues.limit = None
             for m in self.mentions:
@@ -780,7 +837,7 @@ class _Interpretation:
             return
         direction = self.cues.limit_direction or next((d for _p, d, _w in self.cues.superlatives), None)
         if self.cues.ranked and direction is None:
-            direction = "asc" if re.search(r"\bascending\b", self.question.lower()) else "desc"
+            direction = "asc" if re.search(r"\basc(?:ending)?\b", self.question.lower()) else "desc"
         if direction is None:
             return
         if self.inherited:  # "top 10 instead", "and the bottom 3?": the previous grouping stays

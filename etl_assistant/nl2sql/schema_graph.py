@@ -123,16 +123,33 @@ class SchemaGraph:
         return "; ".join(f"{t.name} ({', '.join(c.name for c in t.columns)})" for t in self.tables.values())
 
 
-def _role(name: str, logical: str, distinct: int | None, unique: bool) -> Role:
+# Words that make a number an identifier or a code: counted or grouped, never summed or averaged.
+CODE_WORDS = {
+    *("id", "key", "code", "number", "no", "num", "nr", "zip", "zipcode", "postcode", "postal", "phone"),
+    *("isbn", "sku", "ean", "upc", "fips", "iata", "icao"),
+}
+# Parts of a date stored as small integers ("hour" 0-23, "year" 2015): grouped and filtered, not summed.
+TIME_PART_WORDS = {"hour", "minute", "second", "weekday", "dow", "day", "month", "quarter", "week", "year"}
+
+
+def _role(name: str, logical: str, distinct: int | None, unique: bool, noun: str = "") -> Role:
+    """The column's role from its profile and its name (see CODE_WORDS, TIME_PART_WORDS)."""
     words = words_of(name)
     if logical in ("date", "datetime"):
         return "time"
     if logical == "boolean":
         return "boolean"
     if logical in _NUMERIC:
-        # A unique number is not a key by itself (a price list has unique prices); its name says so.
-        is_key = bool(words and words[-1] in ("id", "key", "code", "number", "no")) or name.endswith("id")
-        return "key" if is_key else "measure"
+        # A unique number is not a key by itself (a price list has unique prices); its name says so: a code
+        # word, or the table's own row noun ("trip" in trips is the trip's number, not an amount of trips).
+        lemmas = [lemma(w) for w in words]
+        if (words and words[-1] in CODE_WORDS) or name.endswith("id") or (logical == "integer" and (
+            (unique and noun and lemmas == [noun]) or any(w in CODE_WORDS for w in words)
+        )):
+            return "key"
+        if logical == "integer" and words and words[-1] in TIME_PART_WORDS:  # "hour"; not "delay_minutes"
+            return "category"
+        return "measure"
     if logical == "string" and (distinct is None or distinct <= CATEGORY_MAX_DISTINCT) and not unique:
         return "category"
     return "text"
@@ -144,18 +161,19 @@ def _engine_logical(type_text: str) -> str:
 
 
 def _table_from_profile(name: str, schema: DatasetSchema) -> Table:
+    noun = lemma(name)
     columns = [
         Column(
             name,
             c.identifier,
             c.type,
-            _role(c.identifier, c.type, c.distinct_count, c.unique),
+            _role(c.identifier, c.type, c.distinct_count, c.unique, noun),
             c.distinct_count,
             tuple(lemma(w) for w in words_of(c.identifier)),
         )
         for c in schema.columns
     ]
-    return Table(name, columns, schema.row_count, noun=lemma(name))
+    return Table(name, columns, schema.row_count, noun=noun)
 
 
 def _table_from_engine(ctx: ToolContext, name: str) -> Table:
@@ -167,7 +185,7 @@ def _table_from_engine(ctx: ToolContext, name: str) -> Table:
                 name,
                 info.name,
                 logical,
-                _role(info.name, logical, None, False),
+                _role(info.name, logical, None, False, lemma(name)),
                 None,
                 tuple(lemma(w) for w in words_of(info.name)),
             )
@@ -185,9 +203,11 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
     if only:
         wanted = set(only)
         names = [n for n in names if n in wanted or (records.get(n) and records[n].dataset in wanted)]
+    relationships = ctx.catalog.list_relationships(ctx.tenant)
     key = (
         ctx.warehouse.url,
         ctx.tenant,
+        tuple((r.dataset, r.relationship.column, r.relationship.ref_dataset) for r in relationships),
         tuple(
             (
                 n,
@@ -211,7 +231,7 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
             table.row_count = records[name].row_count
         graph.tables[name] = table
         dataset_to_table.setdefault(dataset, name)
-    for record in ctx.catalog.list_relationships(ctx.tenant):
+    for record in relationships:
         rel = record.relationship
         source, target = dataset_to_table.get(record.dataset), dataset_to_table.get(rel.ref_dataset)
         if source and target and source != target:

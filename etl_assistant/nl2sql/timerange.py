@@ -54,8 +54,17 @@ _POINT = (
 )
 _NUM = r"(\d+|" + "|".join(COUNT_WORDS) + r")"
 _COMPARISON_BEFORE = re.compile(
-    r"(over|above|than|exceeds?|exceeding|least|most|under|below|to|of|>|<|=)\s*$"
+    r"(over|above|than|exceeds?|exceeding|least|most|under|below|to|of|>|<|=|between\s+[\d.,$]+\s+and)\s*$"
 )
+# Words after a number that make it an amount ("2000 miles", "1990 dollars"), never a year.
+MEASURE_UNITS = (
+    r"(?:minutes?|mins?|hours?|hrs?|seconds?|secs?|days|weeks|months|miles?|mi|km|kilomet(?:er|re)s?|"
+    r"met(?:er|re)s?|kg|kilograms?|grams?|lbs?|pounds?|tons?|dollars?|usd|eur|euros?|%|percent|pages?|"
+    r"passengers?|people|units?|items?|points?|votes?|reviews?|stars?|seats?|rows?)\b"
+)
+_AMOUNT_AFTER = re.compile(rf"\s*{MEASURE_UNITS}")
+# "hour of day", "day of week": a cycle, not a time bucket.
+_CYCLE = re.compile(r"\b(?:hour|day|weekday|week|month)\s+of\s+(?:the\s+)?(day|week|month|year)\b")
 
 
 @dataclass
@@ -126,10 +135,10 @@ def extract_time(text: str, today: date) -> TimeSpec:
 def _extract_range(low: str, today: date, spec: TimeSpec) -> None:
     for pattern, handler in _RANGE_RULES:
         for match in re.finditer(pattern, low):
-            if _COMPARISON_BEFORE.search(low[: match.start()]) and re.fullmatch(
-                r"(19|20)\d{2}", match.group(0)
+            if re.fullmatch(r"(19|20)\d{2}", match.group(0)) and (
+                _COMPARISON_BEFORE.search(low[: match.start()]) or _AMOUNT_AFTER.match(low, match.end())
             ):
-                continue  # "over 2000": an amount, not a year
+                continue  # "over 2000", "between 1000 and 2000 miles": an amount, not a year
             result = handler(match, today)
             if result is None:
                 continue
@@ -141,6 +150,8 @@ def _extract_range(low: str, today: date, spec: TimeSpec) -> None:
 def _extract_bucket(low: str, spec: TimeSpec) -> None:
     """ "by month", "per day", "monthly", or a bare unit noun outside the range ("best month for sales")."""
     units = "|".join(UNITS)
+    cycles = [m.span(1) for m in _CYCLE.finditer(low)]
+    spec.spans.extend(cycles)  # "of day" is read with its hour, not as a bucket by day
     patterns = (
         rf"\b(?:by|per|each|every|a|over|for each|and)\s+({units})\b",
         r"\b(" + "|".join(BUCKET_ADVERBS) + r")\b",
@@ -148,7 +159,7 @@ def _extract_bucket(low: str, spec: TimeSpec) -> None:
     )
     for pattern in patterns:
         for match in re.finditer(pattern, low):
-            if any(a <= match.start() < b for a, b in spec.spans):
+            if any(a <= match.start(1) < b for a, b in spec.spans) or _CYCLE.match(low, match.start(1)):
                 continue
             word = match.group(1)
             spec.bucket = BUCKET_ADVERBS.get(word, word)

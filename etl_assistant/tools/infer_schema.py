@@ -8,7 +8,12 @@ from pydantic import BaseModel, Field
 from etl_assistant.errors import EtlError, ToolError
 from etl_assistant.schema.infer import infer_file, infer_table, table_values
 from etl_assistant.schema.model import DatasetSchema
-from etl_assistant.schema.relationships import ReferenceValues, file_values
+from etl_assistant.schema.relationships import (
+    ReferenceValues,
+    file_values,
+    find_references_to,
+    find_relationships_of_table,
+)
 from etl_assistant.tools.base import Tool, ToolContext
 
 
@@ -56,20 +61,38 @@ def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
         raise ToolError(
             "Give exactly one of `path` (a data file) or `table` (a warehouse table) to infer_schema."
         )
+    values = reference_values(ctx)
+    known = ctx.catalog.list_datasets(ctx.tenant)
     if args.table:
         schema = infer_table(ctx.warehouse, args.table, name=args.name)
+        schema.relationships = find_relationships_of_table(schema, known, values)
     else:
-        known = ctx.catalog.list_datasets(ctx.tenant)
         schema = infer_file(
             args.path,
             ctx.settings,
             name=args.name,
             progress=ctx.progress,
             known=known,
-            reference_values=reference_values(ctx),
+            reference_values=values,
         )
     ctx.catalog.save_dataset(ctx.tenant, schema)
+    relink_known(ctx, schema, known, values)
     return schema
+
+
+def relink_known(
+    ctx: ToolContext, schema: DatasetSchema, known: list[DatasetSchema], values: ReferenceValues
+) -> None:
+    """The other direction: known datasets whose columns reference the new one (facts loaded before their
+    dimensions) get those relationships; earlier ones to it are replaced (a changed dataset is re-checked)."""
+    found = find_references_to(schema, known, values)
+    for other in known:
+        if other.name == schema.name:
+            continue
+        kept = [r for r in other.relationships if r.ref_dataset != schema.name]
+        new = found.get(other.name, [])
+        if new or len(kept) != len(other.relationships):
+            ctx.catalog.save_dataset(ctx.tenant, other.model_copy(update={"relationships": kept + new}))
 
 
 TOOL = Tool(name="infer_schema", fn=run, input_model=InferSchemaInput, output_model=DatasetSchema)
