@@ -55,9 +55,9 @@ SUPERLATIVES: dict[str, str] = {
 }
 # Prepositions that point at a direction-named column ("to LAX" -> dest, "from JFK" -> origin).
 DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
-    "to": ("dest", "destination", "to", "arrival", "target", "recipient", "receiver"),
+    "to": ("dest", "destination", "to", "arrival", "target", "recipient", "receiver", "dropoff", "drop"),
     "into": ("dest", "destination", "to", "target"),
-    "from": ("origin", "source", "from", "departure", "sender"),
+    "from": ("origin", "source", "from", "departure", "sender", "pickup", "pick", "start", "boarding"),
 }
 # "most expensive" = ranked by a price-like measure; the adjective names the measure.
 MEASURE_ADJECTIVES: dict[str, tuple[str, str]] = {

@@ -16,8 +16,8 @@ from etl_assistant.nl2sql.cues import Comparison, Cues, scan_cues
 from etl_assistant.nl2sql.followup import is_follow_up, merge
 from etl_assistant.nl2sql.linker import Linker, Mention
 from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Having, Measure, QueryParse, TimeRange
-from etl_assistant.nl2sql.schema_graph import Column, SchemaGraph, Table
-from etl_assistant.nl2sql.text import Token, tokenize
+from etl_assistant.nl2sql.schema_graph import CODE_WORDS, Column, Edge, SchemaGraph, Table
+from etl_assistant.nl2sql.text import Token, lemma, tokenize, words_of
 from etl_assistant.nl2sql.timerange import TimeSpec, extract_time
 from etl_assistant.nl2sql.values import IndexedValue
 
@@ -97,6 +97,9 @@ class _Interpretation:
         self.consumed: set[int] = set()  # ids of mentions already given a role
         self.time_hint: Column | None = None  # a date column the question named ("signed up in 2022")
         self.used_negations: set[int] = set()  # negation words some filter took up
+        self.role_of: dict[int, str] = {}  # mention id -> the role word that qualifies it ("dropoff")
+        self.role_words: set[int] = set()  # ids of mentions read as such role words
+        self.unrelated: set[str] = set()  # tables the question groups by that the base cannot join
 
     # --- orchestration ----------------------------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class _Interpretation:
             return self._clarify(
                 f"I could not match that question to your data; I have {self._inventory()}.", 0
             )
+        self._absorb_role_words()
         self._absorb_redundant_columns()
         self._resolve_comparison_targets()
         if not self._measure():
@@ -216,6 +220,12 @@ class _Interpretation:
             elif mention.column.role == "time" and not self._after_group_marker(mention):
                 self.time_hint = mention.column
                 self.consumed.add(id(mention))
+            elif (
+                self.time.has_range
+                and mention.column == self.graph.tables[mention.column.table].year_column
+                and not self._after_group_marker(mention)
+            ):
+                self.consumed.add(id(mention))  # "published after 2015": the year the range applies to
 
     # --- comparisons ------------------------------------------------------------------------------------
 
@@ -282,10 +292,55 @@ class _Interpretation:
         return [
             m
             for m in self.mentions
-            if m.kind == "column" and id(m) not in targets and any(c.role == "measure" for c in m.columns)
+            if m.kind == "column"
+            and id(m) not in targets | self.role_words
+            and any(c.role == "measure" for c in m.columns)
         ]
 
+    def _ratio(self) -> bool:
+        """ "average fare per mile", "ratio of fare to distance": SUM of one measure over SUM of another
+        (never the average of per-row ratios). The denominator is a measure column or the unit it carries."""
+        measures = self._measure_mentions()
+        for i, token in enumerate(self.tokens):
+            if token.low == "per":
+                after = self._skip(i + 1, 1)
+                numerators = [m for m in measures if m.end <= i]
+            elif token.low == "ratio":
+                after = -1
+                numerators = [m for m in measures if m.start > i][:1]
+            else:
+                continue
+            if not numerators:
+                continue
+            numerator = numerators[-1]
+            rest = [m for m in measures if m.start > numerator.start and m is not numerator]
+            denominator = self._mention_at(after) if after >= 0 else (rest[0] if rest else None)
+            column = self._per_column(denominator, after, numerator)
+            if column is None:
+                continue
+            top = self._pick_measure_column(numerator)
+            if top is None or column.table not in {top.table, *self.graph.reachable(top.table)}:
+                continue
+            self.out.base = top.table
+            self.out.measure = Measure(agg="ratio", ref=_ref(top), per=_ref(column))
+            self.consumed.update({id(numerator)} | ({id(denominator)} if denominator else set()))
+            return True
+        return False
+
+    def _per_column(self, mention: Mention | None, index: int, numerator: Mention) -> Column | None:
+        if mention is not None and mention.kind == "column" and mention is not numerator:
+            measures = [c for c in mention.columns if c.role == "measure"]
+            return measures[0] if measures else None
+        unit = lexicon.UNITS.get(self.tokens[index].low, ()) if 0 <= index < len(self.tokens) else ()
+        table = numerator.table
+        carriers = [
+            c for c in self.graph.tables[table].by_role("measure") if unit and any(w in unit for w in c.words)
+        ]
+        return carriers[0] if len(carriers) == 1 else None
+
     def _measure(self) -> bool:
+        if self._ratio():
+            return True
         distinct = self._first_agg("count_distinct")
         count = self._first_agg("count")
         other = self._first_agg("sum", "avg", "min", "max", "median")
@@ -481,7 +536,7 @@ class _Interpretation:
             if e.ref_table == table.name
             and (
                 e.table in others
-                or (self.time.has_range and table.time_column is None)
+                or (self.time.has_range and table.time_column is None and table.year_column is None)
                 or any(self._only_in(m, e.table) for m in self.mentions)
             )
         ]
@@ -635,7 +690,10 @@ class _Interpretation:
             bucket = None
             if column.role == "time":
                 bucket = self.time.bucket or "day"
-            self.out.dimensions.append(Dimension(ref=_ref(column), bucket=bucket))
+            routed = self._routed(column, mention)
+            if routed is None:
+                return False
+            self.out.dimensions.append(Dimension(ref=routed, bucket=bucket))
         for mention in self.mentions:
             if (
                 mention.kind == "table"
@@ -643,10 +701,22 @@ class _Interpretation:
                 and id(mention) not in self.consumed
                 and self._entity_dimension(mention)
             ):
-                edge = self.graph.edge_between(base, mention.table)
-                if edge is not None:
-                    self.out.dimensions.append(Dimension(ref=ColumnRef(table=base, column=edge.column)))
+                edges = self.graph.edges_to(base, mention.table)
+                if len(edges) > 1:
+                    via = self._role_edge(edges, mention)
+                    if via is None:
+                        return False
+                    edges = [e for e in edges if e.column == via]
+                if edges:
+                    self.out.dimensions.append(Dimension(ref=ColumnRef(table=base, column=edges[0].column)))
                     self.consumed.add(id(mention))
+                elif self._rebase_through_link(mention.table):  # "books for each author" (books-authors)
+                    edge = self.graph.edges_to(self.out.base or "", mention.table)[0]
+                    self.out.dimensions.append(Dimension(ref=ColumnRef(table=edge.table, column=edge.column)))
+                    self.consumed.add(id(mention))
+                    base = self.out.base
+                else:
+                    self.unrelated.add(mention.table)  # named as the grouping, but nothing joins it
         if self.time.bucket and not any(d.bucket for d in self.out.dimensions) and self.out.measure:
             time_column = self._time_column()
             if time_column is not None:
@@ -676,6 +746,67 @@ class _Interpretation:
             c.target_side and 0 < c.start - mention.end <= 2 and self.tokens[mention.end].low == "with"
             for c in self.cues.comparisons
         )
+
+    # --- roles: one table reached through several keys (pickup / dropoff zone) ----------------------------
+
+    def _role_words(self, edge: Edge) -> set[str]:
+        """ "pickup" of pickup_zone_id -> zones: the words of the key that are not the target's own."""
+        target = self.graph.tables[edge.ref_table]
+        own = {target.noun, *words_of(edge.ref_column), *CODE_WORDS}
+        return {lemma(w) for w in words_of(edge.column)} - own
+
+    def _absorb_role_words(self) -> None:
+        """ "by dropoff borough", "the pickup zone": a role word right before a mention of a table that is
+        reached through several keys qualifies that mention; it is not a column of its own."""
+        for mention in self.mentions:
+            following = next((m for m in self.mentions if m.start == mention.end), None)
+            if mention.kind != "column" or len(mention.columns) < 1 or following is None:
+                continue
+            if mention.end - mention.start != 1 or not mention.via_synonym:
+                continue
+            word = self.tokens[mention.start].lemma
+            edges = [e for e in self.graph.edges if e.ref_table == following.table]
+            if len(edges) > 1 and any(word in self._role_words(e) for e in edges):
+                self.consumed.add(id(mention))
+                self.role_words.add(id(mention))
+                self.role_of[id(following)] = word
+
+    def _role_edge(self, edges: list[Edge], mention: Mention | None) -> str | None:
+        """The key (edge column) a mention of the shared target goes through: its own role word ("dropoff
+        zone"), the preposition before its value ("from Midtown" -> pickup), else the one role word the
+        question uses (a guess: confidence drops); none -> ask which, and None."""
+        said = self.role_of.get(id(mention)) if mention is not None else None
+        if mention is not None and said is None and mention.kind == "value":
+            hints = lexicon.DIRECTION_WORDS.get(self._word_before(mention.start), ())
+            picked = [e for e in edges if self._role_words(e) & set(hints)]
+            if len(picked) == 1:
+                return picked[0].column
+        if said is not None:
+            picked = [e for e in edges if said in self._role_words(e)]
+            if len(picked) == 1:
+                return picked[0].column
+        lemmas = {t.lemma for t in self.tokens}
+        picked = [e for e in edges if self._role_words(e) & lemmas]
+        if len(picked) == 1:
+            self.out.confidence *= 0.9
+            self.out.notes.append(f"read {picked[0].column} from a role word elsewhere in the question")
+            return picked[0].column
+        self._clarify(f"Which one do you mean: {_or([e.column for e in edges])}?", 0.3)
+        return None
+
+    def _word_before(self, index: int) -> str:
+        return self.tokens[index - 1].low if index > 0 else ""
+
+    def _routed(self, column: Column, mention: Mention | None) -> ColumnRef | None:
+        """The reference to `column` with its route from the base (None after asking which route)."""
+        base = self.out.base
+        if base is None or column.table == base:
+            return _ref(column)
+        edges = self.graph.edges_to(base, column.table)
+        if len(edges) < 2:
+            return _ref(column)
+        via = self._role_edge(edges, mention)
+        return None if via is None else ColumnRef(table=column.table, column=column.name, via=via)
 
     def _which_positions(self) -> list[int]:
         return [i for i, t in enumerate(self.tokens) if t.low in ("which", "what")]
@@ -710,7 +841,7 @@ class _Interpretation:
         return bool(hits)
 
     def _filters(self) -> None:
-        groups: dict[tuple[str, str], list[tuple[Mention, bool]]] = {}
+        groups: dict[tuple[str, str, str | None], list[tuple[Mention, bool]]] = {}
         for mention in self.mentions:
             if mention.kind != "value" or id(mention) in self.consumed:
                 continue
@@ -718,16 +849,19 @@ class _Interpretation:
             if column is None:
                 continue
             negated = self._negated(mention)
-            key = (column.table, column.name)
+            routed = self._routed(column, mention)
+            if routed is None:
+                return
+            key = (column.table, column.name, routed.via)
             if key in groups and groups[key][0][1] and not negated:
                 negated = True  # "not cancelled or returned": the negation covers the list
             groups.setdefault(key, []).append((mention, negated))
             if mention.score < 1:
                 self.out.confidence *= mention.score
         compare = any(t.low in ("vs", "versus") for t in self.tokens)  # "electronics vs books": side by side
-        for (table, name), items in groups.items():
+        for (table, name, via), items in groups.items():
             values = list(dict.fromkeys(m.value for m, _n in items))
-            ref = ColumnRef(table=table, column=name)
+            ref = ColumnRef(table=table, column=name, via=via)
             if (
                 compare
                 and len(values) > 1
@@ -740,7 +874,7 @@ class _Interpretation:
                 op = "ne" if negated else "eq"
             else:
                 op = "not_in" if negated else "in"
-            self.out.filters.append(Filter(ref=ColumnRef(table=table, column=name), op=op, values=values))
+            self.out.filters.append(Filter(ref=ref, op=op, values=values))
         for mention in self.mentions:
             if mention.kind == "flag":
                 negated = mention.negated != self._negated(mention)
@@ -817,10 +951,27 @@ class _Interpretation:
                 return self.graph.tables[name].time_column
         return None
 
+    def _year_filters(self) -> bool:
+        """ "published after 2015" on a table that keeps only a year number: whole years become a range on
+        it; anything finer than a year cannot apply and is asked about instead."""
+        base = self.graph.tables.get(self.out.base or "")
+        column = base.year_column if base is not None else None
+        start, end = self.time.start, self.time.end
+        whole = all(d is None or (d.month, d.day) == (1, 1) for d in (start, end))
+        if column is None or not whole or self.time.latest is not None:
+            return False
+        if start is not None:
+            self.out.filters.append(Filter(ref=_ref(column), op="ge", values=[start.year]))
+        if end is not None:
+            self.out.filters.append(Filter(ref=_ref(column), op="lt", values=[end.year]))
+        return True
+
     def _time(self) -> None:
         if not self.time.has_range:
             return
         column = self._time_column()
+        if column is None and self._year_filters():
+            return
         if column is None:
             self._clarify(f"{self.out.base} has no date column to apply '{self.time.label}' to.", 0.2)
             return
@@ -870,11 +1021,44 @@ class _Interpretation:
         if not self.out.share_condition:
             self._clarify("A share of what? Say which part, e.g. 'share of orders that were cancelled'.", 0.3)
 
+    def _link_table(self, base: str, needed: set[str]) -> str | None:
+        """A table that references `base` and reaches every table in `needed` (book_authors between books
+        and authors); the only one, or None."""
+        links = [
+            e.table
+            for e in self.graph.edges
+            if e.ref_table == base
+            and needed <= set(self.graph.reachable(e.table)) | {e.table}
+        ]
+        return links[0] if len(set(links)) == 1 else None
+
+    def _rebase_through_link(self, *extra: str) -> bool:
+        """Move the base onto the link table that joins it to the tables it cannot reach: a count of the
+        base's rows becomes a count of distinct references to them (a book with two authors counts once per
+        author only when grouped by author)."""
+        base = self.out.base
+        if base is None:
+            return False
+        needed = self.out.tables() | set(extra)
+        link = self._link_table(base, needed)
+        if link is None:
+            return False
+        edge = next(e for e in self.graph.edges if e.table == link and e.ref_table == base)
+        measure = self.out.measure
+        if measure is not None and measure.ref is None and measure.agg == "count":
+            self.out.measure = Measure(agg="count_distinct", ref=ColumnRef(table=link, column=edge.column))
+        self.out.base = link
+        self.out.notes.append(f"joined {base} to {', '.join(sorted(needed - {base}))} through {link}")
+        return True
+
     def _check_columns_reachable(self) -> None:
         if self.out.clarify or self.out.base is None:
             return
         reachable = set(self.graph.reachable(self.out.base)) | {self.out.base}
-        stray = sorted(self.out.tables() - reachable)
+        if (self.out.tables() | self.unrelated) - reachable and self._rebase_through_link(*self.unrelated):
+            self.unrelated.clear()
+            reachable = set(self.graph.reachable(self.out.base)) | {self.out.base}
+        stray = sorted((self.out.tables() | self.unrelated) - reachable)
         if stray:
             self._clarify(
                 f"I cannot relate {', '.join(stray)} to {self.out.base}: no relationship between them "

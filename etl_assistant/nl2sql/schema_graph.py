@@ -78,6 +78,12 @@ class Table:
         return texts[0] if texts else self.key
 
     @property
+    def year_column(self) -> Column | None:
+        """A year kept as a number ("published_year"): year ranges filter it when no date column exists."""
+        years = [c for c in self.columns if c.type == "integer" and c.words and c.words[-1] == "year"]
+        return years[0] if len(years) == 1 else None
+
+    @property
     def time_column(self) -> Column | None:
         """The column time filters and buckets use: dates first, then names with the table's noun."""
         times = self.by_role("time")
@@ -109,8 +115,19 @@ class SchemaGraph:
                     frontier.append(edge.ref_table)
         return found
 
-    def join_path(self, base: str, target: str) -> list[Edge]:
-        """Edges from `base` to `target`, in join order ([] when target is base)."""
+    def edges_to(self, base: str, target: str) -> list[Edge]:
+        """Every direct edge from `base` to `target` (two for trips' pickup and dropoff zone)."""
+        return [e for e in self.edges if e.table == base and e.ref_table == target]
+
+    def join_path(self, base: str, target: str, via: str | None = None) -> list[Edge]:
+        """Edges from `base` to `target`, in join order ([] when target is base); `via` names the first
+        edge's column when several lead from `base`."""
+        if via is not None:
+            first = next((e for e in self.edges if e.table == base and e.column == via), None)
+            if first is None:
+                return []
+            rest = [] if first.ref_table == target else self.join_path(first.ref_table, target)
+            return [first, *rest] if first.ref_table == target or rest else []
         path: list[Edge] = []
         reach = self.reachable(base)
         while target != base and target in reach:

@@ -1,0 +1,353 @@
+"""Generalisation of the offline parser to five schemas it was never tuned on
+(tests/support/generalise_data.py), inferred and loaded through the real tools into chDB, facts before
+dimensions. Gold answers come from DuckDB over the same CSV files, an engine the parser never touches.
+
+Every question must be answered right, or (for a question with no gold) asked back or answered below
+HIGH_CONFIDENCE: a wrong number stated confidently is the one outcome that is never acceptable.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl_assistant.config import Settings
+from etl_assistant.evals.nl2sql import results_match
+from etl_assistant.nl2sql.parser import HIGH_CONFIDENCE
+from etl_assistant.nl2sql.service import ask
+from etl_assistant.tools import ToolContext, get_tool
+from etl_assistant.warehouse import connect
+from etl_assistant.warehouse.catalog import Catalog
+from tests.support.generalise_data import LOAD_ORDER, write_all
+
+TODAY = date(2024, 12, 20)
+
+
+@dataclass(frozen=True)
+class Case:
+    schema: str
+    question: str
+    gold: str | None  # DuckDB SQL over the CSV files; None: the right reply is a question back
+    ordered: bool = False
+
+
+CASES = [
+    # --- logistics: shipments -> carriers (carrier_id), shipments.ship_to -> depots.code ----------------
+    Case("logistics", "how many shipments", "SELECT count(*) FROM shipments"),
+    Case(
+        "logistics",
+        "shipments per month",
+        "SELECT date_trunc('month', shipped_date), count(*) FROM shipments GROUP BY 1",
+    ),
+    Case(
+        "logistics",
+        "total cost by carrier name",
+        "SELECT c.name, sum(s.cost) FROM shipments s JOIN carriers c USING (carrier_id) GROUP BY 1",
+    ),
+    Case(
+        "logistics",
+        "how many shipments were handled by Acme Freight",
+        "SELECT count(*) FROM shipments s JOIN carriers c USING (carrier_id) WHERE c.name = 'Acme Freight'",
+    ),
+    Case(
+        "logistics",
+        "average weight of Acme Freight shipments",
+        "SELECT avg(s.weight_kg) FROM shipments s JOIN carriers c USING (carrier_id) "
+        "WHERE c.name = 'Acme Freight'",
+    ),
+    Case(
+        "logistics",
+        "number of shipments by depot city",
+        "SELECT d.city, count(*) FROM shipments s JOIN depots d ON s.ship_to = d.code GROUP BY 1",
+    ),
+    Case(
+        "logistics",
+        "total cost of shipments to Hamburg",
+        "SELECT sum(s.cost) FROM shipments s JOIN depots d ON s.ship_to = d.code WHERE d.city = 'Hamburg'",
+    ),
+    Case(
+        "logistics",
+        "shipments with a weight of more than 500 kg",
+        "SELECT count(*) FROM shipments WHERE weight_kg > 500",
+    ),
+    Case(
+        "logistics",
+        "which carrier has the highest total cost",
+        "SELECT carrier_id, sum(cost) FROM shipments GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+    ),
+    Case(
+        "logistics",
+        "average cost by status",
+        "SELECT status, avg(cost) FROM shipments GROUP BY 1",
+    ),
+    Case(
+        "logistics",
+        "lost shipments by carrier country",
+        "SELECT c.country, count(*) FROM shipments s JOIN carriers c USING (carrier_id) "
+        "WHERE s.status = 'lost' GROUP BY 1",
+    ),
+    # --- taxi: trips.pickup_zone_id / trips.dropoff_zone_id -> zones.zone_id ------------------------------
+    Case("taxi", "how many trips", "SELECT count(*) FROM trips"),
+    Case(
+        "taxi",
+        "trips per month",
+        "SELECT date_trunc('month', pickup_time), count(*) FROM trips GROUP BY 1",
+    ),
+    Case(
+        "taxi",
+        "average fare by hour of day",
+        "SELECT hour, avg(fare) FROM trips GROUP BY 1",
+    ),
+    Case(
+        "taxi",
+        "number of trips by hour",
+        "SELECT hour, count(*) FROM trips GROUP BY 1",
+    ),
+    Case(
+        "taxi",
+        "average pickup wait by zone",
+        "SELECT avg(pickup_wait_minutes) FROM trips GROUP BY pickup_zone_id",
+    ),
+    Case(
+        "taxi",
+        "average dropoff wait by dropoff zone",
+        "SELECT avg(dropoff_wait_minutes) FROM trips GROUP BY dropoff_zone_id",
+    ),
+    Case(
+        "taxi",
+        "trips from Midtown to Airport",
+        "SELECT count(*) FROM trips t JOIN zones p ON t.pickup_zone_id = p.zone_id "
+        "JOIN zones d ON t.dropoff_zone_id = d.zone_id "
+        "WHERE p.zone_name = 'Midtown' AND d.zone_name = 'Airport'",
+    ),
+    Case(
+        "taxi",
+        "trips with a distance between 5 and 10 miles",
+        "SELECT count(*) FROM trips WHERE distance_miles BETWEEN 5 AND 10",
+    ),
+    Case(
+        "taxi",
+        "average fare of trips longer than 10 miles",
+        "SELECT avg(fare) FROM trips WHERE distance_miles > 10",
+    ),
+    Case(
+        "taxi",
+        "how many trips had more than 3 passengers",
+        "SELECT count(*) FROM trips WHERE passengers > 3",
+    ),
+    Case(
+        "taxi",
+        "average fare per mile",
+        "SELECT sum(fare) / sum(distance_miles) FROM trips",
+    ),
+    Case(
+        "taxi",
+        "trips by dropoff borough",
+        "SELECT z.borough, count(*) FROM trips t JOIN zones z ON t.dropoff_zone_id = z.zone_id GROUP BY 1",
+    ),
+    Case("taxi", "total fare by zone", None),  # pickup or dropoff zone? ask
+    # --- books: books - book_authors - authors ------------------------------------------------------------
+    Case("books", "how many books", "SELECT count(*) FROM books"),
+    Case(
+        "books",
+        "number of books for each author",
+        "SELECT count(*) FROM book_authors GROUP BY author_id",
+    ),
+    Case(
+        "books",
+        "average price of books by genre",
+        "SELECT genre, avg(price) FROM books GROUP BY 1",
+    ),
+    Case(
+        "books",
+        "how many books were published after 2015",
+        "SELECT count(*) FROM books WHERE published_year > 2015",
+    ),
+    Case(
+        "books",
+        "how many books did Mei Tanaka write",
+        "SELECT count(*) FROM book_authors ba JOIN authors a USING (author_id) "
+        "WHERE a.author_name = 'Mei Tanaka'",
+    ),
+    Case(
+        "books",
+        "the book with the most pages",
+        "SELECT title, pages FROM books ORDER BY pages DESC LIMIT 1",
+        True,
+    ),
+    Case(
+        "books",
+        "average pages of books by author country",
+        "SELECT a.country, avg(b.pages) FROM book_authors ba JOIN books b USING (book_id) "
+        "JOIN authors a USING (author_id) GROUP BY 1",
+    ),
+    Case("books", "how many authors", "SELECT count(*) FROM authors"),
+    # --- businesses ---------------------------------------------------------------------------------------
+    Case(
+        "business",
+        "the business with the highest rating",
+        "SELECT name, rating FROM businesses ORDER BY rating DESC LIMIT 1",
+        True,
+    ),
+    Case(
+        "business",
+        "which city has the most businesses",
+        "SELECT city, count(*) FROM businesses GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+        True,
+    ),
+    Case(
+        "business",
+        "average rating for each category",
+        "SELECT category, avg(rating) FROM businesses GROUP BY 1",
+    ),
+    Case(
+        "business",
+        "how many businesses are located in Austin",
+        "SELECT count(*) FROM businesses WHERE city = 'Austin'",
+    ),
+    Case(
+        "business",
+        "how many observations are there",
+        "SELECT count(*) FROM businesses",
+    ),
+    Case(
+        "business",
+        "businesses in Denver with a rating above 4.5",
+        "SELECT count(*) FROM businesses WHERE city = 'Denver' AND rating > 4.5",
+    ),
+    Case(
+        "business",
+        "total review count by category in descending order",
+        "SELECT category, sum(review_count) FROM businesses GROUP BY 1 ORDER BY 2 DESC",
+        True,
+    ),
+    Case(
+        "business",
+        "share of businesses that are open",
+        "SELECT 100.0 * count(*) FILTER (WHERE is_open) / count(*) FROM businesses",
+    ),
+    # --- flights ------------------------------------------------------------------------------------------
+    Case(
+        "flights",
+        "how many flights had a delay of more than 60 minutes",
+        "SELECT count(*) FROM flights WHERE dep_delay_minutes > 60",
+    ),
+    Case(
+        "flights",
+        "flights with a distance between 1000 and 2000 miles",
+        "SELECT count(*) FROM flights WHERE distance_miles BETWEEN 1000 AND 2000",
+    ),
+    Case(
+        "flights",
+        "average delay by carrier",
+        "SELECT carrier, avg(dep_delay_minutes) FROM flights GROUP BY 1",
+    ),
+    Case(
+        "flights",
+        "flights per month",
+        "SELECT date_trunc('month', flight_date), count(*) FROM flights GROUP BY 1",
+    ),
+    Case(
+        "flights",
+        "number of flights by hour of day",
+        "SELECT hour, count(*) FROM flights GROUP BY 1",
+    ),
+    Case(
+        "flights",
+        "average distance of flights from JFK",
+        "SELECT avg(distance_miles) FROM flights WHERE origin = 'JFK'",
+    ),
+    Case(
+        "flights",
+        "how many distinct flight numbers",
+        "SELECT count(DISTINCT flight_number) FROM flights",
+    ),
+    Case(
+        "flights",
+        "flight numbers by carrier",
+        "SELECT carrier, count(DISTINCT flight_number) FROM flights GROUP BY 1",
+    ),
+    Case(
+        "flights",
+        "average delay of flights to LAX in March 2024",
+        "SELECT avg(dep_delay_minutes) FROM flights WHERE dest = 'LAX' "
+        "AND flight_date >= DATE '2024-03-01' AND flight_date < DATE '2024-04-01'",
+    ),
+    Case("flights", "total flight number", None),  # a code is not summed: ask
+]
+
+
+def load_schemas(root: Path) -> tuple[dict[str, ToolContext], duckdb.DuckDBPyConnection]:
+    """One tenant per schema in one chDB warehouse, each file inferred then loaded in LOAD_ORDER."""
+    write_all(root)
+    settings = Settings(allowed_roots=[root], data_dir=root / "data", _env_file=None)
+    warehouse = connect(f"chdb://{root / 'chdb'}")
+    catalog = Catalog(f"sqlite:///{root / 'catalog.db'}")
+    contexts: dict[str, ToolContext] = {}
+    oracle = duckdb.connect()
+    for schema, files in LOAD_ORDER.items():
+        ctx = ToolContext(
+            settings=settings, tenant=schema, _overrides={"warehouse": warehouse, "catalog": catalog}
+        )
+        for name in files:
+            get_tool("infer_schema").run(ctx, {"path": str(root / f"{name}.csv")})
+            get_tool("load_table").run(ctx, {"dataset": name})
+            oracle.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv_auto('{root / name}.csv')")
+        contexts[schema] = ctx
+    return contexts, oracle
+
+
+@pytest.fixture(scope="module")
+def schemas(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, ToolContext], duckdb.DuckDBPyConnection]]:
+    contexts, oracle = load_schemas(tmp_path_factory.mktemp("generalise"))
+    yield contexts, oracle
+    oracle.close()
+
+
+def outcome(
+    contexts: dict[str, ToolContext], oracle: duckdb.DuckDBPyConnection, case: Case
+) -> tuple[str, str]:
+    """("right" | "asked" | "wrong" | "wrong_high", detail)."""
+    answer = ask(contexts[case.schema], case.question, today=TODAY, limit=1000)
+    parse = answer.translation.parse
+    detail = f"{answer.translation.sql or parse.clarify} (confidence {parse.confidence:.2f}; {parse.notes})"
+    if parse.clarify is not None:
+        return ("right" if case.gold is None else "asked"), detail
+    if case.gold is None:
+        return ("asked" if parse.confidence < HIGH_CONFIDENCE else "wrong_high"), detail
+    expected = oracle.execute(case.gold).fetchall()
+    if results_match(expected, [tuple(r) for r in answer.rows], case.ordered):
+        return "right", detail
+    detail += f" got {answer.rows[:3]} expected {expected[:3]}"
+    return ("wrong_high" if parse.confidence >= HIGH_CONFIDENCE else "wrong"), detail
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.schema}: {c.question}" for c in CASES])
+def test_generalises(schemas, case: Case) -> None:  # noqa: ANN001
+    result, detail = outcome(*schemas, case)
+    assert result == "right", detail
+
+
+def score() -> dict[str, int]:
+    """Counts of each outcome over CASES, misses printed (`python -m tests.test_nl2sql_generalise`)."""
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        contexts, oracle = load_schemas(Path(tmp))
+        for case in CASES:
+            result, detail = outcome(contexts, oracle, case)
+            counts[result] = counts.get(result, 0) + 1
+            if result != "right":
+                print(f"{result:10} {case.schema}: {case.question}\n           {detail}")
+    return counts
+
+
+if __name__ == "__main__":
+    print(score())
