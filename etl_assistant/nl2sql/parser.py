@@ -194,9 +194,19 @@ class _Interpretation:
         value_after = (mention := self._mention_at(after)) is not None and mention.kind in ("value", "flag")
         if value_after and (after > i + 1 or self._mention_before(i, "table", "column")):
             return True
+        if i + 1 < len(self.tokens) and self._in_time_phrase(self.tokens[i + 1]) and self._dated_subject():
+            return True  # "patients born after 1980": the range says the condition
         rest = [t for t in self.tokens[i + 1 :] if t.low not in lexicon.STOPWORDS]
-        asks_do = any(t.low in ("did", "does", "do") for t in self.tokens[:i])
+        asks_do = any(t.low in ("did", "does", "do", "has", "have", "had") for t in self.tokens[:i])
         return asks_do and not rest and self._mention_before(i, "value", "table")
+
+    def _in_time_phrase(self, token: Token) -> bool:
+        return any(a <= token.start < b for a, b in self.time.spans) and self.time.has_range
+
+    def _dated_subject(self) -> bool:
+        """Some named table keeps a date or a year the time range can apply to."""
+        named = [self.graph.tables[m.table] for m in self.mentions if m.kind == "table"]
+        return any(t.time_column is not None or t.year_column is not None for t in named)
 
     def _mention_before(self, index: int, *kinds: str) -> bool:
         return any(m.end <= index and m.kind in kinds for m in self.mentions)
@@ -791,6 +801,13 @@ class _Interpretation:
             self.out.confidence *= 0.9
             self.out.notes.append(f"read {picked[0].column} from a role word elsewhere in the question")
             return picked[0].column
+        plain = [e for e in edges if not self._role_words(e)]
+        if len(plain) == 1 and not picked:  # doctor_id beside referring_doctor_id: the unqualified key
+            self.out.confidence *= 0.9
+            self.out.notes.append(
+                f"joined through {plain[0].column}, not {_or([e.column for e in edges if e not in plain])}"
+            )
+            return plain[0].column
         self._clarify(f"Which one do you mean: {_or([e.column for e in edges])}?", 0.3)
         return None
 
@@ -1027,8 +1044,7 @@ class _Interpretation:
         links = [
             e.table
             for e in self.graph.edges
-            if e.ref_table == base
-            and needed <= set(self.graph.reachable(e.table)) | {e.table}
+            if e.ref_table == base and needed <= set(self.graph.reachable(e.table)) | {e.table}
         ]
         return links[0] if len(set(links)) == 1 else None
 

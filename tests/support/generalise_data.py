@@ -48,7 +48,14 @@ LOAD_ORDER: dict[str, list[str]] = {
     "books": ["book_authors", "books", "authors"],
     "business": ["businesses"],
     "flights": ["flights"],
+    "clinic": ["visits", "patients", "doctors"],
 }
+DOCTORS = [
+    (1, "Lin Chen", "cardiology"),
+    (2, "Ana Ruiz", "pediatrics"),
+    (3, "Sam Okafor", "neurology"),
+    (4, "Eva Novak", "cardiology"),
+]
 
 
 def _write(path: Path, header: list[str], rows: list[tuple]) -> None:
@@ -199,12 +206,48 @@ def write_flights(root: Path, rng: random.Random) -> None:
     )
 
 
+def write_clinic(root: Path, rng: random.Random) -> None:
+    _write(root / "doctors.csv", ["doctor_id", "doctor_name", "specialty"], DOCTORS)
+    patients = [(pid, f"Patient {pid}", rng.randint(1940, 2015), rng.choice(CITIES)) for pid in range(1, 201)]
+    _write(root / "patients.csv", ["patient_id", "full_name", "birth_year", "city"], patients)
+    visits = []
+    for visit_no in range(9001, 9801):
+        day = date(2024, 1, 1) + timedelta(days=rng.randint(0, 300))
+        visits.append(
+            (
+                visit_no,
+                rng.randint(1, 200),
+                rng.choice(DOCTORS)[0],
+                rng.choice(DOCTORS)[0],
+                day.isoformat(),
+                rng.randint(10, 90),
+                round(rng.uniform(40, 400), 2),
+                "yes" if rng.random() < 0.15 else "no",
+            )
+        )
+    _write(
+        root / "visits.csv",
+        [
+            "visit_no",
+            "patient_id",
+            "doctor_id",
+            "referring_doctor_id",
+            "visit_date",
+            "duration_minutes",
+            "fee",
+            "is_emergency",
+        ],
+        visits,
+    )
+
+
 WRITERS = {
     "logistics": write_logistics,
     "taxi": write_taxi,
     "books": write_books,
     "business": write_business,
     "flights": write_flights,
+    "clinic": write_clinic,
 }
 
 
