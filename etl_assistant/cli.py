@@ -158,13 +158,21 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
                as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
                output: Annotated[str | None, typer.Option("--out", help="Also write the JSON here.")] = None,
                holdout: Annotated[bool, typer.Option(help="nl2sql: run the held-out question set.")] = False,
+               split: Annotated[str, typer.Option(
+                   help="generalisation: dev, unseen or all.")] = "dev",
+               dataset: Annotated[list[str] | None, typer.Option(
+                   help="generalisation: only this dataset (repeatable).")] = None,
                ) -> None:
-    """Run an eval set and print accuracy per category and overall (offline: no LLM)."""
+    """Run an eval set and print accuracy per category and overall (offline unless ETLA_MODEL=openai)."""
     if suite == "nl2sql":
         _eval_nl2sql(as_json, output, holdout)
         return
+    if suite == "generalisation":
+        _eval_generalisation(as_json, output, split, dataset)
+        return
     if suite != "routing":
-        err.print(f"[red]error:[/red] Unknown eval suite {suite!r}; use one of: routing, nl2sql.")
+        err.print(f"[red]error:[/red] Unknown eval suite {suite!r}; use one of: routing, nl2sql, "
+                  "generalisation.")
         raise typer.Exit(2)
     from etl_assistant.evals.routing import run as run_routing
 
@@ -229,6 +237,46 @@ def _eval_nl2sql(as_json: bool, output: str | None, holdout: bool) -> None:
     for failure in payload["failures"]:
         got = failure["sql"] or failure["reply"]
         out.print(f"[yellow]miss[/yellow] {failure['id']} {failure['question']!r}: {got}", highlight=False)
+
+
+def _eval_generalisation(as_json: bool, output: str | None, split: str, datasets: list[str] | None) -> None:
+    """Load each public dataset in each load order into temporary warehouses and score every question."""
+    import tempfile
+    from pathlib import Path
+
+    from etl_assistant.evals import generalisation
+    from etl_assistant.evals.public_data import LOAD_ORDERS
+    from etl_assistant.warehouse.chdb_engine import close_sessions
+
+    splits = generalisation.SPLITS if split == "all" else (split,)
+    unknown = [d for d in datasets or [] if d not in LOAD_ORDERS]
+    if split not in (*generalisation.SPLITS, "all") or unknown:
+        err.print(f"[red]error:[/red] Use --split dev, unseen or all and --dataset one of "
+                  f"{', '.join(LOAD_ORDERS)}.")
+        raise typer.Exit(2)
+    items = generalisation.load_items(splits)
+    with tempfile.TemporaryDirectory(prefix="etla-eval-") as tmp:
+        err.print("loading the public datasets into temporary chDB warehouses...", highlight=False)
+        try:
+            report = generalisation.run(Path(tmp), items, datasets=datasets)
+        finally:
+            close_sessions()
+    payload = report.to_json()
+    if _write_report(payload, as_json, output):
+        return
+    table = Table("dataset / split", "items", "correct", "accuracy", "clarify", "wrong", "wrong ≥ high conf",
+                  "errors", title=f"generalisation eval ({payload['model']}, chDB; every load order)")
+    rows = [*payload["per_dataset_split"].items(), ("[bold]overall[/bold]", payload["overall"])]
+    for name, figures in rows:
+        table.add_row(name, str(figures["items"]), str(figures["correct"]), f"{figures['accuracy']:.1%}",
+                      f"{figures['clarify_rate']:.1%}", str(figures["wrong"]),
+                      str(figures["wrong_high_confidence"]), str(figures["errors"]))
+    out.print(table)
+    for name, figures in payload["per_order"].items():
+        order = " -> ".join(payload["load_orders"][name.split("/")[0]][name.split("/")[1]])
+        out.print(f"{name}: {figures['accuracy']:.1%} ({order})", highlight=False)
+    out.print(f"high confidence: >= {payload['high_confidence']}; p50 {payload['p50_ms']} ms per question",
+              highlight=False)
 
 
 @app.command()
