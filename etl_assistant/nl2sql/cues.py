@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from etl_assistant.nl2sql import lexicon
 from etl_assistant.nl2sql.linker import Mention
-from etl_assistant.nl2sql.text import Token, number_value
+from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, number_value
 
 
 @dataclass
@@ -105,8 +105,9 @@ def _unit(tokens: list[Token], j: int) -> tuple[str, ...]:
 def _top_n(tokens: list[Token], i: int, cues: Cues) -> int:
     word = tokens[i].low
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-    if word in ("top", "bottom", "first", "last") and nxt is not None and nxt.low.isdigit():
-        cues.limit, cues.limit_direction = int(nxt.low), "asc" if word == "bottom" else "desc"
+    count = (int(nxt.low) if nxt.low.isdigit() else NUMBER_WORDS.get(nxt.low)) if nxt is not None else None
+    if word in ("top", "bottom", "first", "last") and nxt is not None and count is not None:
+        cues.limit, cues.limit_direction = count, "asc" if word == "bottom" else "desc"
         cues.superlatives.append((i, cues.limit_direction, word))
         _use([tokens[i], nxt])
         return 2

@@ -17,7 +17,7 @@ from etl_assistant.nl2sql.followup import is_follow_up, merge
 from etl_assistant.nl2sql.linker import Linker, Mention
 from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Having, Measure, QueryParse, TimeRange
 from etl_assistant.nl2sql.schema_graph import CODE_WORDS, Column, Edge, SchemaGraph, Table
-from etl_assistant.nl2sql.text import Token, lemma, tokenize, words_of
+from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, lemma, tokenize, words_of
 from etl_assistant.nl2sql.timerange import TimeSpec, extract_time
 from etl_assistant.nl2sql.values import IndexedValue
 
@@ -44,8 +44,8 @@ class Parser:
 
     # --- entry ------------------------------------------------------------------------------------------
 
-    def parse(self, question: str, today: date, previous: QueryParse | None = None) -> QueryParse:
-        """`today` anchors relative time ("last month"); `previous` is the last turn's parse, if any."""
+    def read(self, question: str, today: date) -> tuple[list[Token], TimeSpec, Cues, list[Mention], int]:
+        """The lexical reading: tokens, time phrase, cues, schema mentions and how many typos were fixed."""
         tokens = tokenize(question)
         time = extract_time(question.replace("’", "'"), today)
         for token in tokens:
@@ -53,7 +53,11 @@ class Parser:
                 token.used = True
         corrected = self.linker.spell_correct(tokens)
         cues = scan_cues(tokens)
-        mentions = self.linker.link(tokens)
+        return tokens, time, cues, self.linker.link(tokens), corrected
+
+    def parse(self, question: str, today: date, previous: QueryParse | None = None) -> QueryParse:
+        """`today` anchors relative time ("last month"); `previous` is the last turn's parse, if any."""
+        tokens, time, cues, mentions, corrected = self.read(question, today)
         by_meaning = self.linker.link_by_meaning(tokens, unknown_tokens(tokens))
         mentions = sorted(mentions + by_meaning, key=lambda m: m.start)
         interpretation = _Interpretation(self, question, tokens, cues, mentions, time, previous)
@@ -275,6 +279,10 @@ class _Interpretation:
         if left is not None and left.kind == "column" and _numeric(left):
             if any(carries(c) for c in left.columns):
                 left.columns.sort(key=lambda c: not carries(c))
+            elif any(carries(c) for c in self.graph.tables[left.table].columns):
+                self.out.confidence *= 0.6  # "a delay of more than 60 miles": the unit belongs elsewhere
+                number = f"{comparison.values[0]:g}"
+                self.out.notes.append(f"the unit after {number} does not fit {left.column.name}")
             comparison.target, comparison.target_side = left, "left"
             return True
         named = {m.table for m in self.mentions if m.kind == "table"} or set(self.graph.tables)
@@ -721,7 +729,7 @@ class _Interpretation:
                     self.out.dimensions.append(Dimension(ref=ColumnRef(table=base, column=edges[0].column)))
                     self.consumed.add(id(mention))
                 elif self._rebase_through_link(mention.table):  # "books for each author" (books-authors)
-                    edge = self.graph.edges_to(self.out.base or "", mention.table)[0]
+                    edge = self.graph.join_path(self.out.base or "", mention.table)[-1]
                     self.out.dimensions.append(Dimension(ref=ColumnRef(table=edge.table, column=edge.column)))
                     self.consumed.add(id(mention))
                     base = self.out.base
@@ -751,6 +759,8 @@ class _Interpretation:
         ):
             return True
         if any(0 <= mention.start - pos <= 2 for pos in self._which_positions()):
+            return True
+        if self._numbered_entity(mention):
             return True
         return any(
             c.target_side and 0 < c.start - mention.end <= 2 and self.tokens[mention.end].low == "with"
@@ -824,6 +834,18 @@ class _Interpretation:
             return _ref(column)
         via = self._role_edge(edges, mention)
         return None if via is None else ColumnRef(table=column.table, column=column.name, via=via)
+
+    def _numbered_entity(self, mention: Mention) -> bool:
+        """ "5 customers with the highest revenue": a count right before a plural table, with a superlative
+        in the question, ranks that many of them."""
+        if mention.start == 0 or not self.cues.superlatives or not _plural(self.tokens[mention.start]):
+            return False
+        number = self.tokens[mention.start - 1]
+        count = NUMBER_WORDS.get(number.low) or (int(number.low) if number.low.isdigit() else None)
+        if count is None or number.used:
+            return False
+        self.cues.limit = count
+        return True
 
     def _which_positions(self) -> list[int]:
         return [i for i, t in enumerate(self.tokens) if t.low in ("which", "what")]
@@ -1044,7 +1066,9 @@ class _Interpretation:
         links = [
             e.table
             for e in self.graph.edges
-            if e.ref_table == base and needed <= set(self.graph.reachable(e.table)) | {e.table}
+            if e.ref_table == base
+            and e.table not in needed
+            and needed <= set(self.graph.reachable(e.table)) | {e.table}
         ]
         return links[0] if len(set(links)) == 1 else None
 
