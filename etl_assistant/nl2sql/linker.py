@@ -167,8 +167,17 @@ class Linker:
                 if m is not None
             ]
             if candidates:
-                return max(candidates, key=lambda m: m.score)
+                return self._rows_before_aggregates(max(candidates, key=lambda m: m.score))
         return None
+
+    def _rows_before_aggregates(self, mention: Mention) -> Mention:
+        """A datamart's column ranks after the same word in a table of rows: a question that names neither
+        datamart ("revenue by channel") must not be read off two datamarts that cannot be joined."""
+        if mention.columns and mention.kind in ("column", "value"):
+            derived = {name for name, table in self.graph.tables.items() if table.derived}
+            mention.columns.sort(key=lambda c: c.table in derived)
+            mention.table = mention.columns[0].table
+        return mention
 
     def _value(self, span: list[Token], i: int) -> Mention | None:
         lemmas = tuple(t.lemma for t in span)

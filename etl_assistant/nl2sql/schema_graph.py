@@ -57,6 +57,7 @@ class Table:
     row_count: int = 0
     version: int = 0
     noun: str = ""  # lemma of the table name: "orders" -> "order"
+    derived: bool = False  # a deployed datamart: aggregates of another table, not rows of its own
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -246,6 +247,7 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
         table.version = records[name].version if name in records else 0
         if name in records:
             table.row_count = records[name].row_count
+            table.derived = records[name].dataset is None  # deploy records a datamart without a dataset
         graph.tables[name] = table
         dataset_to_table.setdefault(dataset, name)
     for record in relationships:
