@@ -78,10 +78,16 @@ UNITS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("hour", "hours", "hr", "hrs"), ("hour", "hours", "hr", "hrs")),
     **dict.fromkeys(("second", "seconds", "sec", "secs"), ("second", "seconds", "sec", "secs")),
     **dict.fromkeys(("day", "days"), ("day", "days")),
-    **dict.fromkeys(("mile", "miles", "mi"), ("mile", "miles", "mi")),
-    **dict.fromkeys(("km", "kilometer", "kilometers", "kilometre", "kilometres"), ("km", "kilometer")),
-    **dict.fromkeys(("kg", "kilogram", "kilograms", "kilo", "kilos"), ("kg", "kilogram")),
-    **dict.fromkeys(("lb", "lbs", "pound", "pounds"), ("lb", "lbs", "pound")),
+    **dict.fromkeys(("mile", "miles", "mi"), ("mile", "miles", "mi", "distance")),
+    **dict.fromkeys(
+        ("km", "kilometer", "kilometers", "kilometre", "kilometres"), ("km", "kilometer", "distance")
+    ),
+    **dict.fromkeys(("kg", "kilogram", "kilograms", "kilo", "kilos"), ("kg", "kilogram", "weight", "mass")),
+    **dict.fromkeys(("lb", "lbs", "pound", "pounds"), ("lb", "lbs", "pound", "weight")),
+    **dict.fromkeys(("feet", "ft", "foot"), ("ft", "feet", "alt", "altitude", "elevation", "height")),
+    **dict.fromkeys(("meter", "meters", "metre", "metres"), ("meter", "alt", "altitude", "height")),
+    **dict.fromkeys(("inch", "inches"), ("inch", "inches", "height", "length")),
+    **dict.fromkeys(("mm", "millimeters", "millimetres"), ("mm", "length", "depth", "precipitation")),
     **dict.fromkeys(
         ("dollar", "dollars", "usd", "euro", "euros", "eur"),
         ("usd", "eur", "dollar", "price", "cost", "amount", "fare", "revenue"),

@@ -272,7 +272,9 @@ class Linker:
         # One word naming the distinctive last word of a column ("date" of signup_date is not distinctive).
         tail = [c for c in columns if c.words and c.words[-1] == word and word not in _GENERIC_WORDS]
         if tail:
-            return Mention("column", i, i + 1, 0.9, tail[0].table, _rank(tail, only_table))
+            shared = len([c for c in tail if c.table == tail[0].table]) > 1  # "delay": dep_ or arr_delay?
+            ranked = _rank(tail, only_table)
+            return Mention("column", i, i + 1, 0.9, tail[0].table, ranked, via_synonym=shared)
         for synonym_map, score in ((lexicon.MEASURE_SYNONYMS, 0.85), (lexicon.NAME_SYNONYMS, 0.8)):
             for rank, target in enumerate(synonym_map.get(word, ())):
                 hits = [c for c in columns if target in c.words or lemma(c.name) == target]

@@ -125,6 +125,7 @@ class _Interpretation:
             return self._clarify(
                 f"I could not match that question to your data; I have {self._inventory()}.", 0
             )
+        self._entity_keys()
         self._absorb_role_words()
         self._absorb_redundant_columns()
         self._resolve_comparison_targets()
@@ -692,6 +693,7 @@ class _Interpretation:
             and id(m) not in self.consumed
             and id(m) not in self._comparison_columns()
             and any(c.role in ("category", "text", "key", "boolean", "time") for c in m.columns)
+            and not (m.start > 0 and self.tokens[m.start - 1].low in ("no", "without"))  # "no composer"
         ]
 
     def _dimensions(self) -> bool:
@@ -725,8 +727,9 @@ class _Interpretation:
                     if via is None:
                         return False
                     edges = [e for e in edges if e.column == via]
-                if edges:
-                    self.out.dimensions.append(Dimension(ref=ColumnRef(table=base, column=edges[0].column)))
+                path = edges[:1] or self.graph.join_path(base, mention.table)
+                if path:  # "by genre": the key it joins by, and the genre's name when it has one
+                    self._entity_columns(path[-1])
                     self.consumed.add(id(mention))
                 elif self._rebase_through_link(mention.table):  # "books for each author" (books-authors)
                     edge = self.graph.join_path(self.out.base or "", mention.table)[-1]
@@ -735,11 +738,26 @@ class _Interpretation:
                     base = self.out.base
                 else:
                     self.unrelated.add(mention.table)  # named as the grouping, but nothing joins it
-        if self.time.bucket and not any(d.bucket for d in self.out.dimensions) and self.out.measure:
+        base_table = self.graph.tables[self.out.base or base]
+        part = base_table.part_column(self.time.bucket) if self.time.bucket else None
+        grouped = {d.ref.column for d in self.out.dimensions}
+        if part is not None and self.out.measure and part.name not in grouped:
+            self.out.dimensions.append(Dimension(ref=_ref(part)))  # "by month" with a `month` column
+        elif self.time.bucket and not any(d.bucket for d in self.out.dimensions) and self.out.measure:
             time_column = self._time_column()
             if time_column is not None:
                 self.out.dimensions.append(Dimension(ref=_ref(time_column), bucket=self.time.bucket))
         return True
+
+    def _entity_columns(self, edge: Edge) -> None:
+        """Group by the key that reaches the entity, plus its label ("name") so people see names."""
+        self.out.dimensions.append(Dimension(ref=ColumnRef(table=edge.table, column=edge.column)))
+        label = self.graph.tables[edge.ref_table].label
+        if label is not None and label.role != "key" and label.table == edge.ref_table:
+            several = len(self.graph.edges_to(edge.table, edge.ref_table)) > 1 and edge.table == self.out.base
+            via = edge.column if several else None  # the pickup zone's name, not the dropoff zone's
+            named = ColumnRef(table=label.table, column=label.name, via=via)
+            self.out.dimensions.append(Dimension(ref=named))
 
     def _after_group_marker(self, mention: Mention) -> bool:
         """ "by region", "per the customer"; not "by US carriers" (a value between: that is a filter)."""
@@ -762,6 +780,10 @@ class _Interpretation:
             return True
         if self._numbered_entity(mention):
             return True
+        if self.out.measure is not None and self.out.base != mention.table and any(
+            0 < pos - mention.end <= 3 and word not in _COUNTING for pos, _d, word in self.cues.superlatives
+        ):  # "the airline with the longest average distance" ranks airlines
+            return True
         return any(
             c.target_side and 0 < c.start - mention.end <= 2 and self.tokens[mention.end].low == "with"
             for c in self.cues.comparisons
@@ -774,6 +796,25 @@ class _Interpretation:
         target = self.graph.tables[edge.ref_table]
         own = {target.noun, *words_of(edge.ref_column), *CODE_WORDS}
         return {lemma(w) for w in words_of(edge.column)} - own
+
+    def _entity_keys(self) -> None:
+        """ "players" linked to player_id (in people, batting, salaries) names the entity whose key that is:
+        the table the others reference by it. Read it as that table, so rows of people are counted."""
+        for mention in self.mentions:
+            if mention.kind != "column" or mention.qualified or not mention.columns:
+                continue
+            names = {c.name for c in mention.columns}
+            if len(names) != 1 or any(c.role != "key" for c in mention.columns):
+                continue
+            owners = {
+                e.ref_table
+                for e in self.graph.edges
+                if e.ref_column in names
+                and e.column in names
+                and e.table in {c.table for c in mention.columns}
+            }
+            if len(owners) == 1:
+                mention.kind, mention.table, mention.columns = "table", owners.pop(), []
 
     def _absorb_role_words(self) -> None:
         """ "by dropoff borough", "the pickup zone": a role word right before a mention of a table that is
@@ -1009,8 +1050,10 @@ class _Interpretation:
         if not self.time.has_range:
             return
         column = self._time_column()
-        if column is None and self._year_filters():
-            return
+        base = self.graph.tables.get(self.out.base or "")
+        own = column is not None and base is not None and column.table == base.name
+        if (column is None or not own) and self._year_filters():
+            return  # "average salary in 2016": salaries' own year, not the player's debut
         if column is None:
             self._clarify(f"{self.out.base} has no date column to apply '{self.time.label}' to.", 0.2)
             return
@@ -1050,7 +1093,18 @@ class _Interpretation:
                 self._ask_which_measure("rank")  # "longest flight": longest by what?
             return
         self.out.order = direction
-        self.out.limit = self.cues.limit or (None if self.cues.ranked else 1)
+        counted = self._number_before_dimension()
+        self.out.limit = self.cues.limit or counted or (None if self.cues.ranked else 1)
+
+    def _number_before_dimension(self) -> int | None:
+        """ "the 3 carriers with the most flights": a count right before the grouped word."""
+        for mention in self.mentions:
+            if id(mention) not in self.consumed or mention.start == 0:
+                continue
+            number = self.tokens[mention.start - 1]
+            if not number.used and (number.low.isdigit() or number.low in NUMBER_WORDS):
+                return int(number.low) if number.low.isdigit() else NUMBER_WORDS[number.low]
+        return None
 
     def _share(self) -> None:
         measure = self.out.measure

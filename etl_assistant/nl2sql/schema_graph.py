@@ -81,8 +81,13 @@ class Table:
     @property
     def year_column(self) -> Column | None:
         """A year kept as a number ("published_year"): year ranges filter it when no date column exists."""
-        years = [c for c in self.columns if c.type == "integer" and c.words and c.words[-1] == "year"]
+        years = [c for c in self.columns if c.type == "integer" and "year" in c.words]
         return years[0] if len(years) == 1 else None
+
+    def part_column(self, unit: str) -> Column | None:
+        """An integer column holding one part of a date ("month", "year_id"): grouping "by month" uses it."""
+        parts = [c for c in self.columns if c.type == "integer" and c.words and c.words[0] == unit]
+        return parts[0] if len(parts) == 1 else None
 
     @property
     def time_column(self) -> Column | None:
@@ -159,10 +164,10 @@ def _role(name: str, logical: str, distinct: int | None, unique: bool, noun: str
         return "boolean"
     if logical in _NUMERIC:
         # A unique number is not a key by itself (a price list has unique prices); its name says so: a code
-        # word, or the table's own row noun ("trip" in trips is the trip's number, not an amount of trips).
+        # word, or the table's own row noun ("flight" in flights is the flight's number, not an amount).
         lemmas = [lemma(w) for w in words]
         if (words and words[-1] in CODE_WORDS) or name.endswith("id") or (logical == "integer" and (
-            (unique and noun and lemmas == [noun]) or any(w in CODE_WORDS for w in words)
+            (noun and lemmas == [noun]) or any(w in CODE_WORDS for w in words)
         )):
             return "key"
         if logical == "integer" and words and words[-1] in TIME_PART_WORDS:  # "hour"; not "delay_minutes"
