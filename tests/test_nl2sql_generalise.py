@@ -498,6 +498,10 @@ MORE = [
         True,
     ),
     Case("taxi", "what is the average wait", None),  # pickup or dropoff wait: ask
+    Case("business", "what do the businesses eat", None),  # 'eat' links to nothing: ask
+    Case("flights", "how many flights took longer than 2 hours", None),  # no column says hours
+    Case("logistics", "average capacity of carriers", None),  # depots' capacity does not join carriers
+    Case("flights", "how many days had flights with a delay over 100 minutes", None),  # days: distinct dates
     Case("books", "how many books have no genre", "SELECT count(*) FROM books WHERE genre IS NULL"),
     Case(
         "clinic", "number of patients by birth year", "SELECT birth_year, count(*) FROM patients GROUP BY 1"

@@ -24,6 +24,15 @@ from etl_assistant.nl2sql.values import IndexedValue
 HIGH_CONFIDENCE = 0.8
 _COUNTING = {"most", "least", "fewest"}  # superlatives of a count: "the most orders"
 _ADJECTIVE_STEMS = {
+    "tallest": "tall",
+    "heaviest": "heavy",
+    "lightest": "light",
+    "hottest": "hot",
+    "warmest": "hot",
+    "coldest": "cold",
+    "windiest": "windy",
+    "rainiest": "rainy",
+    "wettest": "rainy",
     "biggest": "big",
     "largest": "large",
     "smallest": "small",
@@ -31,6 +40,7 @@ _ADJECTIVE_STEMS = {
     "priciest": "pricey",
 }
 _MONEY_WORDS = lexicon.MEASURE_SYNONYMS["revenue"]
+_GROUPING_WORDS = {"vs", "versus", "each", "every", "per", "by"}
 
 
 def _ref(column: Column) -> ColumnRef:
@@ -203,7 +213,9 @@ class _Interpretation:
             return True  # "patients born after 1980": the range says the condition
         rest = [t for t in self.tokens[i + 1 :] if t.low not in lexicon.STOPWORDS]
         asks_do = any(t.low in ("did", "does", "do", "has", "have", "had") for t in self.tokens[:i])
-        return asks_do and not rest and self._mention_before(i, "value", "table")
+        each = any(t.low in ("each", "every") for t in self.tokens[:i])
+        subject = self._mention_before(i, "value") or (each and self._mention_before(i, "table"))
+        return asks_do and not rest and subject  # "did Queen record", not "what do the penguins eat"
 
     def _in_time_phrase(self, token: Token) -> bool:
         return any(a <= token.start < b for a, b in self.time.spans) and self.time.has_range
@@ -263,6 +275,9 @@ class _Interpretation:
             left = self._mention_at(self._skip(comparison.start - 1, -1))
             if comparison.unit and self._unit_target(comparison, left):
                 continue
+            if comparison.unit:
+                self.out.confidence *= 0.5  # "shorter than 2 minutes" and no column says minutes
+                self.out.notes.append(f"no column carries the unit after {comparison.values[0]:g}")
             if right is not None and right.kind in ("table", "column") and _numeric(right):
                 comparison.target, comparison.target_side = right, "right"
             elif left is not None and left.kind in ("table", "column") and _numeric(left):
@@ -713,6 +728,9 @@ class _Interpretation:
             routed = self._routed(column, mention)
             if routed is None:
                 return False
+            if not self._grouping_said(mention):
+                self.out.confidence *= 0.6  # "the number of wins" grouped by div_win: nothing said "by"
+                self.out.notes.append(f"grouped by {column.name} though no 'by'/'per'/'each' introduces it")
             self.out.dimensions.append(Dimension(ref=routed, bucket=bucket))
         for mention in self.mentions:
             if (
@@ -748,6 +766,15 @@ class _Interpretation:
             if time_column is not None:
                 self.out.dimensions.append(Dimension(ref=_ref(time_column), bucket=self.time.bucket))
         return True
+
+    def _grouping_said(self, mention: Mention) -> bool:
+        """A grouping column introduced as one: "by region", "which city", "for each", "vs", a ranking."""
+        return (
+            self._after_group_marker(mention)
+            or any(0 <= mention.start - pos <= 2 for pos in self._which_positions())
+            or any(t.low in _GROUPING_WORDS for t in self.tokens[: mention.start])
+            or bool(self.cues.superlatives or self.cues.limit)
+        )
 
     def _entity_columns(self, edge: Edge) -> None:
         """Group by the key that reaches the entity, plus its label ("name") so people see names."""
@@ -804,7 +831,7 @@ class _Interpretation:
             if mention.kind != "column" or mention.qualified or not mention.columns:
                 continue
             names = {c.name for c in mention.columns}
-            if len(names) != 1 or any(c.role != "key" for c in mention.columns):
+            if len(names) != 1 or any(c.role not in ("key", "text") for c in mention.columns):
                 continue
             owners = {
                 e.ref_table
@@ -929,6 +956,11 @@ class _Interpretation:
             if column is None:
                 continue
             negated = self._negated(mention)
+            if len({c.name for c in mention.columns}) > 1 and not mention.qualified:
+                here = f"{column.table}.{column.name}"
+                others = sorted({f"{c.table}.{c.name}" for c in mention.columns} - {here})
+                self.out.confidence *= 0.7  # "Metallica": a composer, or the artist's name?
+                self.out.notes.append(f"'{mention.value}' is also in {', '.join(others)}")
             routed = self._routed(column, mention)
             if routed is None:
                 return
@@ -1152,6 +1184,9 @@ class _Interpretation:
         if (self.out.tables() | self.unrelated) - reachable and self._rebase_through_link(*self.unrelated):
             self.unrelated.clear()
             reachable = set(self.graph.reachable(self.out.base)) | {self.out.base}
+        named = {m.table for m in self.mentions if m.kind == "table" and m.table not in reachable}
+        joined_to_base = {e.table for e in self.graph.edges if e.ref_table == self.out.base}
+        self.unrelated |= named - joined_to_base  # "how much did the cars cost" read off stocks
         stray = sorted((self.out.tables() | self.unrelated) - reachable)
         if stray:
             self._clarify(

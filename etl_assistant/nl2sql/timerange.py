@@ -54,7 +54,7 @@ _POINT = (
 )
 _NUM = r"(\d+|" + "|".join(COUNT_WORDS) + r")"
 _COMPARISON_BEFORE = re.compile(
-    r"(over|above|than|exceeds?|exceeding|least|most|under|below|to|of|>|<|=|between\s+[\d.,$]+\s+and)\s*$"
+    r"(over|above|than|exceeds?|exceeding|least|most|under|below|to|of|>|<|=|between|between\s+[\d.,$]+\s+and)\s*$"
 )
 # Words after a number that make it an amount ("2000 miles", "1990 dollars"), never a year.
 MEASURE_UNITS = (
@@ -135,10 +135,11 @@ def extract_time(text: str, today: date) -> TimeSpec:
 def _extract_range(low: str, today: date, spec: TimeSpec) -> None:
     for pattern, handler in _RANGE_RULES:
         for match in re.finditer(pattern, low):
-            if re.fullmatch(r"(19|20)\d{2}", match.group(0)) and (
-                _COMPARISON_BEFORE.search(low[: match.start()]) or _AMOUNT_AFTER.match(low, match.end())
+            if _AMOUNT_AFTER.match(low, match.end()) or (
+                re.fullmatch(r"(19|20)\d{2}", match.group(0))
+                and _COMPARISON_BEFORE.search(low[: match.start()])
             ):
-                continue  # "over 2000", "between 1000 and 2000 miles": an amount, not a year
+                continue  # "over 2000", "between 2000 and 3000 lbs": an amount, not a year
             result = handler(match, today)
             if result is None:
                 continue
@@ -161,6 +162,8 @@ def _extract_bucket(low: str, spec: TimeSpec) -> None:
         for match in re.finditer(pattern, low):
             if any(a <= match.start(1) < b for a, b in spec.spans) or _CYCLE.match(low, match.start(1)):
                 continue
+            if re.search(r"\b(?:how\s+many|number\s+of)\s+(?:\w+\s+)?$", low[: match.start(1)]):
+                continue  # "how many (rainy) days": the days are what is counted
             word = match.group(1)
             spec.bucket = BUCKET_ADVERBS.get(word, word)
             spec.spans.append(match.span())
