@@ -502,6 +502,22 @@ MORE = [
     ),
     Case("taxi", "what is the average wait", None),  # pickup or dropoff wait: ask
     Case("business", "what do the businesses eat", None),  # 'eat' links to nothing: ask
+    Case(
+        "logistics",
+        "number of shipments per carrier id",
+        "SELECT carrier_id, count(*) FROM shipments GROUP BY 1",
+    ),
+    Case(
+        "books",
+        "how many books were published in the 1990s",
+        "SELECT count(*) FROM books WHERE published_year BETWEEN 1990 AND 1999",
+    ),
+    Case(
+        "business",
+        "the 3 businesses with the most reviews",
+        "SELECT name, review_count FROM businesses ORDER BY review_count DESC, business_id LIMIT 3",
+        True,
+    ),
     Case("flights", "how many flights took longer than 2 hours", None),  # no column says hours
     Case("logistics", "average capacity of carriers", None),  # depots' capacity does not join carriers
     Case("flights", "how many days had flights with a delay over 100 minutes", None),  # days: distinct dates

@@ -238,7 +238,9 @@ def _measure(parse: QueryParse, col: _Columns, dialect: str, windowed: bool = Tr
     if measure.agg == "median":
         return _median(column, dialect)
     if measure.agg == "ratio" and measure.per is not None:
-        denominator = exp.Nullif(this=exp.Sum(this=col(measure.per)), expression=_number(0))
+        present = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
+        paired = exp.If(this=present, true=col(measure.per), false=exp.Null())  # rows with both values
+        denominator = exp.Nullif(this=exp.Sum(this=paired), expression=_number(0))
         return exp.Div(this=exp.cast(exp.Sum(this=column), "DOUBLE"), expression=denominator)
     return _share(parse, column, col, windowed)
 

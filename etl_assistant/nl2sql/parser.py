@@ -136,6 +136,7 @@ class _Interpretation:
                 f"I could not match that question to your data; I have {self._inventory()}.", 0
             )
         self._entity_keys()
+        self._prefer_named_tables()
         self._absorb_role_words()
         self._absorb_redundant_columns()
         self._resolve_comparison_targets()
@@ -649,9 +650,12 @@ class _Interpretation:
         )
         # "the biggest orders" lists them; "the business with the highest rating" picks that row (with its
         # rating); only "the highest rating", naming no row, is a MAX.
-        named_subject = any(m.kind == "table" and m.table == table.name for m in self.mentions)
+        subjects = [m for m in self.mentions if m.kind == "table" and m.table == table.name]
+        named_subject = bool(subjects)
+        if self.cues.limit is None and subjects:
+            self._numbered_entity(subjects[0])  # "the 3 businesses with the most reviews"
         if self.cues.limit or (plural_subject or named_subject) and not self._group_mentions():
-            label = table.label
+            label = table.label or table.time_column  # "the 3 hottest days": which days
             self.out.base = table.name
             self.out.columns = [_ref(c) for c in (label, column) if c is not None]
             self.out.order_by, self.out.order = _ref(column), direction
@@ -731,6 +735,12 @@ class _Interpretation:
             if not self._grouping_said(mention):
                 self.out.confidence *= 0.6  # "the number of wins" grouped by div_win: nothing said "by"
                 self.out.notes.append(f"grouped by {column.name} though no 'by'/'per'/'each' introduces it")
+            reference = next(
+                (e for e in self.graph.edges if e.table == column.table and e.column == column.name), None
+            )
+            if column.role == "key" and reference is not None and column.table == base:
+                self._entity_columns(reference)  # "for each media type" (media_type_id): with its name
+                continue
             self.out.dimensions.append(Dimension(ref=routed, bucket=bucket))
         for mention in self.mentions:
             if (
@@ -769,11 +779,17 @@ class _Interpretation:
 
     def _grouping_said(self, mention: Mention) -> bool:
         """A grouping column introduced as one: "by region", "which city", "for each", "vs", a ranking."""
+        near = self.tokens[max(0, mention.start - 3) : mention.start]
         return (
             self._after_group_marker(mention)
             or any(0 <= mention.start - pos <= 2 for pos in self._which_positions())
-            or any(t.low in _GROUPING_WORDS for t in self.tokens[: mention.start])
-            or bool(self.cues.superlatives or self.cues.limit)
+            or any(t.low in _GROUPING_WORDS for t in near)
+            or any(t.low in ("vs", "versus") for t in self.tokens)
+            or self.cues.ranked
+            or any(  # "top 3 regions", "the biggest category"; not "the most wins" (that counts wins)
+                0 < mention.start - pos <= 3 and word not in _COUNTING
+                for pos, _d, word in self.cues.superlatives
+            )
         )
 
     def _entity_columns(self, edge: Edge) -> None:
@@ -842,6 +858,15 @@ class _Interpretation:
             }
             if len(owners) == 1:
                 mention.kind, mention.table, mention.columns = "table", owners.pop(), []
+
+    def _prefer_named_tables(self) -> None:
+        """ "tracks that cost more than 1 dollar": of unit_price in track and in invoice_line, the one in
+        the table the question names comes first."""
+        named = {m.table for m in self.mentions if m.kind == "table"}
+        for mention in self.mentions:
+            if mention.kind in ("column", "value") and not mention.qualified and len(mention.columns) > 1:
+                mention.columns.sort(key=lambda c: c.table not in named)
+                mention.table = mention.columns[0].table
 
     def _absorb_role_words(self) -> None:
         """ "by dropoff borough", "the pickup zone": a role word right before a mention of a table that is

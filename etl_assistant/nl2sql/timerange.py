@@ -233,7 +233,13 @@ def _point(m: re.Match, today: date) -> tuple | None:
     return (found[0], found[1], None, m[1]) if found else None
 
 
+def _decade(m: re.Match, today: date) -> tuple:
+    start = int(m[1])
+    return date(start, 1, 1), date(start + 10, 1, 1), None, f"the {start}s"
+
+
 _RANGE_RULES = [
+    (r"\b(?:the\s+)?((?:19|20)\d0)'?s\b", _decade),
     (rf"\b(?:between|from)\s+({_POINT})\s+(?:and|to|until|through|till|-)\s+({_POINT})\b", _between),
     (rf"\b(?:since|starting|from)\s+({_POINT})\b", _since),
     (rf"\b(?:before|until|prior\s+to|till)\s+({_POINT})\b", _before),
