@@ -502,6 +502,13 @@ MORE = [
     ),
     Case("taxi", "what is the average wait", None),  # pickup or dropoff wait: ask
     Case("business", "what do the businesses eat", None),  # 'eat' links to nothing: ask
+    Case("readings", "average temp in 2023", "SELECT avg(temp) FROM readings WHERE year = 2023"),
+    Case(
+        "readings",
+        "average temp last month",
+        "SELECT avg(temp) FROM readings WHERE year = 2024 AND month = 11",
+    ),
+    Case("readings", "readings by month", "SELECT month, count(*) FROM readings GROUP BY 1"),
     Case(
         "logistics",
         "number of shipments per carrier id",

@@ -1103,8 +1103,32 @@ class _Interpretation:
             self.out.filters.append(Filter(ref=_ref(column), op="lt", values=[end.year]))
         return True
 
+    def _part_filters(self) -> bool:
+        """A table that keeps its own calendar parts (`year`, `month` numbers beside a timestamp) is asked
+        about in them: "in 2013" is year = 2013 and "last month" year and month, in the data's own calendar
+        (a timestamp may be stored in another time zone)."""
+        base = self.graph.tables.get(self.out.base or "")
+        year = base.part_column("year") if base is not None else None
+        start, end = self.time.start, self.time.end
+        if year is None or start is None or end is None or self.time.latest is not None or self.time_hint:
+            return False  # "debuted in the 1990s" names its own date column
+        month = base.part_column("month")
+        if (start.month, start.day, end.month, end.day) == (1, 1, 1, 1):
+            self.out.filters.append(Filter(ref=_ref(year), op="ge", values=[start.year]))
+            self.out.filters.append(Filter(ref=_ref(year), op="lt", values=[end.year]))
+            return True
+        months = (end.year * 12 + end.month) - (start.year * 12 + start.month)
+        one_month = start.day == end.day == 1 and months == 1
+        if month is None or not one_month:
+            return False
+        self.out.filters.append(Filter(ref=_ref(year), op="eq", values=[start.year]))
+        self.out.filters.append(Filter(ref=_ref(month), op="eq", values=[start.month]))
+        return True
+
     def _time(self) -> None:
         if not self.time.has_range:
+            return
+        if self._part_filters():
             return
         column = self._time_column()
         base = self.graph.tables.get(self.out.base or "")

@@ -49,6 +49,7 @@ LOAD_ORDER: dict[str, list[str]] = {
     "business": ["businesses"],
     "flights": ["flights"],
     "clinic": ["visits", "patients", "doctors"],
+    "readings": ["readings"],
 }
 DOCTORS = [
     (1, "Lin Chen", "cardiology"),
@@ -241,6 +242,28 @@ def write_clinic(root: Path, rng: random.Random) -> None:
     )
 
 
+def write_readings(root: Path, rng: random.Random) -> None:
+    """Local calendar parts beside a UTC timestamp (five hours ahead): the parts are the data's calendar."""
+    rows = []
+    for reading_id in range(1, 3001):
+        local = datetime(2023, 1, 1) + timedelta(hours=rng.randint(0, 24 * 700))
+        utc = local + timedelta(hours=5)
+        rows.append(
+            (
+                reading_id,
+                rng.choice(["north", "south", "east"]),
+                utc.isoformat(sep=" "),
+                local.year,
+                local.month,
+                local.day,
+                round(rng.uniform(-10, 35), 1),
+            )
+        )
+    _write(
+        root / "readings.csv", ["reading_id", "station", "taken_at_utc", "year", "month", "day", "temp"], rows
+    )
+
+
 WRITERS = {
     "logistics": write_logistics,
     "taxi": write_taxi,
@@ -248,6 +271,7 @@ WRITERS = {
     "business": write_business,
     "flights": write_flights,
     "clinic": write_clinic,
+    "readings": write_readings,
 }
 
 
