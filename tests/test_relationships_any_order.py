@@ -65,3 +65,13 @@ def test_a_changed_dimension_is_checked_again(tmp_path: Path) -> None:
     )
     (tmp_path / "depots.csv").write_text("code,city,capacity\nXXX,Nowhere,1\nYYY,Elsewhere,2\nZZZ,Far,3\n")
     assert _relationships(tmp_path, "logistics", ("depots",), "acme") == set()
+
+
+@pytest.mark.parametrize(("column", "found"), [("plane_id", True), ("aircraft", False)])
+def test_a_same_named_key_may_miss_some_values(tmp_path: Path, column: str, found: bool) -> None:
+    """80% of the tail numbers are in planes: a key of the same name still joins, another name does not."""
+    (tmp_path / "planes.csv").write_text("plane_id,seats\n" + "".join(f"P{i},{100 + i}\n" for i in range(8)))
+    rows = "".join(f"{n},P{n % 10}\n" for n in range(200))
+    (tmp_path / "legs.csv").write_text(f"leg,{column}\n{rows}")
+    relationships = _relationships(tmp_path, "legs", ("legs", "planes"), "acme")
+    assert (("legs", column, "planes", "plane_id") in relationships) is found

@@ -106,7 +106,7 @@ UNITS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("mm", "millimeters", "millimetres"), ("mm", "length", "depth", "precipitation")),
     **dict.fromkeys(
         ("dollar", "dollars", "usd", "euro", "euros", "eur"),
-        ("usd", "eur", "dollar", "price", "cost", "amount", "fare", "revenue"),
+        ("usd", "eur", "dollar", "price", "cost", "amount", "fare", "revenue", "salary", "pay", "wage"),
     ),
     **dict.fromkeys(("percent", "pct"), ("pct", "percent", "rate", "share")),
     **dict.fromkeys(("page", "pages"), ("page", "pages")),

@@ -312,7 +312,7 @@ class Linker:
         hits = [
             c
             for c in columns
-            if all(any(_word_matches(t.lemma, w) for w in c.words if w not in _GENERIC_WORDS) for t in span)
+            if all(any(word_matches(t.lemma, w) for w in c.words if w not in _GENERIC_WORDS) for t in span)
         ]
         if not hits:
             return None
@@ -377,7 +377,7 @@ _GENERIC_WORDS = {
 }
 
 
-def _word_matches(word: str, column_word: str) -> bool:
+def word_matches(word: str, column_word: str) -> bool:
     """Equal, or one abbreviates the other ("dep" ~ "departure", "qty" is handled by synonyms)."""
     if word == column_word:
         return True

@@ -14,7 +14,7 @@ from datetime import date
 from etl_assistant.nl2sql import lexicon
 from etl_assistant.nl2sql.cues import Comparison, Cues, scan_cues
 from etl_assistant.nl2sql.followup import is_follow_up, merge
-from etl_assistant.nl2sql.linker import Linker, Mention
+from etl_assistant.nl2sql.linker import Linker, Mention, word_matches
 from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Having, Measure, QueryParse, TimeRange
 from etl_assistant.nl2sql.schema_graph import CODE_WORDS, Column, Edge, SchemaGraph, Table
 from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, lemma, tokenize, words_of
@@ -879,10 +879,14 @@ class _Interpretation:
                 continue
             word = self.tokens[mention.start].lemma
             edges = [e for e in self.graph.edges if e.ref_table == following.table]
-            if len(edges) > 1 and any(word in self._role_words(e) for e in edges):
+            if len(edges) > 1 and any(self._roles_said(e, {word}) for e in edges):
                 self.consumed.add(id(mention))
                 self.role_words.add(id(mention))
                 self.role_of[id(following)] = word
+
+    def _roles_said(self, edge: Edge, words: set[str]) -> bool:
+        """A role word of `edge` among `words`, also abbreviated ("destination" ~ dest)."""
+        return any(word_matches(w, role) for w in words for role in self._role_words(edge))
 
     def _role_edge(self, edges: list[Edge], mention: Mention | None) -> str | None:
         """The key (edge column) a mention of the shared target goes through: its own role word ("dropoff
@@ -891,15 +895,15 @@ class _Interpretation:
         said = self.role_of.get(id(mention)) if mention is not None else None
         if mention is not None and said is None and mention.kind == "value":
             hints = lexicon.DIRECTION_WORDS.get(self._word_before(mention.start), ())
-            picked = [e for e in edges if self._role_words(e) & set(hints)]
+            picked = [e for e in edges if self._roles_said(e, set(hints))]
             if len(picked) == 1:
                 return picked[0].column
         if said is not None:
-            picked = [e for e in edges if said in self._role_words(e)]
+            picked = [e for e in edges if self._roles_said(e, {said})]
             if len(picked) == 1:
                 return picked[0].column
-        lemmas = {t.lemma for t in self.tokens}
-        picked = [e for e in edges if self._role_words(e) & lemmas]
+        lemmas = {t.lemma for t in self.tokens if t.low not in lexicon.STOPWORDS}
+        picked = [e for e in edges if self._roles_said(e, lemmas)]
         if len(picked) == 1:
             self.out.confidence *= 0.9
             self.out.notes.append(f"read {picked[0].column} from a role word elsewhere in the question")

@@ -20,6 +20,9 @@ from etl_assistant.schema.readers import Layout, iter_text_batches, layout_of
 
 MIN_NAME_SIMILARITY = 0.8
 MIN_CONTAINMENT = 0.9
+# A key named exactly like the referenced one (flights.tailnum -> planes.tailnum) is a relationship even when
+# the dimension misses some of its values (nycflights13's planes lack a fifth of the tail numbers).
+MIN_CONTAINMENT_SAME_NAME = 0.75
 ROLE_SIMILARITY = 0.9  # "pickup_zone_id" names zones.zone_id with a role word in front
 VALUE_ONLY_SIMILARITY = 0.5  # a text code whose name says nothing ("ship_to"): containment must carry it
 VALUE_ONLY_MIN_DISTINCT = 3  # fewer distinct codes than this prove nothing ("Y"/"N" is in many columns)
@@ -119,7 +122,8 @@ def _candidates(schema: DatasetSchema, known: list[DatasetSchema]) -> list[_Cand
                 if (column.unique and column.identifier == ref.identifier) or not _compatible(column, ref):
                     continue
                 similarity = name_similarity(column.identifier, ref_dataset.name, ref.identifier)
-                too_many = column.distinct_count * MIN_CONTAINMENT > ref.distinct_count * 1.1
+                share = MIN_CONTAINMENT_SAME_NAME if similarity >= 1.0 else MIN_CONTAINMENT
+                too_many = column.distinct_count * share > ref.distinct_count * 1.1
                 if similarity < MIN_NAME_SIMILARITY:
                     if not _value_only(column, ref):
                         continue
@@ -197,7 +201,8 @@ def _confirmed(
         if references[key] is None or values is None:
             continue  # neither the file nor a table to compare with
         share = containment(values, references[key])
-        if share >= MIN_CONTAINMENT:
+        needed = MIN_CONTAINMENT_SAME_NAME if candidate.similarity >= 1.0 else MIN_CONTAINMENT
+        if share >= needed:
             found.append(
                 Relationship(
                     column=candidate.column.identifier,
