@@ -502,6 +502,17 @@ MORE = [
     ),
     Case("taxi", "what is the average wait", None),  # pickup or dropoff wait: ask
     Case("business", "what do the businesses eat", None),  # 'eat' links to nothing: ask
+    Case(
+        "taxi",
+        "which pickup zone has the highest average fare",
+        "SELECT pickup_zone_id FROM trips GROUP BY 1 ORDER BY avg(fare) DESC LIMIT 1",
+        True,
+    ),
+    Case(
+        "taxi",
+        "trips by pickup zone and dropoff zone",
+        "SELECT pickup_zone_id, dropoff_zone_id, count(*) FROM trips GROUP BY 1, 2",
+    ),
     Case("readings", "average temp in 2023", "SELECT avg(temp) FROM readings WHERE year = 2023"),
     Case(
         "readings",

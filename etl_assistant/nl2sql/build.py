@@ -67,7 +67,8 @@ def build_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> exp.Sele
             query = query.order_by(exp.Ordered(this=col(parse.order_by), desc=parse.order == "desc"))
         return query.limit(parse.limit) if parse.limit else query
     assert parse.measure is not None
-    dims = [(_dimension(d, col, dialect), d.alias) for d in parse.dimensions]
+    named = zip(parse.dimensions, _aliases(parse), strict=True)
+    dims = [(_dimension(d, col, dialect), alias) for d, alias in named]
     measure = _measure(parse, col, dialect)
     query = query.select(
         *(e.as_(alias, quoted=True) for e, alias in dims),
@@ -89,6 +90,20 @@ def build_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> exp.Sele
     elif dims:
         query = query.order_by(*(exp.to_identifier(alias, quoted=True) for _e, alias in dims))
     return query.limit(parse.limit) if parse.limit else query
+
+
+def _aliases(parse: QueryParse) -> list[str]:
+    """One output name per grouping; a repeated name ("zone_name" of the pickup and of the dropoff zone)
+    takes its route or table."""
+    seen: set[str] = set()
+    names = []
+    for d in parse.dimensions:
+        name = d.alias
+        if name in seen:
+            name = f"{d.ref.via or d.ref.table}_{name}"
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 def _join_edges(

@@ -766,6 +766,11 @@ class _Interpretation:
                     base = self.out.base
                 else:
                     self.unrelated.add(mention.table)  # named as the grouping, but nothing joins it
+        unique: list[Dimension] = []
+        for dimension in self.out.dimensions:  # "which origin airport": origin once, with the airport's name
+            if dimension not in unique:
+                unique.append(dimension)
+        self.out.dimensions = unique
         base_table = self.graph.tables[self.out.base or base]
         part = base_table.part_column(self.time.bucket) if self.time.bucket else None
         grouped = {d.ref.column for d in self.out.dimensions}
