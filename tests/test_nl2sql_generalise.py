@@ -502,6 +502,8 @@ MORE = [
     ),
     Case("taxi", "what is the average wait", None),  # pickup or dropoff wait: ask
     Case("business", "what do the businesses eat", None),  # 'eat' links to nothing: ask
+    Case("taxi", "trips in August", None),  # August of which year? the latest so far has no trips: not sure
+    Case("books", "the highest price of each book", None),  # one row cannot answer "each"
     Case(
         "taxi",
         "which pickup zone has the highest average fare",
@@ -550,7 +552,7 @@ ALL = CASES + FRESH + MORE
 @pytest.mark.parametrize("case", ALL, ids=[f"{c.schema}: {c.question}" for c in ALL])
 def test_generalises(schemas, case: Case) -> None:  # noqa: ANN001
     result, detail = outcome(*schemas, case)
-    assert result == "right", detail
+    assert result == "right" or (case.gold is None and result == "asked"), detail
 
 
 # Where the SQLite rendering differs (aliases of a table joined twice, integer division in a ratio, year

@@ -157,6 +157,13 @@ class _Interpretation:
     def _doubt_unused_words(self) -> None:
         """Words the query does not use mean the question said more than the answer covers ("the cheapest
         product in each category", "customers who never ordered"): keep answering, but not confidently."""
+        if self.time.year_guessed and self.out.time is not None:
+            self.out.confidence *= 0.75  # "in January" of which year? the latest one so far
+            self.out.notes.append(f"read '{self.time.label}' as the latest one so far")
+        grouped = self.out.dimensions or (self.out.measure is not None and self.out.measure.agg == "ratio")
+        if self.cues.group_markers and not grouped:
+            self.out.confidence *= 0.5  # "the highest price of each stock" answered with one row
+            self.out.notes.append("the question groups ('each', 'by', 'per') but the answer does not")
         unused = [
             self.tokens[m.start].text
             for m in self.mentions

@@ -75,6 +75,7 @@ class TimeSpec:
     label: str = ""
     bucket: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)  # character spans consumed
+    year_guessed: bool = False  # "in January": the latest January so far, a guess about which year
 
     @property
     def has_range(self) -> bool:
@@ -145,6 +146,7 @@ def _extract_range(low: str, today: date, spec: TimeSpec) -> None:
                 continue
             spec.start, spec.end, spec.latest, spec.label = result
             spec.spans.append(match.span())
+            spec.year_guessed = handler is _point and not re.search(r"\d", match.group(0))
             return
 
 
