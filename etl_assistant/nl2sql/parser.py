@@ -773,6 +773,10 @@ class _Interpretation:
                     base = self.out.base
                 else:
                     self.unrelated.add(mention.table)  # named as the grouping, but nothing joins it
+        grouped = [m for m in self.mentions if m.kind == "column" and id(m) in self.consumed]
+        if any(a.end == b.start for a in grouped for b in grouped if a is not b and a.column.role != "time"):
+            self.out.confidence *= 0.6  # "by plane engine type": one grouping or two?
+            self.out.notes.append("read two adjacent words as two groupings")
         unique: list[Dimension] = []
         for dimension in self.out.dimensions:  # "which origin airport": origin once, with the airport's name
             if dimension not in unique:
@@ -805,8 +809,12 @@ class _Interpretation:
         )
 
     def _entity_columns(self, edge: Edge) -> None:
-        """Group by the key that reaches the entity, plus its label ("name") so people see names."""
-        self.out.dimensions.append(Dimension(ref=ColumnRef(table=edge.table, column=edge.column)))
+        """Group by the key that reaches the entity, plus its label ("name") so people see names; rows
+        without the key belong to no entity ("top 10 planes": flights without a tail number are none)."""
+        key = ColumnRef(table=edge.table, column=edge.column)
+        self.out.dimensions.append(Dimension(ref=key))
+        if edge.table == self.out.base:
+            self.out.filters.append(Filter(ref=key, op="not_null"))
         label = self.graph.tables[edge.ref_table].label
         if label is not None and label.role != "key" and label.table == edge.ref_table:
             several = len(self.graph.edges_to(edge.table, edge.ref_table)) > 1 and edge.table == self.out.base
