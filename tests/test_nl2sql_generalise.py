@@ -502,6 +502,7 @@ MORE = [
     ),
     Case("taxi", "what is the average wait", None),  # pickup or dropoff wait: ask
     Case("business", "what do the businesses eat", None),  # 'eat' links to nothing: ask
+    Case("logistics", "total depot capacity by carrier name", None),  # capacity repeats per shipment
     Case("taxi", "trips in August", None),  # August of which year? the latest so far has no trips: not sure
     Case("books", "the highest price of each book", None),  # one row cannot answer "each"
     Case(

@@ -157,7 +157,12 @@ class _Interpretation:
     def _doubt_unused_words(self) -> None:
         """Words the query does not use mean the question said more than the answer covers ("the cheapest
         product in each category", "customers who never ordered"): keep answering, but not confidently."""
-        if self.time.year_guessed and self.out.time is not None:
+        measure = self.out.measure
+        if measure is not None and measure.ref is not None and measure.ref.table != self.out.base:
+            if measure.agg in ("sum", "avg"):  # invoice.total summed once per invoice_line row
+                self.out.confidence *= 0.5
+                self.out.notes.append(f"{measure.ref.label} repeats for every {self.out.base} row it joins")
+        if self.time.year_guessed and self.time.has_range:
             self.out.confidence *= 0.75  # "in January" of which year? the latest one so far
             self.out.notes.append(f"read '{self.time.label}' as the latest one so far")
         grouped = self.out.dimensions or (self.out.measure is not None and self.out.measure.agg == "ratio")
