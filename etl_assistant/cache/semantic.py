@@ -2,24 +2,26 @@
 
 A hit needs all of: cosine similarity of the questions >= `cache_threshold`, the same tenant and dialect, the
 same literal signature (cache.signature), and every table the SQL reads still at the schema version it was
-verified against (a deploy bumps versions, which retires the entry). The cache holds SQL, not rows: a hit runs
-the SQL again through the guard, so the answer is as fresh as the data.
+verified against (a deploy bumps versions, which retires the entry). When the signature holds the parser's
+sure reading of the question (cache.links), equal signatures already mean the same query, so similarity
+need only pass PARSED_THRESHOLD: paraphrases in other words ("broken down by" for "by") still hit. The cache
+holds SQL, not rows: a hit runs the SQL again through the guard, so the answer is as fresh as the data.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
 from datetime import date
 
+from etl_assistant.cache.links import question_links
 from etl_assistant.cache.signature import literal_signature
 from etl_assistant.errors import ToolError
 from etl_assistant.nl2sql.llm import result_answer
 from etl_assistant.nl2sql.model import QueryParse
-from etl_assistant.nl2sql.schema_graph import load_graph
-from etl_assistant.nl2sql.service import Answer, Translation
-from etl_assistant.nl2sql.values import value_index
+from etl_assistant.nl2sql.service import Answer, Translation, parser_for
 from etl_assistant.retrieval.pairs import VerifiedPair, get_pair, has_pairs, similar_pairs
 from etl_assistant.retrieval.store import embed_texts, vector_store
 from etl_assistant.tools.base import ToolContext
@@ -28,6 +30,7 @@ from etl_assistant.warehouse.safety import guard
 
 log = logging.getLogger(__name__)
 CANDIDATES = 3  # nearest pairs with the same signature checked for similarity and freshness
+PARSED_THRESHOLD = 0.7  # similarity needed when both questions parse surely to the same query
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,11 @@ class CacheHit:
 
 
 def question_signature(ctx: ToolContext, question: str, today: date, allowed: set[str]) -> str:
-    """The literal signature with the tenant's columns and stored values linked (both cached per version)."""
-    graph = load_graph(ctx, allowed)
-    return literal_signature(question, today, graph, value_index(graph, ctx.warehouse))
+    """The literal signature with what the words link to in the tenant's schema (columns, stored values and
+    their roles, the parse's shape; the parser and value index are cached per schema version)."""
+    parser = parser_for(ctx, allowed)
+    links = question_links(parser, question, today)
+    return literal_signature(question, today, parser.graph, parser.linker.values, links)
 
 
 def lookup(
@@ -61,8 +66,11 @@ def lookup(
         return CacheHit(exact, signature)
     vector = embed_texts([question])[0]
     candidates = similar_pairs(store, ctx.tenant, dialect, vector, CANDIDATES, signature)
+    threshold = ctx.settings.cache_threshold
+    if json.loads(signature).get("links", {}).get("query"):
+        threshold = min(threshold, PARSED_THRESHOLD)
     for pair in candidates:
-        if pair.similarity < ctx.settings.cache_threshold:
+        if pair.similarity < threshold:
             break  # nearest first: the rest are further away
         if _usable(ctx, pair, allowed):
             return CacheHit(pair, signature)

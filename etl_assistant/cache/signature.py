@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
+from etl_assistant.nl2sql.lexicon import UNITS
 from etl_assistant.nl2sql.schema_graph import SchemaGraph
 from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, lemma, number_value, tokenize
 from etl_assistant.nl2sql.timerange import extract_time
@@ -82,9 +83,16 @@ _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
 def literal_signature(
-    question: str, today: date, graph: SchemaGraph | None = None, values: Iterable[IndexedValue] = ()
+    question: str,
+    today: date,
+    graph: SchemaGraph | None = None,
+    values: Iterable[IndexedValue] = (),
+    links: dict[str, list[str]] | None = None,
 ) -> str:
-    """A canonical JSON text; two questions may share an answer only when their signatures are equal."""
+    """A canonical JSON text; two questions may share an answer only when their signatures are equal.
+
+    `links` (cache.links: what the parser links the words to, with value roles, and the parse's shape)
+    replaces the lexical column and table checks when given."""
     text = question.replace("n't", " not")
     time = extract_time(text, today)
     in_time_phrase = [range(a, b) for a, b in time.spans]
@@ -99,9 +107,13 @@ def literal_signature(
         value = value if value is not None else number_value(token.low)
         if value is not None and not _DATE.fullmatch(token.low):
             numbers.add(f"{value:g}")
+        elif token.low in UNITS and numbers:
+            classes.setdefault("unit", set()).add(UNITS[token.low][0])  # "60 minutes" is not "60 miles"
         if token.low in POLARITY and not _leads_into_time(text, token, time.spans):
             kind, label = POLARITY[token.low]
             classes.setdefault(kind, set()).add(label)
+    if links is not None and links.get("query"):
+        classes.pop("aggregate", None)  # the sure parse holds it: "trips" and "how many trips" agree
     signature = {
         "numbers": sorted(numbers),
         "dates": sorted(_DATE.findall(text)),
@@ -110,10 +122,14 @@ def literal_signature(
         ),
         "time": [str(time.start or ""), str(time.end or ""), time.latest or "", time.bucket or ""],
         "values": sorted(_linked_values(tokens, values)),
-        "columns": sorted(_linked_columns(set(lemmas), graph)),
-        "tables": sorted(t.name for t in graph.tables.values() if t.noun in lemmas) if graph else [],
         **{kind: sorted(labels) for kind, labels in sorted(classes.items())},
     }
+    if links is not None:
+        signature["links"] = links
+    else:
+        signature["columns"] = sorted(_linked_columns(set(lemmas), graph))
+        tables = graph.tables.values() if graph else []
+        signature["tables"] = sorted(t.name for t in tables if t.noun in lemmas)
     return json.dumps(signature, sort_keys=True, separators=(",", ":"))
 
 

@@ -129,7 +129,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _sort_key(row: tuple) -> tuple:
-    return tuple((0, round(v, 1)) if isinstance(v, float) else (1, str(v)) for v in row)
+    # The exact value breaks ties between rows that round alike, so close values pair up in order.
+    return tuple((0, round(v, 1), v) if isinstance(v, float) else (1, str(v), 0.0) for v in row)
 
 
 def results_match(gold: list[tuple], got: list[tuple], ordered: bool) -> bool:

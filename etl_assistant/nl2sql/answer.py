@@ -27,6 +27,8 @@ def describe_measure(parse: QueryParse) -> str:
     if measure.agg == "count":
         return f"number of {parse.base}"
     column = measure.ref.column if measure.ref else parse.base
+    if measure.agg == "ratio" and measure.per is not None:
+        return f"{column} per {measure.per.column}"
     return f"{_AGG_WORDS[measure.agg]} {column}"
 
 

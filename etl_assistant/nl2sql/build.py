@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from etl_assistant.errors import ToolError
 from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Measure, QueryParse
-from etl_assistant.nl2sql.schema_graph import SchemaGraph
+from etl_assistant.nl2sql.schema_graph import Edge, SchemaGraph
 from etl_assistant.nl2sql.timerange import step, unit_start
 from etl_assistant.warehouse.statements import render
 
@@ -21,13 +21,16 @@ _AGG = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}
 
 
 class _Columns:
-    """Column expressions, qualified by table name only when the query joins."""
+    """Column expressions, qualified by table name (or the alias of a table joined twice) only when the query
+    joins."""
 
-    def __init__(self, qualify: bool) -> None:
+    def __init__(self, qualify: bool, aliases: dict[tuple[str, str | None], str] | None = None) -> None:
         self.qualify = qualify
+        self.aliases = aliases or {}
 
     def __call__(self, ref: ColumnRef) -> exp.Column:
-        return exp.column(ref.column, table=ref.table if self.qualify else None, quoted=True)
+        table = self.aliases.get((ref.table, ref.via), ref.table) if self.qualify else None
+        return exp.column(ref.column, table=table, quoted=True)
 
 
 def measure_alias(measure: Measure) -> str:
@@ -35,21 +38,26 @@ def measure_alias(measure: Measure) -> str:
         return "count"
     if measure.agg == "share":
         return "share_pct"
+    if measure.agg == "ratio" and measure.ref and measure.per:
+        return f"{measure.ref.column}_per_{measure.per.column}"
     return f"{measure.agg}_{measure.ref.column}" if measure.ref else measure.agg
 
 
 def build_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> exp.Select:
     if parse.base is None or (parse.measure is None and not parse.columns):
         raise ToolError("The question was not understood well enough to build a query; rephrase it.")
-    joins = _join_edges(parse, graph)
-    col = _Columns(qualify=bool(joins))
+    joins, aliases = _join_edges(parse, graph)
+    col = _Columns(qualify=bool(joins), aliases=aliases)
     query = exp.select().from_(exp.to_table(parse.base, quoted=True))
-    for edge in joins:
+    for edge, left, right in joins:
         on = exp.EQ(
-            this=exp.column(edge.column, table=edge.table, quoted=True),
-            expression=exp.column(edge.ref_column, table=edge.ref_table, quoted=True),
+            this=exp.column(edge.column, table=left, quoted=True),
+            expression=exp.column(edge.ref_column, table=right, quoted=True),
         )
-        query = query.join(exp.to_table(edge.ref_table, quoted=True), on=on, join_type="inner")
+        table = exp.to_table(edge.ref_table, quoted=True)
+        if right != edge.ref_table:
+            table = exp.alias_(table, right, quoted=True)
+        query = query.join(table, on=on, join_type="inner")
     conditions = [_condition(f, col) for f in parse.filters] + _time_conditions(parse, col, graph)
     if conditions:
         query = query.where(exp.and_(*conditions))
@@ -59,7 +67,8 @@ def build_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> exp.Sele
             query = query.order_by(exp.Ordered(this=col(parse.order_by), desc=parse.order == "desc"))
         return query.limit(parse.limit) if parse.limit else query
     assert parse.measure is not None
-    dims = [(_dimension(d, col, dialect), d.alias) for d in parse.dimensions]
+    named = zip(parse.dimensions, _aliases(parse), strict=True)
+    dims = [(_dimension(d, col, dialect), alias) for d, alias in named]
     measure = _measure(parse, col, dialect)
     query = query.select(
         *(e.as_(alias, quoted=True) for e, alias in dims),
@@ -83,13 +92,47 @@ def build_query(parse: QueryParse, graph: SchemaGraph, dialect: str) -> exp.Sele
     return query.limit(parse.limit) if parse.limit else query
 
 
-def _join_edges(parse: QueryParse, graph: SchemaGraph) -> list:
-    edges = []
-    for table in sorted(parse.tables() - {parse.base}):
-        for edge in graph.join_path(parse.base, table):
-            if edge not in edges:
-                edges.append(edge)
-    return edges
+def _aliases(parse: QueryParse) -> list[str]:
+    """One output name per grouping; a repeated name ("zone_name" of the pickup and of the dropoff zone)
+    takes its route or table."""
+    seen: set[str] = set()
+    names = []
+    for d in parse.dimensions:
+        name = d.alias
+        if name in seen:
+            name = f"{d.ref.via or d.ref.table}_{name}"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _join_edges(
+    parse: QueryParse, graph: SchemaGraph
+) -> tuple[list[tuple[Edge, str, str]], dict[tuple[str, str | None], str]]:
+    """(edge, left table or alias, right table or alias) in join order, and the alias of each (table, via)
+    reference. A table reached through two different base keys (pickup and dropoff zone) is joined twice,
+    each under an alias named after its key."""
+    routes = sorted(
+        {(r.table, r.via) for r in parse.refs() if r.table != parse.base}, key=lambda t: (t[0], t[1] or "")
+    )
+    paths = {route: graph.join_path(parse.base, route[0], route[1]) for route in routes}
+    first_hops: dict[str, set[Edge]] = {}
+    for path in paths.values():
+        if path:
+            first_hops.setdefault(path[0].ref_table, set()).add(path[0])
+    joins: list[tuple[Edge, str, str]] = []
+    aliases: dict[tuple[str, str | None], str] = {}
+    for route, path in paths.items():
+        left = parse.base or ""
+        for hop, edge in enumerate(path):
+            twice = hop == 0 and len(first_hops.get(edge.ref_table, ())) > 1
+            right = f"{edge.ref_table}_{edge.column}" if twice else edge.ref_table
+            if all(j[2] != right for j in joins):
+                joins.append((edge, left, right))
+            left = right
+        if path:
+            aliases[route] = left
+    return joins, aliases
 
 
 def _literal(value: str | float | int) -> exp.Expression:
@@ -209,6 +252,11 @@ def _measure(parse: QueryParse, col: _Columns, dialect: str, windowed: bool = Tr
         return _AGG[measure.agg](this=column)
     if measure.agg == "median":
         return _median(column, dialect)
+    if measure.agg == "ratio" and measure.per is not None:
+        present = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
+        paired = exp.If(this=present, true=col(measure.per), false=exp.Null())  # rows with both values
+        denominator = exp.Nullif(this=exp.Sum(this=paired), expression=_number(0))
+        return exp.Div(this=exp.cast(exp.Sum(this=column), "DOUBLE"), expression=denominator)
     return _share(parse, column, col, windowed)
 
 

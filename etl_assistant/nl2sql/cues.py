@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from etl_assistant.nl2sql import lexicon
 from etl_assistant.nl2sql.linker import Mention
-from etl_assistant.nl2sql.text import Token, number_value
+from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, number_value
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Comparison:
     end: int
     target: Mention | None = None
     target_side: str = ""
+    unit: tuple[str, ...] = ()  # column words of the unit after the number ("60 minutes")
 
 
 @dataclass
@@ -69,9 +70,10 @@ def _comparison(tokens: list[Token], i: int, cues: Cues) -> int:
     if tokens[i].low == "between":
         nums = [number_value(t.low) for t in tokens[i + 1 : i + 4]]
         if len(nums) == 3 and nums[0] is not None and tokens[i + 2].low == "and" and nums[2] is not None:
-            cues.comparisons.append(Comparison("between", [nums[0], nums[2]], i, i + 4))
-            _use(tokens[i : i + 4])
-            return 4
+            unit = _unit(tokens, i + 4)
+            cues.comparisons.append(Comparison("between", [nums[0], nums[2]], i, i + 4, unit=unit))
+            _use(tokens[i : i + 4 + bool(unit)])
+            return 4 + bool(unit)
         return 0
     for length in (3, 2, 1):
         phrase = tuple(t.low for t in tokens[i : i + length])
@@ -82,9 +84,10 @@ def _comparison(tokens: list[Token], i: int, cues: Cues) -> int:
         value = number_value(tokens[j].low) if j < len(tokens) else None
         if value is None:
             continue
-        cues.comparisons.append(Comparison(op, [value], i, j + 1))
-        _use(tokens[i : j + 1])
-        return j + 1 - i
+        unit = _unit(tokens, j + 1)
+        cues.comparisons.append(Comparison(op, [value], i, j + 1, unit=unit))
+        _use(tokens[i : j + 1 + bool(unit)])
+        return j + 1 + bool(unit) - i
     value = number_value(tokens[i].low)
     if value is not None and tuple(t.low for t in tokens[i + 1 : i + 3]) in (("or", "more"), ("or", "less")):
         op = "ge" if tokens[i + 2].low == "more" else "le"
@@ -94,11 +97,17 @@ def _comparison(tokens: list[Token], i: int, cues: Cues) -> int:
     return 0
 
 
+def _unit(tokens: list[Token], j: int) -> tuple[str, ...]:
+    """The column words of a unit word at `j` ("minutes" -> minute/minutes/min/mins), or ()."""
+    return lexicon.UNITS.get(tokens[j].low, ()) if j < len(tokens) and not tokens[j].used else ()
+
+
 def _top_n(tokens: list[Token], i: int, cues: Cues) -> int:
     word = tokens[i].low
     nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-    if word in ("top", "bottom", "first", "last") and nxt is not None and nxt.low.isdigit():
-        cues.limit, cues.limit_direction = int(nxt.low), "asc" if word == "bottom" else "desc"
+    count = (int(nxt.low) if nxt.low.isdigit() else NUMBER_WORDS.get(nxt.low)) if nxt is not None else None
+    if word in ("top", "bottom", "first", "last") and nxt is not None and count is not None:
+        cues.limit, cues.limit_direction = count, "asc" if word == "bottom" else "desc"
         cues.superlatives.append((i, cues.limit_direction, word))
         _use([tokens[i], nxt])
         return 2
@@ -129,6 +138,9 @@ def _phrase(tokens: list[Token], i: int, cues: Cues) -> int:
         token.used = True
         if cues.limit is not None and cues.limit_direction is None:
             cues.limit_direction = lexicon.SUPERLATIVES[token.low]
+    elif token.low in lexicon.ORDER_DIRECTIONS:
+        cues.ranked = True
+        token.used = True
     elif token.low in lexicon.NEGATIONS:
         cues.negations.append(i)
         token.used = True

@@ -43,6 +43,15 @@ SUPERLATIVES: dict[str, str] = {
     "priciest": "desc",
     "longest": "desc",
     "slowest": "desc",
+    "tallest": "desc",
+    "heaviest": "desc",
+    "hottest": "desc",
+    "warmest": "desc",
+    "windiest": "desc",
+    "rainiest": "desc",
+    "wettest": "desc",
+    "lightest": "asc",
+    "coldest": "asc",
     "bottom": "asc",
     "least": "asc",
     "lowest": "asc",
@@ -55,9 +64,9 @@ SUPERLATIVES: dict[str, str] = {
 }
 # Prepositions that point at a direction-named column ("to LAX" -> dest, "from JFK" -> origin).
 DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
-    "to": ("dest", "destination", "to", "arrival", "target", "recipient", "receiver"),
+    "to": ("dest", "destination", "to", "arrival", "target", "recipient", "receiver", "dropoff", "drop"),
     "into": ("dest", "destination", "to", "target"),
-    "from": ("origin", "source", "from", "departure", "sender"),
+    "from": ("origin", "source", "from", "departure", "sender", "pickup", "pick", "start", "boarding"),
 }
 # "most expensive" = ranked by a price-like measure; the adjective names the measure.
 MEASURE_ADJECTIVES: dict[str, tuple[str, str]] = {
@@ -67,8 +76,46 @@ MEASURE_ADJECTIVES: dict[str, tuple[str, str]] = {
     "big": ("amount", "desc"),
     "large": ("amount", "desc"),
     "small": ("amount", "asc"),
+    "tall": ("height", "desc"),
+    "heavy": ("weight", "desc"),
+    "light": ("weight", "asc"),
+    "hot": ("temp", "desc"),
+    "cold": ("temp", "asc"),
+    "windy": ("wind", "desc"),
+    "rainy": ("precipitation", "desc"),
 }
 RANKED = {("ranked", "by"), ("sorted", "by"), ("ordered", "by"), ("rank", "by")}
+# "in descending order": a ranking with its direction said in words.
+ORDER_DIRECTIONS = {"descending": "desc", "desc": "desc", "ascending": "asc", "asc": "asc"}
+# Unit words after a number -> words a column carrying that unit has in its name ("60 minutes" ->
+# dep_delay_minutes). The unit belongs to the comparison: it qualifies a measure, it never names a column.
+UNITS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("minute", "minutes", "min", "mins"), ("minute", "minutes", "min", "mins")),
+    **dict.fromkeys(("hour", "hours", "hr", "hrs"), ("hour", "hours", "hr", "hrs")),
+    **dict.fromkeys(("second", "seconds", "sec", "secs"), ("second", "seconds", "sec", "secs")),
+    **dict.fromkeys(("day", "days"), ("day", "days")),
+    **dict.fromkeys(("mile", "miles", "mi"), ("mile", "miles", "mi", "distance")),
+    **dict.fromkeys(
+        ("km", "kilometer", "kilometers", "kilometre", "kilometres"), ("km", "kilometer", "distance")
+    ),
+    **dict.fromkeys(("kg", "kilogram", "kilograms", "kilo", "kilos"), ("kg", "kilogram", "weight", "mass")),
+    **dict.fromkeys(("lb", "lbs", "pound", "pounds"), ("lb", "lbs", "pound", "weight")),
+    **dict.fromkeys(("feet", "ft", "foot"), ("ft", "feet", "alt", "altitude", "elevation", "height")),
+    **dict.fromkeys(("meter", "meters", "metre", "metres"), ("meter", "alt", "altitude", "height")),
+    **dict.fromkeys(("inch", "inches"), ("inch", "inches", "height", "length")),
+    **dict.fromkeys(("mm", "millimeters", "millimetres"), ("mm", "length", "depth", "precipitation")),
+    **dict.fromkeys(
+        ("dollar", "dollars", "usd", "euro", "euros", "eur"),
+        ("usd", "eur", "dollar", "price", "cost", "amount", "fare", "revenue", "salary", "pay", "wage"),
+    ),
+    **dict.fromkeys(("percent", "pct"), ("pct", "percent", "rate", "share")),
+    **dict.fromkeys(("page", "pages"), ("page", "pages")),
+    **dict.fromkeys(("passenger", "passengers"), ("passenger", "passengers")),
+}
+# Nouns that mean "rows of the table" ("how many observations", "number of records").
+ROW_NOUNS = {"row", "rows", "record", "records", "observation", "observations", "entry", "entries"}
+# Verbs that only connect a subject to a value ("handled by Acme", "located in Austin") carry no condition of
+# their own; any unknown word directly before a preposition and a linked value is read that way.
 
 COMPARISONS: dict[tuple[str, ...], str] = {
     ("more", "than"): "gt",
@@ -92,6 +139,11 @@ COMPARISONS: dict[tuple[str, ...], str] = {
     ("lower", "than"): "lt",
     ("smaller", "than"): "lt",
     ("cheaper", "than"): "lt",
+    ("shorter", "than"): "lt",
+    ("lighter", "than"): "lt",
+    ("longer", "than"): "gt",
+    ("heavier", "than"): "gt",
+    ("pricier", "than"): "gt",
     ("under",): "lt",
     ("below",): "lt",
     ("<",): "lt",
@@ -288,6 +340,11 @@ FILLER = {
     "works",
     "working",
     "busiest",
+    "order",
+    "observation",
+    "observations",
+    "entries",
+    "entry",
     # units people put after numbers ("over 60 minutes", "more than 500 km")
     "minute",
     "minutes",

@@ -66,6 +66,7 @@ class Linker:
         for phrases in (lexicon.AGGREGATES, lexicon.COMPARISONS):
             words |= {w for phrase in phrases for w in phrase}
         words |= set(lexicon.SUPERLATIVES) | set(lexicon.MEASURE_ADJECTIVES) | lexicon.NEGATIONS
+        words |= set(lexicon.ORDER_DIRECTIONS) | set(lexicon.UNITS) | lexicon.ROW_NOUNS
         words |= {w for name in lexicon.COUNTRIES for w in name.split()}
         words |= {w for c in self.graph.columns() for w in c.words} | {c.name for c in self.graph.columns()}
         words |= {w for v in self.values for w in v.words} | set(self.nouns)
@@ -166,8 +167,17 @@ class Linker:
                 if m is not None
             ]
             if candidates:
-                return max(candidates, key=lambda m: m.score)
+                return self._rows_before_aggregates(max(candidates, key=lambda m: m.score))
         return None
+
+    def _rows_before_aggregates(self, mention: Mention) -> Mention:
+        """A datamart's column ranks after the same word in a table of rows: a question that names neither
+        datamart ("revenue by channel") must not be read off two datamarts that cannot be joined."""
+        if mention.columns and mention.kind in ("column", "value"):
+            derived = {name for name, table in self.graph.tables.items() if table.derived}
+            mention.columns.sort(key=lambda c: c.table in derived)
+            mention.table = mention.columns[0].table
+        return mention
 
     def _value(self, span: list[Token], i: int) -> Mention | None:
         lemmas = tuple(t.lemma for t in span)
@@ -244,6 +254,8 @@ class Linker:
         lemmas = [t.lemma for t in span]
         columns = [c for c in self.graph.columns() if only_table in (None, c.table)]
         exact = [c for c in columns if list(c.words) == lemmas or c.name == "_".join(t.low for t in span)]
+        if len(span) == 1 and lemmas[0] in self.nouns and all(c.role == "key" for c in exact):
+            exact = []  # "trips" counts the rows of trips, not its `trip` number column
         if exact:
             score = 1.0 + 0.05 * (len(span) - 1)
             ranked = _rank(exact, only_table)
@@ -260,7 +272,9 @@ class Linker:
         # One word naming the distinctive last word of a column ("date" of signup_date is not distinctive).
         tail = [c for c in columns if c.words and c.words[-1] == word and word not in _GENERIC_WORDS]
         if tail:
-            return Mention("column", i, i + 1, 0.9, tail[0].table, _rank(tail, only_table))
+            shared = len([c for c in tail if c.table == tail[0].table]) > 1  # "delay": dep_ or arr_delay?
+            ranked = _rank(tail, only_table)
+            return Mention("column", i, i + 1, 0.9, tail[0].table, ranked, via_synonym=shared)
         for synonym_map, score in ((lexicon.MEASURE_SYNONYMS, 0.85), (lexicon.NAME_SYNONYMS, 0.8)):
             for rank, target in enumerate(synonym_map.get(word, ())):
                 hits = [c for c in columns if target in c.words or lemma(c.name) == target]
@@ -298,7 +312,7 @@ class Linker:
         hits = [
             c
             for c in columns
-            if all(any(_word_matches(t.lemma, w) for w in c.words if w not in _GENERIC_WORDS) for t in span)
+            if all(any(word_matches(t.lemma, w) for w in c.words if w not in _GENERIC_WORDS) for t in span)
         ]
         if not hits:
             return None
@@ -363,7 +377,7 @@ _GENERIC_WORDS = {
 }
 
 
-def _word_matches(word: str, column_word: str) -> bool:
+def word_matches(word: str, column_word: str) -> bool:
     """Equal, or one abbreviates the other ("dep" ~ "departure", "qty" is handled by synonyms)."""
     if word == column_word:
         return True

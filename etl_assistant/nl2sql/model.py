@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Aggregate = Literal["count", "count_distinct", "sum", "avg", "min", "max", "median", "share"]
+Aggregate = Literal["count", "count_distinct", "sum", "avg", "min", "max", "median", "share", "ratio"]
 Bucket = Literal["day", "week", "month", "quarter", "year"]
 Operator = Literal[
     "eq",
@@ -30,6 +30,9 @@ Operator = Literal[
 class ColumnRef(BaseModel):
     table: str
     column: str
+    # The base table's key column through which `table` is joined, when several lead there
+    # ("pickup_zone_id" for the pickup zone's name); None: the only way there.
+    via: str | None = None
 
     @property
     def label(self) -> str:
@@ -42,6 +45,7 @@ class Measure(BaseModel):
     agg: Aggregate
     ref: ColumnRef | None = None
     share_of: Literal["count", "sum"] | None = None  # for agg="share": the share of row count or of ref's sum
+    per: ColumnRef | None = None  # for agg="ratio": SUM(ref) / SUM(per) ("fare per mile")
 
 
 class Dimension(BaseModel):
@@ -93,11 +97,19 @@ class QueryParse(BaseModel):
     confidence: float = 1.0
     notes: list[str] = Field(default_factory=list)  # why confidence dropped (for people and evals)
 
-    def tables(self) -> set[str]:
+    def refs(self) -> list[ColumnRef]:
+        """Every column the query reads."""
         refs = [f.ref for f in (*self.filters, *self.share_condition)] + [d.ref for d in self.dimensions]
         refs += list(self.columns)
         if self.measure and self.measure.ref:
             refs.append(self.measure.ref)
+        if self.measure and self.measure.per:
+            refs.append(self.measure.per)
         if self.time and self.time.ref:
             refs.append(self.time.ref)
-        return {r.table for r in refs} | ({self.base} if self.base else set())
+        if self.order_by is not None:
+            refs.append(self.order_by)
+        return refs
+
+    def tables(self) -> set[str]:
+        return {r.table for r in self.refs()} | ({self.base} if self.base else set())

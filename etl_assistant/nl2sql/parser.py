@@ -12,18 +12,27 @@ import re
 from datetime import date
 
 from etl_assistant.nl2sql import lexicon
-from etl_assistant.nl2sql.cues import Cues, scan_cues
+from etl_assistant.nl2sql.cues import Comparison, Cues, scan_cues
 from etl_assistant.nl2sql.followup import is_follow_up, merge
-from etl_assistant.nl2sql.linker import Linker, Mention
+from etl_assistant.nl2sql.linker import Linker, Mention, word_matches
 from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Having, Measure, QueryParse, TimeRange
-from etl_assistant.nl2sql.schema_graph import Column, SchemaGraph, Table
-from etl_assistant.nl2sql.text import Token, tokenize
+from etl_assistant.nl2sql.schema_graph import CODE_WORDS, Column, Edge, SchemaGraph, Table
+from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, lemma, tokenize, words_of
 from etl_assistant.nl2sql.timerange import TimeSpec, extract_time
 from etl_assistant.nl2sql.values import IndexedValue
 
 HIGH_CONFIDENCE = 0.8
 _COUNTING = {"most", "least", "fewest"}  # superlatives of a count: "the most orders"
 _ADJECTIVE_STEMS = {
+    "tallest": "tall",
+    "heaviest": "heavy",
+    "lightest": "light",
+    "hottest": "hot",
+    "warmest": "hot",
+    "coldest": "cold",
+    "windiest": "windy",
+    "rainiest": "rainy",
+    "wettest": "rainy",
     "biggest": "big",
     "largest": "large",
     "smallest": "small",
@@ -31,6 +40,7 @@ _ADJECTIVE_STEMS = {
     "priciest": "pricey",
 }
 _MONEY_WORDS = lexicon.MEASURE_SYNONYMS["revenue"]
+_GROUPING_WORDS = {"vs", "versus", "each", "every", "per", "by"}
 
 
 def _ref(column: Column) -> ColumnRef:
@@ -44,8 +54,8 @@ class Parser:
 
     # --- entry ------------------------------------------------------------------------------------------
 
-    def parse(self, question: str, today: date, previous: QueryParse | None = None) -> QueryParse:
-        """`today` anchors relative time ("last month"); `previous` is the last turn's parse, if any."""
+    def read(self, question: str, today: date) -> tuple[list[Token], TimeSpec, Cues, list[Mention], int]:
+        """The lexical reading: tokens, time phrase, cues, schema mentions and how many typos were fixed."""
         tokens = tokenize(question)
         time = extract_time(question.replace("’", "'"), today)
         for token in tokens:
@@ -53,7 +63,11 @@ class Parser:
                 token.used = True
         corrected = self.linker.spell_correct(tokens)
         cues = scan_cues(tokens)
-        mentions = self.linker.link(tokens)
+        return tokens, time, cues, self.linker.link(tokens), corrected
+
+    def parse(self, question: str, today: date, previous: QueryParse | None = None) -> QueryParse:
+        """`today` anchors relative time ("last month"); `previous` is the last turn's parse, if any."""
+        tokens, time, cues, mentions, corrected = self.read(question, today)
         by_meaning = self.linker.link_by_meaning(tokens, unknown_tokens(tokens))
         mentions = sorted(mentions + by_meaning, key=lambda m: m.start)
         interpretation = _Interpretation(self, question, tokens, cues, mentions, time, previous)
@@ -97,13 +111,21 @@ class _Interpretation:
         self.consumed: set[int] = set()  # ids of mentions already given a role
         self.time_hint: Column | None = None  # a date column the question named ("signed up in 2022")
         self.used_negations: set[int] = set()  # negation words some filter took up
+        self.role_of: dict[int, str] = {}  # mention id -> the role word that qualifies it ("dropoff")
+        self.role_words: set[int] = set()  # ids of mentions read as such role words
+        self.unrelated: set[str] = set()  # tables the question groups by that the base cannot join
 
     # --- orchestration ----------------------------------------------------------------------------------
 
     def build(self) -> QueryParse:
-        unknown = self._unknown_words()
-        if unknown:
-            return self._clarify(f"I don't have {_quote(unknown)}; I have {self._inventory()}.", 0.0)
+        unknown = unknown_tokens(self.tokens)
+        connectors = [t.text for t in unknown if self._connector(t)]
+        blocking = [t.text for t in unknown if t.text not in connectors]
+        if blocking:
+            return self._clarify(f"I don't have {_quote(blocking)}; I have {self._inventory()}.", 0.0)
+        if connectors:
+            self.out.confidence *= 0.9 ** len(connectors)
+            self.out.notes.append(f"read {', '.join(connectors)} as joining words only")
         if (
             not self.mentions
             and not self.cues.aggregates
@@ -113,6 +135,9 @@ class _Interpretation:
             return self._clarify(
                 f"I could not match that question to your data; I have {self._inventory()}.", 0
             )
+        self._entity_keys()
+        self._prefer_named_tables()
+        self._absorb_role_words()
         self._absorb_redundant_columns()
         self._resolve_comparison_targets()
         if not self._measure():
@@ -132,6 +157,18 @@ class _Interpretation:
     def _doubt_unused_words(self) -> None:
         """Words the query does not use mean the question said more than the answer covers ("the cheapest
         product in each category", "customers who never ordered"): keep answering, but not confidently."""
+        measure = self.out.measure
+        if measure is not None and measure.ref is not None and measure.ref.table != self.out.base:
+            if measure.agg in ("sum", "avg"):  # invoice.total summed once per invoice_line row
+                self.out.confidence *= 0.5
+                self.out.notes.append(f"{measure.ref.label} repeats for every {self.out.base} row it joins")
+        if self.time.year_guessed and self.time.has_range:
+            self.out.confidence *= 0.75  # "in January" of which year? the latest one so far
+            self.out.notes.append(f"read '{self.time.label}' as the latest one so far")
+        grouped = self.out.dimensions or (self.out.measure is not None and self.out.measure.agg == "ratio")
+        if self.cues.group_markers and not grouped:
+            self.out.confidence *= 0.5  # "the highest price of each stock" answered with one row
+            self.out.notes.append("the question groups ('each', 'by', 'per') but the answer does not")
         unused = [
             self.tokens[m.start].text
             for m in self.mentions
@@ -176,8 +213,33 @@ class _Interpretation:
             parts.append(f"{table.name} ({', '.join(shown)})")
         return "; ".join(parts) if parts else "no tables yet (load a file first)"
 
-    def _unknown_words(self) -> list[str]:
-        return [token.text for token in unknown_tokens(self.tokens)]
+    def _connector(self, token: Token) -> bool:
+        """An unknown word that only joins linked parts: a verb before a preposition and a stored value
+        ("handled by Acme Freight", "located in Austin"), a verb between a named table and a value ("airlines
+        serving JFK"), or the closing verb of a do-question ("how many books did Mei Tanaka write")."""
+        i = self.tokens.index(token)
+        after = self._skip(i + 1, 1)
+        value_after = (mention := self._mention_at(after)) is not None and mention.kind in ("value", "flag")
+        if value_after and (after > i + 1 or self._mention_before(i, "table", "column")):
+            return True
+        if i + 1 < len(self.tokens) and self._in_time_phrase(self.tokens[i + 1]) and self._dated_subject():
+            return True  # "patients born after 1980": the range says the condition
+        rest = [t for t in self.tokens[i + 1 :] if t.low not in lexicon.STOPWORDS]
+        asks_do = any(t.low in ("did", "does", "do", "has", "have", "had") for t in self.tokens[:i])
+        each = any(t.low in ("each", "every") for t in self.tokens[:i])
+        subject = self._mention_before(i, "value") or (each and self._mention_before(i, "table"))
+        return asks_do and not rest and subject  # "did Queen record", not "what do the penguins eat"
+
+    def _in_time_phrase(self, token: Token) -> bool:
+        return any(a <= token.start < b for a, b in self.time.spans) and self.time.has_range
+
+    def _dated_subject(self) -> bool:
+        """Some named table keeps a date or a year the time range can apply to."""
+        named = [self.graph.tables[m.table] for m in self.mentions if m.kind == "table"]
+        return any(t.time_column is not None or t.year_column is not None for t in named)
+
+    def _mention_before(self, index: int, *kinds: str) -> bool:
+        return any(m.end <= index and m.kind in kinds for m in self.mentions)
 
     def _absorb_redundant_columns(self) -> None:
         """ "the mobile channel": the column word beside its own value adds nothing; a date column named
@@ -198,6 +260,12 @@ class _Interpretation:
             elif mention.column.role == "time" and not self._after_group_marker(mention):
                 self.time_hint = mention.column
                 self.consumed.add(id(mention))
+            elif (
+                self.time.has_range
+                and mention.column == self.graph.tables[mention.column.table].year_column
+                and not self._after_group_marker(mention)
+            ):
+                self.consumed.add(id(mention))  # "published after 2015": the year the range applies to
 
     # --- comparisons ------------------------------------------------------------------------------------
 
@@ -216,14 +284,45 @@ class _Interpretation:
 
     def _resolve_comparison_targets(self) -> None:
         for comparison in self.cues.comparisons:
-            right = self._mention_at(self._skip(comparison.end, 1))
+            right = self._mention_at(self._skip(comparison.end + bool(comparison.unit), 1))
             left = self._mention_at(self._skip(comparison.start - 1, -1))
+            if comparison.unit and self._unit_target(comparison, left):
+                continue
+            if comparison.unit:
+                self.out.confidence *= 0.5  # "shorter than 2 minutes" and no column says minutes
+                self.out.notes.append(f"no column carries the unit after {comparison.values[0]:g}")
             if right is not None and right.kind in ("table", "column") and _numeric(right):
                 comparison.target, comparison.target_side = right, "right"
             elif left is not None and left.kind in ("table", "column") and _numeric(left):
                 comparison.target, comparison.target_side = left, "left"
             elif right is not None and right.kind in ("table", "column"):
                 comparison.target, comparison.target_side = right, "right"
+
+    def _unit_target(self, comparison: Comparison, left: Mention | None) -> bool:
+        """ "a delay of more than 60 minutes", "trips longer than 10 miles": the unit picks the measure that
+        carries it, among the columns the words before name, else among the named tables' measures."""
+
+        def carries(column: Column) -> bool:
+            return column.role == "measure" and any(w in comparison.unit for w in column.words)
+
+        if left is not None and left.kind == "column" and _numeric(left):
+            if any(carries(c) for c in left.columns):
+                left.columns.sort(key=lambda c: not carries(c))
+            elif any(carries(c) for c in self.graph.tables[left.table].columns):
+                self.out.confidence *= 0.6  # "a delay of more than 60 miles": the unit belongs elsewhere
+                number = f"{comparison.values[0]:g}"
+                self.out.notes.append(f"the unit after {number} does not fit {left.column.name}")
+            comparison.target, comparison.target_side = left, "left"
+            return True
+        named = {m.table for m in self.mentions if m.kind == "table"} or set(self.graph.tables)
+        pool = [c for c in self.graph.columns() if c.table in named and carries(c)]
+        if len(pool) != 1:
+            return False
+        column = pool[0]
+        at = comparison.start
+        comparison.target = Mention("column", at, at, 0.9, column.table, [column], via_synonym=True)
+        comparison.target_side = "left"
+        return True
 
     # --- measure ----------------------------------------------------------------------------------------
 
@@ -240,10 +339,55 @@ class _Interpretation:
         return [
             m
             for m in self.mentions
-            if m.kind == "column" and id(m) not in targets and any(c.role == "measure" for c in m.columns)
+            if m.kind == "column"
+            and id(m) not in targets | self.role_words
+            and any(c.role == "measure" for c in m.columns)
         ]
 
+    def _ratio(self) -> bool:
+        """ "average fare per mile", "ratio of fare to distance": SUM of one measure over SUM of another
+        (never the average of per-row ratios). The denominator is a measure column or the unit it carries."""
+        measures = self._measure_mentions()
+        for i, token in enumerate(self.tokens):
+            if token.low == "per":
+                after = self._skip(i + 1, 1)
+                numerators = [m for m in measures if m.end <= i]
+            elif token.low == "ratio":
+                after = -1
+                numerators = [m for m in measures if m.start > i][:1]
+            else:
+                continue
+            if not numerators:
+                continue
+            numerator = numerators[-1]
+            rest = [m for m in measures if m.start > numerator.start and m is not numerator]
+            denominator = self._mention_at(after) if after >= 0 else (rest[0] if rest else None)
+            column = self._per_column(denominator, after, numerator)
+            if column is None:
+                continue
+            top = self._pick_measure_column(numerator)
+            if top is None or column.table not in {top.table, *self.graph.reachable(top.table)}:
+                continue
+            self.out.base = top.table
+            self.out.measure = Measure(agg="ratio", ref=_ref(top), per=_ref(column))
+            self.consumed.update({id(numerator)} | ({id(denominator)} if denominator else set()))
+            return True
+        return False
+
+    def _per_column(self, mention: Mention | None, index: int, numerator: Mention) -> Column | None:
+        if mention is not None and mention.kind == "column" and mention is not numerator:
+            measures = [c for c in mention.columns if c.role == "measure"]
+            return measures[0] if measures else None
+        unit = lexicon.UNITS.get(self.tokens[index].low, ()) if 0 <= index < len(self.tokens) else ()
+        table = numerator.table
+        carriers = [
+            c for c in self.graph.tables[table].by_role("measure") if unit and any(w in unit for w in c.words)
+        ]
+        return carriers[0] if len(carriers) == 1 else None
+
     def _measure(self) -> bool:
+        if self._ratio():
+            return True
         distinct = self._first_agg("count_distinct")
         count = self._first_agg("count")
         other = self._first_agg("sum", "avg", "min", "max", "median")
@@ -265,6 +409,16 @@ class _Interpretation:
         if measures:
             return self._set_measure("share" if share else "sum", measures[0])
         tables = [m for m in self.mentions if m.kind == "table"]
+        codes = [
+            m
+            for m in self._group_mentions()
+            if m.column.role == "key" and _plural(self.tokens[m.end - 1]) and not self._after_group_marker(m)
+        ]
+        if codes and not tables:  # "flight numbers by carrier": identifiers are counted, never summed
+            column = self._prefer(codes[0].columns)
+            self.consumed.add(id(codes[0]))
+            self.out.base, self.out.measure = column.table, Measure(agg="count_distinct", ref=_ref(column))
+            return True
         if tables or (self._group_mentions() and self.cues.superlatives):
             return self._count_measure(-1, "count")
         if self._having_target_only():
@@ -293,7 +447,7 @@ class _Interpretation:
         adjective = self._adjective_measure() if not measures else None
         if adjective is not None and named <= {adjective[0].table} and (self.cues.limit or named):
             return adjective
-        if measures and self.cues.limit and named <= {measures[0].table}:
+        if measures and (self.cues.limit or named == {measures[0].table}) and named <= {measures[0].table}:
             direction = self.cues.limit_direction or self.cues.superlatives[0][1]
             self.consumed.add(id(measures[0]))
             column = self._pick_measure_column(measures[0])
@@ -429,7 +583,7 @@ class _Interpretation:
             if e.ref_table == table.name
             and (
                 e.table in others
-                or (self.time.has_range and table.time_column is None)
+                or (self.time.has_range and table.time_column is None and table.year_column is None)
                 or any(self._only_in(m, e.table) for m in self.mentions)
             )
         ]
@@ -466,6 +620,8 @@ class _Interpretation:
                 return None
             tables = [m.table for m in linked]
             return self.graph.tables[max(set(tables), key=tables.count)]
+        if len(self.graph.tables) == 1:  # "how many observations": the one table there is
+            return next(iter(self.graph.tables.values()))
         facts = [t for t in self.graph.tables.values() if t.time_column is not None]
         return facts[0] if len(facts) == 1 else None
 
@@ -503,13 +659,19 @@ class _Interpretation:
         plural_subject = any(
             m.kind == "table" and m.table == table.name and _plural(self.tokens[m.start])
             for m in self.mentions
-        )  # "the biggest orders" lists; "the biggest order" is a max
-        if self.cues.limit or plural_subject and not self._group_mentions():
-            label = table.label
+        )
+        # "the biggest orders" lists them; "the business with the highest rating" picks that row (with its
+        # rating); only "the highest rating", naming no row, is a MAX.
+        subjects = [m for m in self.mentions if m.kind == "table" and m.table == table.name]
+        named_subject = bool(subjects)
+        if self.cues.limit is None and subjects:
+            self._numbered_entity(subjects[0])  # "the 3 businesses with the most reviews"
+        if self.cues.limit or (plural_subject or named_subject) and not self._group_mentions():
+            label = table.label or table.time_column  # "the 3 hottest days": which days
             self.out.base = table.name
             self.out.columns = [_ref(c) for c in (label, column) if c is not None]
             self.out.order_by, self.out.order = _ref(column), direction
-            self.out.limit = self.cues.limit or 10
+            self.out.limit = self.cues.limit or (10 if plural_subject else 1)
             self.cues.superlatives.clear()
             self.cues.limit = None
             for m in self.mentions:
@@ -562,6 +724,7 @@ class _Interpretation:
             and id(m) not in self.consumed
             and id(m) not in self._comparison_columns()
             and any(c.role in ("category", "text", "key", "boolean", "time") for c in m.columns)
+            and not (m.start > 0 and self.tokens[m.start - 1].low in ("no", "without"))  # "no composer"
         ]
 
     def _dimensions(self) -> bool:
@@ -578,7 +741,19 @@ class _Interpretation:
             bucket = None
             if column.role == "time":
                 bucket = self.time.bucket or "day"
-            self.out.dimensions.append(Dimension(ref=_ref(column), bucket=bucket))
+            routed = self._routed(column, mention)
+            if routed is None:
+                return False
+            if not self._grouping_said(mention):
+                self.out.confidence *= 0.6  # "the number of wins" grouped by div_win: nothing said "by"
+                self.out.notes.append(f"grouped by {column.name} though no 'by'/'per'/'each' introduces it")
+            reference = next(
+                (e for e in self.graph.edges if e.table == column.table and e.column == column.name), None
+            )
+            if column.role == "key" and reference is not None and column.table == base:
+                self._entity_columns(reference)  # "for each media type" (media_type_id): with its name
+                continue
+            self.out.dimensions.append(Dimension(ref=routed, bucket=bucket))
         for mention in self.mentions:
             if (
                 mention.kind == "table"
@@ -586,15 +761,71 @@ class _Interpretation:
                 and id(mention) not in self.consumed
                 and self._entity_dimension(mention)
             ):
-                edge = self.graph.edge_between(base, mention.table)
-                if edge is not None:
-                    self.out.dimensions.append(Dimension(ref=ColumnRef(table=base, column=edge.column)))
+                edges = self.graph.edges_to(base, mention.table)
+                if len(edges) > 1:
+                    via = self._role_edge(edges, mention)
+                    if via is None:
+                        return False
+                    edges = [e for e in edges if e.column == via]
+                path = edges[:1] or self.graph.join_path(base, mention.table)
+                if path:  # "by genre": the key it joins by, and the genre's name when it has one
+                    self._entity_columns(path[-1])
                     self.consumed.add(id(mention))
-        if self.time.bucket and not any(d.bucket for d in self.out.dimensions) and self.out.measure:
+                elif self._rebase_through_link(mention.table):  # "books for each author" (books-authors)
+                    edge = self.graph.join_path(self.out.base or "", mention.table)[-1]
+                    self.out.dimensions.append(Dimension(ref=ColumnRef(table=edge.table, column=edge.column)))
+                    self.consumed.add(id(mention))
+                    base = self.out.base
+                else:
+                    self.unrelated.add(mention.table)  # named as the grouping, but nothing joins it
+        grouped = [m for m in self.mentions if m.kind == "column" and id(m) in self.consumed]
+        if any(a.end == b.start for a in grouped for b in grouped if a is not b and a.column.role != "time"):
+            self.out.confidence *= 0.6  # "by plane engine type": one grouping or two?
+            self.out.notes.append("read two adjacent words as two groupings")
+        unique: list[Dimension] = []
+        for dimension in self.out.dimensions:  # "which origin airport": origin once, with the airport's name
+            if dimension not in unique:
+                unique.append(dimension)
+        self.out.dimensions = unique
+        base_table = self.graph.tables[self.out.base or base]
+        part = base_table.part_column(self.time.bucket) if self.time.bucket else None
+        grouped = {d.ref.column for d in self.out.dimensions}
+        if part is not None and self.out.measure and part.name not in grouped:
+            self.out.dimensions.append(Dimension(ref=_ref(part)))  # "by month" with a `month` column
+        elif self.time.bucket and not any(d.bucket for d in self.out.dimensions) and self.out.measure:
             time_column = self._time_column()
             if time_column is not None:
                 self.out.dimensions.append(Dimension(ref=_ref(time_column), bucket=self.time.bucket))
         return True
+
+    def _grouping_said(self, mention: Mention) -> bool:
+        """A grouping column introduced as one: "by region", "which city", "for each", "vs", a ranking."""
+        near = self.tokens[max(0, mention.start - 3) : mention.start]
+        return (
+            self._after_group_marker(mention)
+            or any(0 <= mention.start - pos <= 2 for pos in self._which_positions())
+            or any(t.low in _GROUPING_WORDS for t in near)
+            or any(t.low in ("vs", "versus") for t in self.tokens)
+            or self.cues.ranked
+            or any(  # "top 3 regions", "the biggest category"; not "the most wins" (that counts wins)
+                0 < mention.start - pos <= 3 and word not in _COUNTING
+                for pos, _d, word in self.cues.superlatives
+            )
+        )
+
+    def _entity_columns(self, edge: Edge) -> None:
+        """Group by the key that reaches the entity, plus its label ("name") so people see names; rows
+        without the key belong to no entity ("top 10 planes": flights without a tail number are none)."""
+        key = ColumnRef(table=edge.table, column=edge.column)
+        self.out.dimensions.append(Dimension(ref=key))
+        if edge.table == self.out.base:
+            self.out.filters.append(Filter(ref=key, op="not_null"))
+        label = self.graph.tables[edge.ref_table].label
+        if label is not None and label.role != "key" and label.table == edge.ref_table:
+            several = len(self.graph.edges_to(edge.table, edge.ref_table)) > 1 and edge.table == self.out.base
+            via = edge.column if several else None  # the pickup zone's name, not the dropoff zone's
+            named = ColumnRef(table=label.table, column=label.name, via=via)
+            self.out.dimensions.append(Dimension(ref=named))
 
     def _after_group_marker(self, mention: Mention) -> bool:
         """ "by region", "per the customer"; not "by US carriers" (a value between: that is a filter)."""
@@ -615,10 +846,128 @@ class _Interpretation:
             return True
         if any(0 <= mention.start - pos <= 2 for pos in self._which_positions()):
             return True
+        if self._numbered_entity(mention):
+            return True
+        if self.out.measure is not None and self.out.base != mention.table and any(
+            0 < pos - mention.end <= 3 and word not in _COUNTING for pos, _d, word in self.cues.superlatives
+        ):  # "the airline with the longest average distance" ranks airlines
+            return True
         return any(
             c.target_side and 0 < c.start - mention.end <= 2 and self.tokens[mention.end].low == "with"
             for c in self.cues.comparisons
         )
+
+    # --- roles: one table reached through several keys (pickup / dropoff zone) ----------------------------
+
+    def _role_words(self, edge: Edge) -> set[str]:
+        """ "pickup" of pickup_zone_id -> zones: the words of the key that are not the target's own."""
+        target = self.graph.tables[edge.ref_table]
+        own = {target.noun, *words_of(edge.ref_column), *CODE_WORDS}
+        return {lemma(w) for w in words_of(edge.column)} - own
+
+    def _entity_keys(self) -> None:
+        """ "players" linked to player_id (in people, batting, salaries) names the entity whose key that is:
+        the table the others reference by it. Read it as that table, so rows of people are counted."""
+        for mention in self.mentions:
+            if mention.kind != "column" or mention.qualified or not mention.columns:
+                continue
+            names = {c.name for c in mention.columns}
+            if len(names) != 1 or any(c.role not in ("key", "text") for c in mention.columns):
+                continue
+            owners = {
+                e.ref_table
+                for e in self.graph.edges
+                if e.ref_column in names
+                and e.column in names
+                and e.table in {c.table for c in mention.columns}
+            }
+            if len(owners) == 1:
+                mention.kind, mention.table, mention.columns = "table", owners.pop(), []
+
+    def _prefer_named_tables(self) -> None:
+        """ "tracks that cost more than 1 dollar": of unit_price in track and in invoice_line, the one in
+        the table the question names comes first."""
+        named = {m.table for m in self.mentions if m.kind == "table"}
+        for mention in self.mentions:
+            if mention.kind in ("column", "value") and not mention.qualified and len(mention.columns) > 1:
+                mention.columns.sort(key=lambda c: c.table not in named)
+                mention.table = mention.columns[0].table
+
+    def _absorb_role_words(self) -> None:
+        """ "by dropoff borough", "the pickup zone": a role word right before a mention of a table that is
+        reached through several keys qualifies that mention; it is not a column of its own."""
+        for mention in self.mentions:
+            following = next((m for m in self.mentions if m.start == mention.end), None)
+            if mention.kind != "column" or len(mention.columns) < 1 or following is None:
+                continue
+            if mention.end - mention.start != 1 or not mention.via_synonym:
+                continue
+            word = self.tokens[mention.start].lemma
+            edges = [e for e in self.graph.edges if e.ref_table == following.table]
+            if len(edges) > 1 and any(self._roles_said(e, {word}) for e in edges):
+                self.consumed.add(id(mention))
+                self.role_words.add(id(mention))
+                self.role_of[id(following)] = word
+
+    def _roles_said(self, edge: Edge, words: set[str]) -> bool:
+        """A role word of `edge` among `words`, also abbreviated ("destination" ~ dest)."""
+        return any(word_matches(w, role) for w in words for role in self._role_words(edge))
+
+    def _role_edge(self, edges: list[Edge], mention: Mention | None) -> str | None:
+        """The key (edge column) a mention of the shared target goes through: its own role word ("dropoff
+        zone"), the preposition before its value ("from Midtown" -> pickup), else the one role word the
+        question uses (a guess: confidence drops); none -> ask which, and None."""
+        said = self.role_of.get(id(mention)) if mention is not None else None
+        if mention is not None and said is None and mention.kind == "value":
+            hints = lexicon.DIRECTION_WORDS.get(self._word_before(mention.start), ())
+            picked = [e for e in edges if self._roles_said(e, set(hints))]
+            if len(picked) == 1:
+                return picked[0].column
+        if said is not None:
+            picked = [e for e in edges if self._roles_said(e, {said})]
+            if len(picked) == 1:
+                return picked[0].column
+        lemmas = {t.lemma for t in self.tokens if t.low not in lexicon.STOPWORDS}
+        picked = [e for e in edges if self._roles_said(e, lemmas)]
+        if len(picked) == 1:
+            self.out.confidence *= 0.9
+            self.out.notes.append(f"read {picked[0].column} from a role word elsewhere in the question")
+            return picked[0].column
+        plain = [e for e in edges if not self._role_words(e)]
+        if len(plain) == 1 and not picked:  # doctor_id beside referring_doctor_id: the unqualified key
+            self.out.confidence *= 0.9
+            self.out.notes.append(
+                f"joined through {plain[0].column}, not {_or([e.column for e in edges if e not in plain])}"
+            )
+            return plain[0].column
+        self._clarify(f"Which one do you mean: {_or([e.column for e in edges])}?", 0.3)
+        return None
+
+    def _word_before(self, index: int) -> str:
+        return self.tokens[index - 1].low if index > 0 else ""
+
+    def _routed(self, column: Column, mention: Mention | None) -> ColumnRef | None:
+        """The reference to `column` with its route from the base (None after asking which route)."""
+        base = self.out.base
+        if base is None or column.table == base:
+            return _ref(column)
+        edges = self.graph.edges_to(base, column.table)
+        if len(edges) < 2:
+            return _ref(column)
+        via = self._role_edge(edges, mention)
+        return None if via is None else ColumnRef(table=column.table, column=column.name, via=via)
+
+    def _numbered_entity(self, mention: Mention) -> bool:
+        """ "5 customers with the highest revenue": a count right before a plural table, with a superlative
+        in the question, ranks that many of them."""
+        if mention.start == 0 or not self.cues.superlatives or not _plural(self.tokens[mention.start]):
+            return False
+        number = self.tokens[mention.start - 1]
+        count = NUMBER_WORDS.get(number.low) or (int(number.low) if number.low.isdigit() else None)
+        if count is None or number.used:
+            return False
+        self.cues.limit = count
+        return True
 
     def _which_positions(self) -> list[int]:
         return [i for i, t in enumerate(self.tokens) if t.low in ("which", "what")]
@@ -653,7 +1002,7 @@ class _Interpretation:
         return bool(hits)
 
     def _filters(self) -> None:
-        groups: dict[tuple[str, str], list[tuple[Mention, bool]]] = {}
+        groups: dict[tuple[str, str, str | None], list[tuple[Mention, bool]]] = {}
         for mention in self.mentions:
             if mention.kind != "value" or id(mention) in self.consumed:
                 continue
@@ -661,16 +1010,24 @@ class _Interpretation:
             if column is None:
                 continue
             negated = self._negated(mention)
-            key = (column.table, column.name)
+            if len({c.name for c in mention.columns}) > 1 and not mention.qualified:
+                here = f"{column.table}.{column.name}"
+                others = sorted({f"{c.table}.{c.name}" for c in mention.columns} - {here})
+                self.out.confidence *= 0.7  # "Metallica": a composer, or the artist's name?
+                self.out.notes.append(f"'{mention.value}' is also in {', '.join(others)}")
+            routed = self._routed(column, mention)
+            if routed is None:
+                return
+            key = (column.table, column.name, routed.via)
             if key in groups and groups[key][0][1] and not negated:
                 negated = True  # "not cancelled or returned": the negation covers the list
             groups.setdefault(key, []).append((mention, negated))
             if mention.score < 1:
                 self.out.confidence *= mention.score
         compare = any(t.low in ("vs", "versus") for t in self.tokens)  # "electronics vs books": side by side
-        for (table, name), items in groups.items():
+        for (table, name, via), items in groups.items():
             values = list(dict.fromkeys(m.value for m, _n in items))
-            ref = ColumnRef(table=table, column=name)
+            ref = ColumnRef(table=table, column=name, via=via)
             if (
                 compare
                 and len(values) > 1
@@ -683,7 +1040,7 @@ class _Interpretation:
                 op = "ne" if negated else "eq"
             else:
                 op = "not_in" if negated else "in"
-            self.out.filters.append(Filter(ref=ColumnRef(table=table, column=name), op=op, values=values))
+            self.out.filters.append(Filter(ref=ref, op=op, values=values))
         for mention in self.mentions:
             if mention.kind == "flag":
                 negated = mention.negated != self._negated(mention)
@@ -760,10 +1117,53 @@ class _Interpretation:
                 return self.graph.tables[name].time_column
         return None
 
+    def _year_filters(self) -> bool:
+        """ "published after 2015" on a table that keeps only a year number: whole years become a range on
+        it; anything finer than a year cannot apply and is asked about instead."""
+        base = self.graph.tables.get(self.out.base or "")
+        column = base.year_column if base is not None else None
+        start, end = self.time.start, self.time.end
+        whole = all(d is None or (d.month, d.day) == (1, 1) for d in (start, end))
+        if column is None or not whole or self.time.latest is not None:
+            return False
+        if start is not None:
+            self.out.filters.append(Filter(ref=_ref(column), op="ge", values=[start.year]))
+        if end is not None:
+            self.out.filters.append(Filter(ref=_ref(column), op="lt", values=[end.year]))
+        return True
+
+    def _part_filters(self) -> bool:
+        """A table that keeps its own calendar parts (`year`, `month` numbers beside a timestamp) is asked
+        about in them: "in 2013" is year = 2013 and "last month" year and month, in the data's own calendar
+        (a timestamp may be stored in another time zone)."""
+        base = self.graph.tables.get(self.out.base or "")
+        year = base.part_column("year") if base is not None else None
+        start, end = self.time.start, self.time.end
+        if year is None or start is None or end is None or self.time.latest is not None or self.time_hint:
+            return False  # "debuted in the 1990s" names its own date column
+        month = base.part_column("month")
+        if (start.month, start.day, end.month, end.day) == (1, 1, 1, 1):
+            self.out.filters.append(Filter(ref=_ref(year), op="ge", values=[start.year]))
+            self.out.filters.append(Filter(ref=_ref(year), op="lt", values=[end.year]))
+            return True
+        months = (end.year * 12 + end.month) - (start.year * 12 + start.month)
+        one_month = start.day == end.day == 1 and months == 1
+        if month is None or not one_month:
+            return False
+        self.out.filters.append(Filter(ref=_ref(year), op="eq", values=[start.year]))
+        self.out.filters.append(Filter(ref=_ref(month), op="eq", values=[start.month]))
+        return True
+
     def _time(self) -> None:
         if not self.time.has_range:
             return
+        if self._part_filters():
+            return
         column = self._time_column()
+        base = self.graph.tables.get(self.out.base or "")
+        own = column is not None and base is not None and column.table == base.name
+        if (column is None or not own) and self._year_filters():
+            return  # "average salary in 2016": salaries' own year, not the player's debut
         if column is None:
             self._clarify(f"{self.out.base} has no date column to apply '{self.time.label}' to.", 0.2)
             return
@@ -780,7 +1180,7 @@ class _Interpretation:
             return
         direction = self.cues.limit_direction or next((d for _p, d, _w in self.cues.superlatives), None)
         if self.cues.ranked and direction is None:
-            direction = "asc" if re.search(r"\bascending\b", self.question.lower()) else "desc"
+            direction = "asc" if re.search(r"\basc(?:ending)?\b", self.question.lower()) else "desc"
         if direction is None:
             return
         if self.inherited:  # "top 10 instead", "and the bottom 3?": the previous grouping stays
@@ -803,7 +1203,18 @@ class _Interpretation:
                 self._ask_which_measure("rank")  # "longest flight": longest by what?
             return
         self.out.order = direction
-        self.out.limit = self.cues.limit or (None if self.cues.ranked else 1)
+        counted = self._number_before_dimension()
+        self.out.limit = self.cues.limit or counted or (None if self.cues.ranked else 1)
+
+    def _number_before_dimension(self) -> int | None:
+        """ "the 3 carriers with the most flights": a count right before the grouped word."""
+        for mention in self.mentions:
+            if id(mention) not in self.consumed or mention.start == 0:
+                continue
+            number = self.tokens[mention.start - 1]
+            if not number.used and (number.low.isdigit() or number.low in NUMBER_WORDS):
+                return int(number.low) if number.low.isdigit() else NUMBER_WORDS[number.low]
+        return None
 
     def _share(self) -> None:
         measure = self.out.measure
@@ -813,11 +1224,48 @@ class _Interpretation:
         if not self.out.share_condition:
             self._clarify("A share of what? Say which part, e.g. 'share of orders that were cancelled'.", 0.3)
 
+    def _link_table(self, base: str, needed: set[str]) -> str | None:
+        """A table that references `base` and reaches every table in `needed` (book_authors between books
+        and authors); the only one, or None."""
+        links = [
+            e.table
+            for e in self.graph.edges
+            if e.ref_table == base
+            and e.table not in needed
+            and needed <= set(self.graph.reachable(e.table)) | {e.table}
+        ]
+        return links[0] if len(set(links)) == 1 else None
+
+    def _rebase_through_link(self, *extra: str) -> bool:
+        """Move the base onto the link table that joins it to the tables it cannot reach: a count of the
+        base's rows becomes a count of distinct references to them (a book with two authors counts once per
+        author only when grouped by author)."""
+        base = self.out.base
+        if base is None:
+            return False
+        needed = self.out.tables() | set(extra)
+        link = self._link_table(base, needed)
+        if link is None:
+            return False
+        edge = next(e for e in self.graph.edges if e.table == link and e.ref_table == base)
+        measure = self.out.measure
+        if measure is not None and measure.ref is None and measure.agg == "count":
+            self.out.measure = Measure(agg="count_distinct", ref=ColumnRef(table=link, column=edge.column))
+        self.out.base = link
+        self.out.notes.append(f"joined {base} to {', '.join(sorted(needed - {base}))} through {link}")
+        return True
+
     def _check_columns_reachable(self) -> None:
         if self.out.clarify or self.out.base is None:
             return
         reachable = set(self.graph.reachable(self.out.base)) | {self.out.base}
-        stray = sorted(self.out.tables() - reachable)
+        if (self.out.tables() | self.unrelated) - reachable and self._rebase_through_link(*self.unrelated):
+            self.unrelated.clear()
+            reachable = set(self.graph.reachable(self.out.base)) | {self.out.base}
+        named = {m.table for m in self.mentions if m.kind == "table" and m.table not in reachable}
+        joined_to_base = {e.table for e in self.graph.edges if e.ref_table == self.out.base}
+        self.unrelated |= named - joined_to_base  # "how much did the cars cost" read off stocks
+        stray = sorted((self.out.tables() | self.unrelated) - reachable)
         if stray:
             self._clarify(
                 f"I cannot relate {', '.join(stray)} to {self.out.base}: no relationship between them "

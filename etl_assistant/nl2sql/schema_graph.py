@@ -57,6 +57,7 @@ class Table:
     row_count: int = 0
     version: int = 0
     noun: str = ""  # lemma of the table name: "orders" -> "order"
+    derived: bool = False  # a deployed datamart: aggregates of another table, not rows of its own
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -76,6 +77,17 @@ class Table:
         """The column that names a row for people ("name", "title"), else the key."""
         texts = [c for c in self.by_role("text", "category") if c.words and c.words[-1] in ("name", "title")]
         return texts[0] if texts else self.key
+
+    @property
+    def year_column(self) -> Column | None:
+        """A year kept as a number ("published_year"): year ranges filter it when no date column exists."""
+        years = [c for c in self.columns if c.type == "integer" and "year" in c.words]
+        return years[0] if len(years) == 1 else None
+
+    def part_column(self, unit: str) -> Column | None:
+        """An integer column holding one part of a date ("month", "year_id"): grouping "by month" uses it."""
+        parts = [c for c in self.columns if c.type == "integer" and c.words and c.words[0] == unit]
+        return parts[0] if len(parts) == 1 else None
 
     @property
     def time_column(self) -> Column | None:
@@ -109,8 +121,19 @@ class SchemaGraph:
                     frontier.append(edge.ref_table)
         return found
 
-    def join_path(self, base: str, target: str) -> list[Edge]:
-        """Edges from `base` to `target`, in join order ([] when target is base)."""
+    def edges_to(self, base: str, target: str) -> list[Edge]:
+        """Every direct edge from `base` to `target` (two for trips' pickup and dropoff zone)."""
+        return [e for e in self.edges if e.table == base and e.ref_table == target]
+
+    def join_path(self, base: str, target: str, via: str | None = None) -> list[Edge]:
+        """Edges from `base` to `target`, in join order ([] when target is base); `via` names the first
+        edge's column when several lead from `base`."""
+        if via is not None:
+            first = next((e for e in self.edges if e.table == base and e.column == via), None)
+            if first is None:
+                return []
+            rest = [] if first.ref_table == target else self.join_path(first.ref_table, target)
+            return [first, *rest] if first.ref_table == target or rest else []
         path: list[Edge] = []
         reach = self.reachable(base)
         while target != base and target in reach:
@@ -123,16 +146,33 @@ class SchemaGraph:
         return "; ".join(f"{t.name} ({', '.join(c.name for c in t.columns)})" for t in self.tables.values())
 
 
-def _role(name: str, logical: str, distinct: int | None, unique: bool) -> Role:
+# Words that make a number an identifier or a code: counted or grouped, never summed or averaged.
+CODE_WORDS = {
+    *("id", "key", "code", "number", "no", "num", "nr", "zip", "zipcode", "postcode", "postal", "phone"),
+    *("isbn", "sku", "ean", "upc", "fips", "iata", "icao"),
+}
+# Parts of a date stored as small integers ("hour" 0-23, "year" 2015): grouped and filtered, not summed.
+TIME_PART_WORDS = {"hour", "minute", "second", "weekday", "dow", "day", "month", "quarter", "week", "year"}
+
+
+def _role(name: str, logical: str, distinct: int | None, unique: bool, noun: str = "") -> Role:
+    """The column's role from its profile and its name (see CODE_WORDS, TIME_PART_WORDS)."""
     words = words_of(name)
     if logical in ("date", "datetime"):
         return "time"
     if logical == "boolean":
         return "boolean"
     if logical in _NUMERIC:
-        # A unique number is not a key by itself (a price list has unique prices); its name says so.
-        is_key = bool(words and words[-1] in ("id", "key", "code", "number", "no")) or name.endswith("id")
-        return "key" if is_key else "measure"
+        # A unique number is not a key by itself (a price list has unique prices); its name says so: a code
+        # word, or the table's own row noun ("flight" in flights is the flight's number, not an amount).
+        lemmas = [lemma(w) for w in words]
+        if (words and words[-1] in CODE_WORDS) or name.endswith("id") or (logical == "integer" and (
+            (noun and lemmas == [noun]) or any(w in CODE_WORDS for w in words)
+        )):
+            return "key"
+        if logical == "integer" and words and words[-1] in TIME_PART_WORDS:  # "hour"; not "delay_minutes"
+            return "category"
+        return "measure"
     if logical == "string" and (distinct is None or distinct <= CATEGORY_MAX_DISTINCT) and not unique:
         return "category"
     return "text"
@@ -144,18 +184,19 @@ def _engine_logical(type_text: str) -> str:
 
 
 def _table_from_profile(name: str, schema: DatasetSchema) -> Table:
+    noun = _noun(name)
     columns = [
         Column(
             name,
             c.identifier,
             c.type,
-            _role(c.identifier, c.type, c.distinct_count, c.unique),
+            _role(c.identifier, c.type, c.distinct_count, c.unique, noun),
             c.distinct_count,
             tuple(lemma(w) for w in words_of(c.identifier)),
         )
         for c in schema.columns
     ]
-    return Table(name, columns, schema.row_count, noun=_noun(name))
+    return Table(name, columns, schema.row_count, noun=noun)
 
 
 def _table_from_engine(ctx: ToolContext, name: str) -> Table:
@@ -167,7 +208,7 @@ def _table_from_engine(ctx: ToolContext, name: str) -> Table:
                 name,
                 info.name,
                 logical,
-                _role(info.name, logical, None, False),
+                _role(info.name, logical, None, False, lemma(name)),
                 None,
                 tuple(lemma(w) for w in words_of(info.name)),
             )
@@ -185,9 +226,11 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
     if only:
         wanted = set(only)
         names = [n for n in names if n in wanted or (records.get(n) and records[n].dataset in wanted)]
+    relationships = ctx.catalog.list_relationships(ctx.tenant)
     key = (
         ctx.warehouse.url,
         ctx.tenant,
+        tuple((r.dataset, r.relationship.column, r.relationship.ref_dataset) for r in relationships),
         tuple(
             (
                 n,
@@ -209,9 +252,10 @@ def load_graph(ctx: ToolContext, allowed: set[str], only: Iterable[str] | None =
         table.version = records[name].version if name in records else 0
         if name in records:
             table.row_count = records[name].row_count
+            table.derived = records[name].dataset is None  # deploy records a datamart without a dataset
         graph.tables[name] = table
         dataset_to_table.setdefault(dataset, name)
-    for record in ctx.catalog.list_relationships(ctx.tenant):
+    for record in relationships:
         rel = record.relationship
         source, target = dataset_to_table.get(record.dataset), dataset_to_table.get(rel.ref_dataset)
         if source and target and source != target:

@@ -54,8 +54,17 @@ _POINT = (
 )
 _NUM = r"(\d+|" + "|".join(COUNT_WORDS) + r")"
 _COMPARISON_BEFORE = re.compile(
-    r"(over|above|than|exceeds?|exceeding|least|most|under|below|to|of|>|<|=)\s*$"
+    r"(over|above|than|exceeds?|exceeding|least|most|under|below|to|of|>|<|=|between|between\s+[\d.,$]+\s+and)\s*$"
 )
+# Words after a number that make it an amount ("2000 miles", "1990 dollars"), never a year.
+MEASURE_UNITS = (
+    r"(?:minutes?|mins?|hours?|hrs?|seconds?|secs?|days|weeks|months|miles?|mi|km|kilomet(?:er|re)s?|"
+    r"met(?:er|re)s?|kg|kilograms?|grams?|lbs?|pounds?|tons?|dollars?|usd|eur|euros?|%|percent|pages?|"
+    r"passengers?|people|units?|items?|points?|votes?|reviews?|stars?|seats?|rows?)\b"
+)
+_AMOUNT_AFTER = re.compile(rf"\s*{MEASURE_UNITS}")
+# "hour of day", "day of week": a cycle, not a time bucket.
+_CYCLE = re.compile(r"\b(?:hour|day|weekday|week|month)\s+of\s+(?:the\s+)?(day|week|month|year)\b")
 
 
 @dataclass
@@ -66,6 +75,7 @@ class TimeSpec:
     label: str = ""
     bucket: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)  # character spans consumed
+    year_guessed: bool = False  # "in January": the latest January so far, a guess about which year
 
     @property
     def has_range(self) -> bool:
@@ -126,21 +136,25 @@ def extract_time(text: str, today: date) -> TimeSpec:
 def _extract_range(low: str, today: date, spec: TimeSpec) -> None:
     for pattern, handler in _RANGE_RULES:
         for match in re.finditer(pattern, low):
-            if _COMPARISON_BEFORE.search(low[: match.start()]) and re.fullmatch(
-                r"(19|20)\d{2}", match.group(0)
+            if _AMOUNT_AFTER.match(low, match.end()) or (
+                re.fullmatch(r"(19|20)\d{2}", match.group(0))
+                and _COMPARISON_BEFORE.search(low[: match.start()])
             ):
-                continue  # "over 2000": an amount, not a year
+                continue  # "over 2000", "between 2000 and 3000 lbs": an amount, not a year
             result = handler(match, today)
             if result is None:
                 continue
             spec.start, spec.end, spec.latest, spec.label = result
             spec.spans.append(match.span())
+            spec.year_guessed = handler is _point and not re.search(r"\d", match.group(0))
             return
 
 
 def _extract_bucket(low: str, spec: TimeSpec) -> None:
     """ "by month", "per day", "monthly", or a bare unit noun outside the range ("best month for sales")."""
     units = "|".join(UNITS)
+    cycles = [m.span(1) for m in _CYCLE.finditer(low)]
+    spec.spans.extend(cycles)  # "of day" is read with its hour, not as a bucket by day
     patterns = (
         rf"\b(?:by|per|each|every|a|over|for each|and)\s+({units})\b",
         r"\b(" + "|".join(BUCKET_ADVERBS) + r")\b",
@@ -148,8 +162,10 @@ def _extract_bucket(low: str, spec: TimeSpec) -> None:
     )
     for pattern in patterns:
         for match in re.finditer(pattern, low):
-            if any(a <= match.start() < b for a, b in spec.spans):
+            if any(a <= match.start(1) < b for a, b in spec.spans) or _CYCLE.match(low, match.start(1)):
                 continue
+            if re.search(r"\b(?:how\s+many|number\s+of)\s+(?:\w+\s+)?$", low[: match.start(1)]):
+                continue  # "how many (rainy) days": the days are what is counted
             word = match.group(1)
             spec.bucket = BUCKET_ADVERBS.get(word, word)
             spec.spans.append(match.span())
@@ -219,7 +235,13 @@ def _point(m: re.Match, today: date) -> tuple | None:
     return (found[0], found[1], None, m[1]) if found else None
 
 
+def _decade(m: re.Match, today: date) -> tuple:
+    start = int(m[1])
+    return date(start, 1, 1), date(start + 10, 1, 1), None, f"the {start}s"
+
+
 _RANGE_RULES = [
+    (r"\b(?:the\s+)?((?:19|20)\d0)'?s\b", _decade),
     (rf"\b(?:between|from)\s+({_POINT})\s+(?:and|to|until|through|till|-)\s+({_POINT})\b", _between),
     (rf"\b(?:since|starting|from)\s+({_POINT})\b", _since),
     (rf"\b(?:before|until|prior\s+to|till)\s+({_POINT})\b", _before),

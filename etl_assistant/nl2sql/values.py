@@ -49,7 +49,8 @@ def value_index(graph: SchemaGraph, warehouse: Warehouse) -> list[IndexedValue]:
         for column in [
             c
             for c in table.columns
-            if c.role == "category"
+            if c.type == "string"
+            and c.role == "category"
             or (c.role == "text" and c.distinct is not None and c.distinct <= CATEGORY_MAX_DISTINCT)
         ]:
             key = (warehouse.url, table.name, table.version, column.name)

@@ -11,7 +11,12 @@ from etl_assistant.pipelines.connections import resolve_connection
 from etl_assistant.pipelines.introspect import CONNECTION_SOURCE, describe_table, distinct_values, find_table
 from etl_assistant.schema.infer import infer_file, infer_table, table_values
 from etl_assistant.schema.model import DatasetSchema
-from etl_assistant.schema.relationships import ReferenceValues, file_values
+from etl_assistant.schema.relationships import (
+    ReferenceValues,
+    file_values,
+    find_references_to,
+    find_relationships_of_table,
+)
 from etl_assistant.schema.source import resolve_source
 from etl_assistant.tools.base import Tool, ToolContext
 
@@ -112,24 +117,42 @@ def run(ctx: ToolContext, args: InferSchemaInput) -> DatasetSchema:
         )
     if args.connection and not args.table:
         raise ToolError("With `connection`, give the `table` to profile (list_tables shows them).")
+    if args.path and (known_schema := already_inferred(ctx, args.path, args.name)) is not None:
+        return known_schema
+    values = reference_values(ctx)
+    known = ctx.catalog.list_datasets(ctx.tenant)
     if args.connection:
         schema = infer_connection_table(ctx, args.connection, args.table, args.name)
     elif args.table:
         schema = infer_table(ctx.warehouse, args.table, name=args.name)
-    elif (known_schema := already_inferred(ctx, args.path, args.name)) is not None:
-        return known_schema
+        schema.relationships = find_relationships_of_table(schema, known, values)
     else:
-        known = ctx.catalog.list_datasets(ctx.tenant)
         schema = infer_file(
             args.path,
             ctx.settings,
             name=args.name,
             progress=ctx.progress,
             known=known,
-            reference_values=reference_values(ctx),
+            reference_values=values,
         )
     ctx.catalog.save_dataset(ctx.tenant, schema)
+    relink_known(ctx, schema, known, values)
     return schema
+
+
+def relink_known(
+    ctx: ToolContext, schema: DatasetSchema, known: list[DatasetSchema], values: ReferenceValues
+) -> None:
+    """The other direction: known datasets whose columns reference the new one (facts loaded before their
+    dimensions) get those relationships; earlier ones to it are replaced (a changed dataset is re-checked)."""
+    found = find_references_to(schema, known, values)
+    for other in known:
+        if other.name == schema.name:
+            continue
+        kept = [r for r in other.relationships if r.ref_dataset != schema.name]
+        new = found.get(other.name, [])
+        if new or len(kept) != len(other.relationships):
+            ctx.catalog.save_dataset(ctx.tenant, other.model_copy(update={"relationships": kept + new}))
 
 
 TOOL = Tool(name="infer_schema", fn=run, input_model=InferSchemaInput, output_model=DatasetSchema)
