@@ -72,7 +72,8 @@ async def settle_unfinished_runs(recovery: Recovery) -> None:
             recovery.notes.append(f"Thread {record.thread_id} waits for approval again.")
             continue
         calls = pending_calls(snapshot.values.get("messages", [])) if snapshot.next else []
-        if any(call["name"] in approval_tools for call in calls):
+        if any(call["name"] in approval_tools and approval_tools[call["name"]].requires_approval(call["args"])
+               for call in calls):
             user = (snapshot.metadata or {}).get("user_id")
             await service.threads.update(record.thread_id, status="idle")  # no run of it is alive any more
             finish = _finish(service, record.thread_id, record.tenant, user)

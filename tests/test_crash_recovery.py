@@ -112,21 +112,22 @@ def staging_of(schema: str, target: str) -> Callable[[], bool]:
     return lambda: any(t.startswith(f"{target}__staging_") for t in tables(schema))
 
 
-def test_kill_during_a_load_keeps_the_old_table(setup: tuple[Server, str, Path]):
+def test_kill_during_an_approved_replacing_load_finishes_it_after_restart(setup: tuple[Server, str, Path]):
     server, schema, files = setup
     thread = httpx.post(f"{server.url}/threads", json={}, timeout=10).json()["thread_id"]
     say(server, thread, f"load {files / 'small_orders.csv'} as orders")
     assert count(schema, "orders") == SMALL_ROWS
     say(server, thread, f"infer {files / 'orders.csv'}")
-    kill_when(server, staging_of(schema, "orders"),
-              lambda: run(server, thread, {"input": {"messages": [
-                  {"role": "user", "content": f"load {files / 'orders.csv'} as orders, replace it"}]}}))
+    events = say(server, thread, f"load {files / 'orders.csv'} as orders, replace it")
+    assert events[-1][1]["status"] == "interrupted"  # replacing a table waits for the person's approval
+    kill_when(server, staging_of(schema, "orders"), lambda: run(server, thread, {"command": APPROVE}))
     assert staging_of(schema, "orders")()  # the kill left it behind
+    assert count(schema, "orders") == SMALL_ROWS  # killed before the swap: the old version, whole
 
     server.start()
+    assert thread_status(server, thread) == "idle"  # the approved load carried to its end in the background
     assert not staging_of(schema, "orders")()
-    assert count(schema, "orders") == SMALL_ROWS  # the old version, whole
-    assert thread_status(server, thread) == "idle"
+    assert count(schema, "orders") == BIG_ROWS  # the new version, whole
     assert say(server, thread, "list the datasets")[-1][1]["status"] == "success"  # it takes new turns
 
 

@@ -105,20 +105,24 @@ def test_a_tenants_loaded_tables_are_not_discovered_by_another(tmp_path: Path,
     path = tmp_path / "salaries.csv"
     path.write_text("person,salary\nann,100\nbob,200\n")
     owner = ToolContext(settings=local_settings, tenant="owner")
-    run(owner, "load_table", path=str(path))
-    owner.warehouse.execute("CREATE TABLE shared_calendar (day Date) ENGINE = MergeTree ORDER BY day")
-    other = ToolContext(settings=local_settings, tenant="other")
-    assert run(other, "refresh").added == ["shared_calendar"]
+    run(owner, "load_table", path=str(path))  # into the owner's namespace, etla_owner
+    owner.warehouse.execute("CREATE TABLE owners_calendar (day Date) ENGINE = MergeTree ORDER BY day")
+    operator = ToolContext(settings=local_settings)  # the configured warehouse, outside every namespace
+    operator.warehouse.execute("CREATE TABLE shared_calendar (day Date) ENGINE = MergeTree ORDER BY day")
+    everywhere = local_settings.model_copy(update={"discover_schemas": ["*"]})
+    other = ToolContext(settings=everywhere, tenant="other")
+    assert run(other, "refresh").added == ["default.shared_calendar"]  # nothing of etla_owner's
     with pytest.raises(ToolError, match="not one you can query"):
         run(other, "run_query", sql="SELECT * FROM salaries")
-    assert run(owner, "refresh").added == ["shared_calendar"]  # the owner's own load stays a load
+    assert run(owner, "refresh").added == ["owners_calendar"]  # the owner's own load stays a load
+    assert run(operator, "refresh").added == ["shared_calendar"]
 
 
 def test_discovery_can_be_switched_off(tmp_path: Path, local_settings: Settings) -> None:
     ctx = ToolContext(settings=local_settings.model_copy(update={"discover_warehouse": False}))
     ctx.warehouse.execute("CREATE TABLE hidden (x UInt8) ENGINE = MergeTree ORDER BY x")
     assert run(ctx, "refresh").skipped == ["discovery is off (ETLA_DISCOVER_WAREHOUSE=false)"]
-    with pytest.raises(ToolError, match="There are no tables to ask about yet"):
+    with pytest.raises(ToolError, match="There is no data to ask about yet"):
         run(ctx, "ask", question="how many hidden are there")
 
 
@@ -127,10 +131,13 @@ def test_the_warehouse_listing_hides_another_tenants_tables(tmp_path: Path, loca
     path.write_text("person,salary\nann,100\nbob,200\n")
     owner = ToolContext(settings=local_settings, tenant="owner")
     run(owner, "load_table", path=str(path))
-    owner.warehouse.execute("CREATE TABLE calendar (day Date) ENGINE = MergeTree ORDER BY day")
+    owner.warehouse.execute("CREATE TABLE owners_calendar (day Date) ENGINE = MergeTree ORDER BY day")
+    ToolContext(settings=local_settings).warehouse.execute(  # the configured warehouse: nobody's
+        "CREATE TABLE calendar (day Date) ENGINE = MergeTree ORDER BY day")
     other = ToolContext(settings=local_settings, tenant="other")
     assert [t.name for t in run(other, "list_tables").tables] == ["calendar"]
-    assert [t.name for t in run(owner, "list_tables").tables] == ["calendar", "salaries"]
+    assert [t.name for t in run(other, "list_tables", schema_name="etla_owner").tables] == []
+    assert [t.name for t in run(owner, "list_tables").tables] == ["calendar", "owners_calendar", "salaries"]
     off = local_settings.model_copy(update={"discover_warehouse": False})
     private = ToolContext(settings=off, tenant="x")
     assert run(private, "list_tables").tables == []

@@ -167,6 +167,7 @@ async def test_a_bad_request_is_one_sentence_and_deploys_nothing(
     values = await talk.say(sentence)
     assert "__interrupt__" not in values  # nothing to approve
     text = reply(values)
-    assert text.startswith("I could not do that: ") and says in text
+    assert text.startswith("I could not set up that pipeline: ") and says in text
+    assert "create_pipeline" not in text  # replies never name a tool
     assert pipelines(settings) == []
     assert not [text for text in talk.seen if PASSWORD in text]

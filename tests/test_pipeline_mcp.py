@@ -1,5 +1,6 @@
 """The pipeline journey over MCP, in its two-call form: create_pipeline plans (nothing changes), the IDE
-asks its user, apply_deploy creates the table, saves the pipeline and runs it once. Through the official
+asks its user, apply_deploy creates the table, saves the pipeline and runs it once; deleting is held
+until approve_action. Through the official
 `mcp` client and `etl-assistant mcp` over stdio in a subprocess (its own data dir, chDB), with a `sales`
 table in its own database on the local PostgreSQL reached through ETLA_CONNECTIONS (with a password no
 result may show)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
@@ -95,7 +97,12 @@ async def test_plan_then_apply_then_sync_runs_pause_export_delete(server) -> Non
                                                          "schedule": "whenever it suits"})
         assert bad.is_error and "I could not read 'whenever it suits' as a schedule" in bad.content[0].text
 
-        deleted = await call("delete_pipeline", name=name)
-        assert deleted["deleted"] is True and (await call("pipelines"))["pipelines"] == []
+        held = await client.call_tool("delete_pipeline", {"name": name})  # MCP holds it for the person
+        assert held.is_error and "needs the person's approval and has not run" in held.content[0].text
+        assert [p["name"] for p in (await call("pipelines"))["pipelines"]] == [name]
+        approval_id = re.search(r"approval_id='([^']+)'", held.content[0].text).group(1)
+        approved = await call("approve_action", approval_id=approval_id, approved_by="dev@example.com")
+        assert approved["action"] == "delete_pipeline" and approved["result"]["deleted"] is True
+        assert (await call("pipelines"))["pipelines"] == []
 
     assert not [text for text in seen if PASSWORD in text]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from etl_assistant.agent.planner.replies import reply_for_results
+import pytest
+
+from etl_assistant.agent.planner.replies import ACTIONS, reply_for_results
 from etl_assistant.agent.planner.state import ToolStep
 from etl_assistant.channels.reply_text import describe_call
+from etl_assistant.tools import REGISTRY
 
 
 def test_a_follow_up_step_line_shows_the_question_not_the_previous_parse():
@@ -29,3 +32,13 @@ def test_a_failure_is_said_in_words():
                       error="File nope.csv does not exist; check the path or upload it.")
     text = reply_for_results([failed])
     assert text.startswith("I could not load that: File nope.csv does not exist") and "load_table" not in text
+
+
+@pytest.mark.parametrize("tool", [tool.name for tool in REGISTRY])
+def test_every_tool_has_a_failure_said_in_words(tool: str) -> None:
+    """A new tool needs its "I could not ..." words, or its failures read "I could not do that"."""
+    failed = ToolStep(id="c1", name=tool, args={}, output=None, error="Something is off; fix it.")
+    text = reply_for_results([failed])
+    assert tool in ACTIONS, f"ACTIONS in agent/planner/replies.py has no words for {tool}"
+    assert text.startswith(f"I could not {ACTIONS[tool]}: Something is off") and f"`{tool}`" not in text
+    assert "do that" not in ACTIONS[tool]

@@ -102,7 +102,8 @@ class AgentService:
         self._stack = stack
         self._locks: dict[str, asyncio.Lock] = {}
         self.active_runs: dict[str, str] = {}  # run_id -> thread_id, for health and leak checks
-        self.approval_tools: set[str] = set()  # tools whose calls wait for a person's approval
+        # tools whose calls wait for a person's approval: always, or for some arguments (a replacing load)
+        self.approval_tools: dict[str, Tool] = {}
         self.detached_runs: set[asyncio.Task[None]] = set()  # approved runs going on without their client
 
     @classmethod
@@ -135,7 +136,7 @@ class AgentService:
                 settings, graph, threads, resources, stack, model_name, [t.name for t in tool_list], metrics
             )
             service.chat_model = chat_model
-            service.approval_tools = {t.name for t in tool_list if t.needs_approval}
+            service.approval_tools = {t.name: t for t in tool_list if t.needs_approval or t.approval_if}
             # tools get the chat model only when it is a real LLM; the offline planner is not one
             service.llm = chat_model if settings.model == "openai" else None
             return service

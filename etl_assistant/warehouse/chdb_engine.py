@@ -41,7 +41,7 @@ from etl_assistant.warehouse.base import (
 from etl_assistant.warehouse.clickhouse_family import ClickHouseFamily
 from etl_assistant.warehouse.clickhouse_file import native_insert, typed_file_insert
 from etl_assistant.warehouse.engine_share import release_claim
-from etl_assistant.warehouse.typed_batches import typed_batches
+from etl_assistant.warehouse.typed_batches import raise_first_bad_value, typed_batches
 
 
 class _Sessions:
@@ -245,7 +245,7 @@ class ChdbWarehouse(ClickHouseFamily):
         sql = native_insert(table, schema)
         if sql is not None:
             report(0, None, f"loading {Path(schema.source).name} with chDB file()")
-            self._insert(sql, schema)
+            self._insert(sql, schema, native=True)
             method = "chdb file()"
         else:
             with tempfile.TemporaryDirectory(prefix="etla-load-") as tmp:
@@ -257,15 +257,18 @@ class ChdbWarehouse(ClickHouseFamily):
         report(rows, rows, f"loaded {rows} rows into {table}")
         return LoadResult(table=table, rows=rows, elapsed_s=time.perf_counter() - started, method=method)
 
-    def _insert(self, sql: str, schema: DatasetSchema) -> None:
+    def _insert(self, sql: str, schema: DatasetSchema, native: bool = False) -> None:
+        """Run a load; when chDB's own file() reader rejects the file, say which value does not fit its
+        column (the sentence the other engines give), else name the file (never its server path)."""
         try:
             self._run(sql)
         except WarehouseError:
             raise
         except Exception as exc:
-            raise WarehouseError(
-                f"Loading {schema.source} into chDB failed: {_engine_message(exc)}; {LOAD_FAILED_HINT}."
-            ) from exc
+            if native:
+                raise_first_bad_value(schema)
+            raise WarehouseError(f"Loading {Path(schema.source).name} into chDB failed: "
+                                 f"{_engine_message(exc)}; {LOAD_FAILED_HINT}.") from exc
 
 
 def _result_rows(table: pa.Table, limit: int | None, started: float) -> QueryResult:

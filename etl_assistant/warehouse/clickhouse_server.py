@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qsl, unquote, urlparse
 
@@ -128,8 +129,8 @@ class ClickHouseWarehouse(ClickHouseFamily):
         except OperationalError as exc:
             raise self._unreachable(exc) from exc
         except ClickHouseError as exc:
-            raise WarehouseError(f"Loading {schema.source} into ClickHouse failed: {_engine_message(exc)}; "
-                                 f"{LOAD_FAILED_HINT}.") from exc
+            raise WarehouseError(f"Loading {Path(schema.source).name} into ClickHouse failed: "
+                                 f"{_engine_message(exc)}; {LOAD_FAILED_HINT}.") from exc
         report(rows, rows, f"loaded {rows} rows into {table}")
         return LoadResult(table=table, rows=rows, elapsed_s=time.perf_counter() - started,
                           method="insert_arrow")

@@ -10,7 +10,8 @@ The first question of a tenant that never refreshed runs it once (lazily), later
 
 Tables any tenant loaded or deployed stay theirs (never discovered for another tenant), and so do the
 assistant's own objects: staging and previous versions of deploys, the catalog and conversation tables when
-the catalog shares the warehouse's database.
+the catalog shares the warehouse's database. Another tenant's namespace (its `etla_<tenant>` database or
+schema, see warehouse.namespaces) is never listed nor discovered, even with `ETLA_DISCOVER_SCHEMAS=*`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from etl_assistant.warehouse.catalog import (
     sqlalchemy_url,
     tables_table,
 )
+from etl_assistant.warehouse.namespaces import NAMESPACE_PREFIX
 from etl_assistant.warehouse.statements import render
 
 if TYPE_CHECKING:
@@ -218,13 +220,24 @@ def _same_database(a: str, b: str) -> bool:
         right.get_backend_name(), right.host, right.port, right.database)
 
 
+def _another_tenants(schema: str | None, default: str | None) -> bool:
+    """Whether `schema` is some other tenant's namespace: a tenant's connection resolves names in its own
+    (its default schema), the configured warehouse in none of them."""
+    return schema is not None and schema != default and schema.startswith(NAMESPACE_PREFIX)
+
+
+def _visible_tables(connection: Connection, default: str | None, schema: str | None = None) -> list[TableRef]:
+    """The connection's tables (of `schema`, else of all schemas) outside other tenants' namespaces."""
+    return [ref for ref in list_tables(connection, schema) if not _another_tenants(ref.schema, default)]
+
+
 def _candidates(ctx: ToolContext, connection: Connection) -> tuple[list[TableRef], str | None]:
     """The tables of the schemas to discover (ETLA_DISCOVER_SCHEMAS, else the search path; `*`: all)."""
     default = default_schema(connection)
     wanted = ctx.settings.discover_schemas
     schemas = None if "*" in wanted else (wanted or search_path(connection))
-    listed = list_tables(connection) if schemas is None else [
-        ref for schema in dict.fromkeys(schemas) for ref in list_tables(connection, schema)]
+    listed = _visible_tables(connection, default) if schemas is None else [
+        ref for schema in dict.fromkeys(schemas) for ref in _visible_tables(connection, default, schema)]
     shared_catalog = _same_database(connection.url, ctx.catalog.url)
     refs = [ref for ref in listed
             if not _INTERNAL.search(ref.name) and not (shared_catalog and _CATALOG_TABLES.match(ref.name))]
@@ -303,13 +316,13 @@ def _register(ctx: ToolContext, connection: Connection, store: DiscoveryStore, s
 
 def warehouse_tables(ctx: ToolContext, schema: str | None = None) -> list[TableRef]:
     """The warehouse's tables this tenant may know of: its own, plus (with discovery on) all but those
-    another tenant owns."""
+    another tenant owns or keeps in its namespace."""
     connection = warehouse_connection(ctx)
     default = default_schema(connection)
     mine = ({t.table for t in ctx.catalog.list_tables(ctx.tenant)}
             | {d.name for d in ctx.catalog.list_datasets(ctx.tenant)})
     others = DiscoveryStore(ctx.catalog).created_by_the_assistant() - mine
-    return [ref for ref in list_tables(connection, schema)
+    return [ref for ref in _visible_tables(connection, default, schema)
             if (name := _registered_name(ref, default)) in mine
             or (ctx.settings.discover_warehouse and name not in others)]
 

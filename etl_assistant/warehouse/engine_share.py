@@ -76,7 +76,7 @@ def claim_or_find(warehouse_path: str) -> str | None:
         owner = live_owner(warehouse_path)
         if owner is not None:
             return owner
-        lock = os.open(f"{warehouse_path.rstrip('/')}.owner.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        lock = _open_claim_lock(warehouse_path)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -95,6 +95,19 @@ def claim_or_find(warehouse_path: str) -> str | None:
         "it (a CLI command or `etl-assistant mcp` started before the server); wait for it to end, or give "
         "it its own ETLA_DATA_DIR."
     )
+
+
+def _open_claim_lock(warehouse_path: str) -> int:
+    """The claim lock's descriptor, beside the warehouse directory (its parent made if missing); a path that
+    cannot hold it (a file in the way, no permission) is the warehouse URL's problem, said as one sentence."""
+    try:
+        os.makedirs(os.path.dirname(warehouse_path.rstrip("/")) or ".", exist_ok=True)
+        return os.open(f"{warehouse_path.rstrip('/')}.owner.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise WarehouseError(
+            f"Cannot open the chDB warehouse at {warehouse_path}: {exc.strerror or exc}; "
+            "check ETLA_WAREHOUSE_URL and that the directory is writable."
+        ) from exc
 
 
 def release_claim(warehouse_path: str) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import IO
 
 import psycopg
@@ -182,8 +183,8 @@ class PostgresWarehouse(Warehouse):
                     notes.append(f"COPY of the raw file failed ({_first_line(exc)}); loaded typed batches.")
                 except psycopg.Error as exc:
                     conn.rollback()
-                    raise WarehouseError(
-                        f"Loading {schema.source} into PostgreSQL failed: {_first_line(exc)}.") from exc
+                    raise WarehouseError(f"Loading {Path(schema.source).name} into PostgreSQL failed: "
+                                         f"{_first_line(exc)}.") from exc
             if rows is None:
                 rows = self._copy_typed(conn, table, schema, report)
                 method = "COPY typed Arrow"
@@ -219,8 +220,8 @@ class PostgresWarehouse(Warehouse):
             conn.commit()
         except psycopg.Error as exc:
             conn.rollback()
-            raise WarehouseError(f"Loading {schema.source} into PostgreSQL failed: {_first_line(exc)}; "
-                                 f"{LOAD_FAILED_HINT}.") from exc
+            raise WarehouseError(f"Loading {Path(schema.source).name} into PostgreSQL failed: "
+                                 f"{_first_line(exc)}; {LOAD_FAILED_HINT}.") from exc
         return rows
 
     def tables(self) -> list[str]:

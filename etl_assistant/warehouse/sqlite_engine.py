@@ -112,7 +112,7 @@ class SqliteWarehouse(Warehouse):
                     cursor.executemany(sql, zip(*python_columns(batch, schema.columns), strict=True))
                     rows += batch.num_rows
         except sqlite3.Error as exc:
-            message = f"Loading {schema.source} into SQLite failed: {exc}; {LOAD_FAILED_HINT}."
+            message = f"Loading {Path(schema.source).name} into SQLite failed: {exc}; {LOAD_FAILED_HINT}."
             raise WarehouseError(message) from exc
         report(rows, rows, f"loaded {rows} rows into {table}")
         return LoadResult(table=table, rows=rows, elapsed_s=time.perf_counter() - started,

@@ -25,3 +25,10 @@ def typed_batches(schema: DatasetSchema, report: ProgressCallback,
         done += batch.num_rows
         report(done, max(total, done) if total else None, f"read {done:,} rows of {schema.name}")
         yield batch
+
+
+def raise_first_bad_value(schema: DatasetSchema) -> None:
+    """Read the source through the Python converter, which raises the sentence naming the first value that
+    does not fit its inferred column: after an engine's own reader rejected a load, that says what to fix."""
+    for _ in iter_typed_batches(schema):
+        pass

@@ -51,6 +51,20 @@ ACTIONS = {
     "rollback": "roll that back",
     "deployments": "show that deploy history",
     "verify": "save that answer",
+    "export_pipeline": "export that pipeline",
+    "create_pipeline": "set up that pipeline",
+    "run_pipeline": "run that pipeline",
+    "pipelines": "list your pipelines",
+    "pause_pipeline": "pause that pipeline",
+    "resume_pipeline": "resume that pipeline",
+    "pipeline_runs": "show that pipeline's runs",
+    "delete_pipeline": "delete that pipeline",
+    "connections": "list your connections",
+    "add_connection": "connect to that database",
+    "remove_connection": "remove that connection",
+    "list_tables": "list those tables",
+    "refresh": "refresh the table list",
+    "approve_action": "carry out that approved action",
 }
 THANKS = "You're welcome. Tell me whenever you want to inspect, design, load or query more data."
 
