@@ -11,18 +11,15 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, select, update
 
 from etl_assistant.access.tenants import check_tenant
-from etl_assistant.errors import InputError, WarehouseError
-from etl_assistant.warehouse.catalog import Catalog, describe_url
+from etl_assistant.errors import InputError
+from etl_assistant.warehouse.catalog import Catalog, CatalogTables
 
 KEY_PREFIX = "etla_"
 PREFIX_CHARS = 12  # "etla_" and 7 random characters: enough to tell keys apart in a list
@@ -40,8 +37,6 @@ keys_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
-
-_created: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -63,29 +58,16 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class KeyStore:
+class KeyStore(CatalogTables):
     """Create, verify, list and revoke keys in the catalog database (SQLite or PostgreSQL)."""
 
+    metadata = metadata
+
     def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.engine = catalog.engine
-        if id(self.engine) not in _created:
-            with self._transaction() as conn:
-                metadata.create_all(conn, checkfirst=True)
-            _created.add(id(self.engine))
+        super().__init__(catalog)
         self._any_active: tuple[float, bool] | None = None
         self._verified: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WarehouseError(f"The catalog at {describe_url(self.catalog.url)} failed while reading API "
-                                 f"keys: {text}; check that it is reachable.") from exc
 
     def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
         """A new key for `tenant`: the record and the key itself (shown once, stored only as a hash)."""

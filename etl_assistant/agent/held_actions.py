@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, MetaData, String, Table, Text, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
 
-from etl_assistant.errors import ToolError, WarehouseError
-from etl_assistant.warehouse.catalog import Catalog, describe_url
+from etl_assistant.errors import ToolError
+from etl_assistant.warehouse.catalog import CatalogTables
 
 HOLD_FOR = timedelta(hours=24)  # an approval not given within a day must be asked for again
 
@@ -35,27 +32,10 @@ held_table = Table(
     Column("taken_at", DateTime(timezone=True)),
 )
 
-_created: set[int] = set()
 
+class HeldActions(CatalogTables):
 
-class HeldActions:
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.engine = catalog.engine
-        if id(self.engine) not in _created:
-            with self._transaction() as conn:
-                metadata.create_all(conn, checkfirst=True)
-            _created.add(id(self.engine))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WarehouseError(f"The catalog at {describe_url(self.catalog.url)} failed while keeping an "
-                                 f"approval: {text}; check that it is reachable and writable.") from exc
+    metadata = metadata
 
     def hold(self, tenant: str, tool: str, arguments: dict[str, Any]) -> str:
         approval_id = "approve_" + secrets.token_urlsafe(12)

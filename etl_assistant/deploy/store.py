@@ -7,8 +7,6 @@ first use, so the catalog contract is untouched. Every write is one transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +14,6 @@ from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     DateTime,
     Integer,
     MetaData,
@@ -29,11 +26,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from etl_assistant.datamart.spec import DatamartSpec
-from etl_assistant.errors import WarehouseError
-from etl_assistant.warehouse.catalog import Catalog, describe_url
+from etl_assistant.warehouse.catalog import CatalogTables
 
 metadata = MetaData()
 
@@ -114,36 +109,15 @@ class StoredPlan(BaseModel):
     applied_at: datetime | None
 
 
-# Catalog engines (one per URL, kept for the process) whose deploy tables exist.
-_created: set[int] = set()
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class DeployStore:
+class DeployStore(CatalogTables):
     """Datamart specs, deploy plans and the deployment history of each tenant's objects."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.engine = catalog.engine
-        if id(self.engine) not in _created:
-            with self._transaction() as conn:
-                metadata.create_all(conn, checkfirst=True)
-            _created.add(id(self.engine))
+    metadata = metadata
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WarehouseError(
-                f"The catalog at {describe_url(self.catalog.url)} failed: {text}; check that "
-                "it is reachable and writable."
-            ) from exc
 
     # --- datamarts ------------------------------------------------------------------------------------------
 

@@ -10,8 +10,6 @@ the tenant that added them and live in the catalog database, next to its other t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -34,12 +32,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection as SqlConnection
-from sqlalchemy.exc import SQLAlchemyError
 
 from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.redact import assemble_url, redact_text, redact_url
-from etl_assistant.warehouse.catalog import Catalog, describe_url
+from etl_assistant.warehouse.catalog import CatalogTables
 
 if TYPE_CHECKING:
     from etl_assistant.tools.base import ToolContext
@@ -76,8 +72,6 @@ connections_table = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant", "name", name="uq_etla_connections_tenant_name"),
 )
-
-_created: set[int] = set()  # catalog engines (one per URL, kept for the process) whose table exists
 
 
 @dataclass(frozen=True, repr=False)
@@ -145,26 +139,10 @@ def with_password(url: str, password: str) -> str:
                         parts.fragment)
 
 
-class ConnectionStore:
+class ConnectionStore(CatalogTables):
     """The tenant's stored connections, in the catalog database (created on first use)."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.engine = catalog.engine
-        if id(self.engine) not in _created:
-            with self._transaction() as conn:
-                metadata.create_all(conn, checkfirst=True)
-            _created.add(id(self.engine))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[SqlConnection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WarehouseError(f"The catalog at {describe_url(self.catalog.url)} failed: {text}; "
-                                 "check that it is reachable and writable.") from exc
+    metadata = metadata
 
     def list(self, tenant: str) -> list[tuple[str, str]]:
         c = connections_table.c

@@ -9,8 +9,6 @@ batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +18,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Connection,
     DateTime,
     Integer,
     MetaData,
@@ -33,11 +30,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.pipelines.spec import PipelineSpec
-from etl_assistant.warehouse.catalog import Catalog, describe_url
+from etl_assistant.warehouse.catalog import CatalogTables
 
 metadata = MetaData()
 
@@ -170,32 +167,11 @@ def show_cursor(text: str | None) -> str | None:
     return None if text is None else str(json.loads(text)["value"])
 
 
-# Catalog engines (one per URL, kept for the process) whose pipeline tables exist.
-_created: set[int] = set()
-
-
-class PipelineStore:
+class PipelineStore(CatalogTables):
     """Pipelines, their runs, cursor state and loaded files, per tenant."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.engine = catalog.engine
-        if id(self.engine) not in _created:
-            with self._transaction() as conn:
-                metadata.create_all(conn, checkfirst=True)
-            _created.add(id(self.engine))
+    metadata = metadata
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WarehouseError(
-                f"The catalog at {describe_url(self.catalog.url)} failed: {text}; check that "
-                "it is reachable and writable."
-            ) from exc
 
     # --- pipelines ------------------------------------------------------------------------------------------
 

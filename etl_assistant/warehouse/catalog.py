@@ -415,3 +415,30 @@ class Catalog:
 def _table_record(row) -> TableRecord:  # noqa: ANN001 - SQLAlchemy Row
     return TableRecord(tenant=row.tenant, table=row.table_name, dataset=row.dataset, dialect=row.dialect,
                        ddl=row.ddl, row_count=row.row_count, version=row.version, updated_at=row.updated_at)
+
+
+class CatalogTables:
+    """Base of a store that keeps its own tables in the catalog database (keys, connections, pipelines,
+    deploys, held approvals, discovery): created once per engine; a failed transaction is one sentence."""
+
+    metadata: MetaData  # the store's tables, set by each subclass
+    _created: set[tuple[int, int]] = set()  # (engine, metadata) pairs whose tables exist
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.engine = catalog.engine
+        key = (id(self.engine), id(self.metadata))
+        if key not in CatalogTables._created:
+            with self._transaction() as conn:
+                self.metadata.create_all(conn, checkfirst=True)
+            CatalogTables._created.add(key)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            where = describe_url(self.catalog.url)
+            raise WarehouseError(f"The catalog at {where} failed: {_first_line(exc)}; "
+                                 "check that it is reachable and writable.") from exc

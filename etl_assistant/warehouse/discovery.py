@@ -22,8 +22,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -42,12 +40,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection as SqlConnection
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 from sqlglot import exp
 
-from etl_assistant.errors import EtlError, WarehouseError
+from etl_assistant.errors import EtlError
 from etl_assistant.pipelines.connections import Connection, warehouse_connection
 from etl_assistant.pipelines.introspect import (
     TableRef,
@@ -61,9 +58,8 @@ from etl_assistant.pipelines.introspect import (
 )
 from etl_assistant.schema.naming import to_identifier
 from etl_assistant.warehouse.catalog import (
-    Catalog,
+    CatalogTables,
     datasets_table,
-    describe_url,
     sqlalchemy_url,
     tables_table,
 )
@@ -94,7 +90,6 @@ refreshes_table = Table(
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
 )
 
-_created: set[int] = set()
 _refreshed: set[tuple[str, str, str]] = set()  # (catalog, tenant, warehouse) known to have refreshed once
 _refreshed_lock = threading.Lock()
 
@@ -115,26 +110,10 @@ class RefreshReport(BaseModel):
                                 description="Registered earlier unprofiled, now profiled.")
 
 
-class DiscoveryStore:
+class DiscoveryStore(CatalogTables):
     """Which catalog tables a tenant has from discovery (with their shape), in the catalog database."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.engine = catalog.engine
-        if id(self.engine) not in _created:
-            with self._transaction() as conn:
-                metadata.create_all(conn, checkfirst=True)
-            _created.add(id(self.engine))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[SqlConnection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise WarehouseError(f"The catalog at {describe_url(self.catalog.url)} failed: {text}; "
-                                 "check that it is reachable and writable.") from exc
+    metadata = metadata
 
     def discovered(self, tenant: str) -> dict[str, tuple[str, bool]]:
         """Table -> (shape digest, whether it was profiled)."""
