@@ -144,13 +144,15 @@ def relink_known(
     ctx: ToolContext, schema: DatasetSchema, known: list[DatasetSchema], values: ReferenceValues
 ) -> None:
     """The other direction: known datasets whose columns reference the new one (facts loaded before their
-    dimensions) get those relationships; earlier ones to it are replaced (a changed dataset is re-checked)."""
+    dimensions) get those relationships; earlier guesses about it are replaced (a changed dataset is
+    re-checked), while the foreign keys a database declares stay as they are."""
     found = find_references_to(schema, known, values)
     for other in known:
         if other.name == schema.name:
             continue
-        kept = [r for r in other.relationships if r.ref_dataset != schema.name]
-        new = found.get(other.name, [])
+        kept = [r for r in other.relationships if r.ref_dataset != schema.name or r.declared]
+        declared = {(r.column, r.ref_dataset) for r in kept}
+        new = [r for r in found.get(other.name, []) if (r.column, r.ref_dataset) not in declared]
         if new or len(kept) != len(other.relationships):
             ctx.catalog.save_dataset(ctx.tenant, other.model_copy(update={"relationships": kept + new}))
 
