@@ -41,7 +41,10 @@ class CacheHit:
 
 def question_signature(ctx: ToolContext, question: str, today: date, allowed: set[str]) -> str:
     """The literal signature with what the words link to in the tenant's schema (columns, stored values and
-    their roles, the parse's shape; the parser and value index are cached per schema version)."""
+    their roles, the parse's shape; the parser and value index are cached per schema version). With no table
+    there is nothing to link: the literals alone (such a pair is never served until tables exist)."""
+    if not allowed:
+        return literal_signature(question, today)
     parser = parser_for(ctx, allowed)
     links = question_links(parser, question, today)
     return literal_signature(question, today, parser.graph, parser.linker.values, links)
