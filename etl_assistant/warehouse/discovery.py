@@ -70,7 +70,9 @@ if TYPE_CHECKING:
     from etl_assistant.tools.base import ToolContext
 
 log = logging.getLogger(__name__)
-_INTERNAL = re.compile(r"__(staging|prev)_")  # deploy's staging tables and kept previous versions
+# The assistant's own objects: deploy staging tables and kept previous versions, a datamart's materialized
+# view (`<mart>__mv`) and a keyed pipeline target's versions table (`<target>__versions`, read via its view).
+_INTERNAL = re.compile(r"__(staging|prev)_|__(mv|versions)$")
 # The catalog's and the conversations' (LangGraph's PostgreSQL checkpointer) tables.
 _CATALOG_TABLES = re.compile(r"^(etla_.*|checkpoints|checkpoint_(blobs|writes|migrations))$")
 
