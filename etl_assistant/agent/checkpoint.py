@@ -43,6 +43,9 @@ async def _reachable(conninfo: str) -> None:
     await connection.close()
 
 
+_SETUP_LOCK = 0x45544C41  # 'ETLA': the advisory lock that serialises the checkpointer's migrations
+
+
 @asynccontextmanager
 async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver]:
     if is_postgres(settings.catalog_url):
@@ -59,7 +62,14 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
         ) as pool:
             saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-            await saver.setup()
+            async with pool.connection() as conn:
+                # `serve --workers N` starts N processes at once, and their migrations raced on a fresh
+                # database (a duplicate key in checkpoint_migrations failed a worker): one at a time.
+                await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+                try:
+                    await saver.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
             yield saver
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
