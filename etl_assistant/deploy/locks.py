@@ -13,6 +13,7 @@ from contextlib import ExitStack, contextmanager
 
 import redis
 from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
 from etl_assistant.config import Settings
 from etl_assistant.errors import ToolError, WarehouseError
@@ -47,14 +48,9 @@ def _local(key: str, wait_s: float) -> Iterator[None]:
 
 
 @contextmanager
-def _redis(client: redis.Redis, key: str, wait_s: float) -> Iterator[None]:
-    lock = client.lock(key, timeout=LOCK_TTL_S, blocking_timeout=wait_s, thread_local=False)
-    try:
-        acquired = lock.acquire()
-    except RedisError as exc:
-        raise WarehouseError(f"Cannot reach Redis for deploy locks ({exc}); check ETLA_REDIS_URL.") from exc
-    if not acquired:
-        raise _busy(key)
+def held(lock: Lock, key: str) -> Iterator[None]:
+    """Keep an acquired Redis lock while the block runs (renewed every third of its TTL, so a long job keeps
+    it and a dead process loses it), then release it."""
     stop = threading.Event()
 
     def renew() -> None:
@@ -74,7 +70,20 @@ def _redis(client: redis.Redis, key: str, wait_s: float) -> Iterator[None]:
         try:
             lock.release()
         except LockError:
-            pass  # expired while we held it (the watchdog could not renew): nothing left to release
+            pass  # expired while held (the watchdog could not renew): nothing left to release
+
+
+@contextmanager
+def _redis(client: redis.Redis, key: str, wait_s: float) -> Iterator[None]:
+    lock = client.lock(key, timeout=LOCK_TTL_S, blocking_timeout=wait_s, thread_local=False)
+    try:
+        acquired = lock.acquire()
+    except RedisError as exc:
+        raise WarehouseError(f"Cannot reach Redis for deploy locks ({exc}); check ETLA_REDIS_URL.") from exc
+    if not acquired:
+        raise _busy(key)
+    with held(lock, key):
+        yield
 
 
 @contextmanager

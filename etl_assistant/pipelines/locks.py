@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from etl_assistant.config import Settings
+from etl_assistant.deploy.locks import held
 from etl_assistant.errors import ToolError, WarehouseError
 from etl_assistant.warehouse.catalog import Catalog
 
@@ -108,26 +109,10 @@ def _redis(url: str, key: str, name: str) -> Iterator[None]:
     if not acquired:
         client.close()
         raise _busy(name)
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(LOCK_TTL_S / 3):
-            try:
-                lock.reacquire()
-            except (LockError, RedisError):
-                return
-
-    watchdog = threading.Thread(target=renew, name=f"renew {key}", daemon=True)
-    watchdog.start()
     try:
-        yield
+        with held(lock, key):
+            yield
     finally:
-        stop.set()
-        watchdog.join()
-        try:
-            lock.release()
-        except LockError:
-            pass  # expired while held (renewal failed): nothing left to release
         client.close()
 
 
