@@ -172,7 +172,7 @@ def eval_suite(suite: Annotated[str, typer.Argument(help="Which eval to run: rou
                output: Annotated[str | None, typer.Option("--out", help="Also write the JSON here.")] = None,
                holdout: Annotated[bool, typer.Option(help="nl2sql: run the held-out question set.")] = False,
                split: Annotated[str, typer.Option(
-                   help="generalisation: dev, unseen or all.")] = "dev",
+                   help="generalisation: dev, unseen, all (dev and unseen) or holdout.")] = "dev",
                dataset: Annotated[list[str] | None, typer.Option(
                    help="generalisation: only this dataset (repeatable).")] = None,
                ) -> None:
@@ -266,8 +266,8 @@ def _eval_generalisation(as_json: bool, output: str | None, split: str, datasets
 
     splits = generalisation.SPLITS if split == "all" else (split,)
     unknown = [d for d in datasets or [] if d not in LOAD_ORDERS]
-    if split not in (*generalisation.SPLITS, "all") or unknown:
-        err.print(f"[red]error:[/red] Use --split dev, unseen or all and --dataset one of "
+    if split not in generalisation.SPLIT_DATASETS and split != "all" or unknown:
+        err.print(f"[red]error:[/red] Use --split dev, unseen, all or holdout and --dataset one of "
                   f"{', '.join(LOAD_ORDERS)}.")
         raise typer.Exit(2)
     items = generalisation.load_items(splits)

@@ -13,6 +13,19 @@ inside an installed package (the `dev` extras), never from the network:
 - `vega`     (vega-datasets, its bundled files only): Seattle's daily weather, classic cars and monthly stock
   prices: three unrelated tables in one warehouse.
 
+The `holdout` split's datasets all come from bokeh-sampledata, whose files were never looked at while the
+parser was written:
+
+- `routes`     US airports (OurAirports) and the domestic carrier routes flown at least four times in July
+  2026 (BTS); every route names its source and its destination airport by `AirportID`.
+- `movies`     17,472 films of 1940-2014 from Wikidata: `omdb` (title, year, genre, director, runtime,
+  Metacritic score, Oscars) and `tomatoes` (the Rotten Tomatoes scores and box office), one row per film each,
+  joined on `ID`.
+- `superstore` Tableau's Sample Superstore: 9,994 order lines with sales, quantity, discount and profit.
+
+Columns that are empty in every row (the movies' IMDb and user scores, the routes' codeshare and equipment) are
+left out: there is nothing in them to ask about.
+
 Values are written as shipped except dates, which are rewritten as ISO text ('2012/01/01', 'Jan 1 2000' and
 '2007-01-01T00:00:00Z' become '2012-01-01', '2000-01-01' and '2007-01-01 00:00:00').
 """
@@ -24,6 +37,7 @@ import importlib.metadata
 import importlib.util
 import io
 import json
+import sqlite3
 import zipfile
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -34,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
+from sqlglot import exp
 
 from etl_assistant.errors import EtlError
 
@@ -58,6 +73,9 @@ LOAD_ORDERS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "penguins": {"single": ("penguins",)},
     "vega": {"single": ("seattle_weather", "cars", "stocks")},
+    "routes": {"dimensions_first": ("airports", "routes"), "facts_first": ("routes", "airports")},
+    "movies": {"dimensions_first": ("omdb", "tomatoes"), "facts_first": ("tomatoes", "omdb")},
+    "superstore": {"single": ("superstore",)},
 }
 
 
@@ -197,8 +215,45 @@ def _vega(out: Path) -> dict[str, Path]:
     }
 
 
+def _without_empty_columns(table: pa.Table) -> pa.Table:
+    return table.select([name for name in table.column_names
+                         if table.column(name).null_count < table.num_rows])
+
+
+def _bokeh_csv(name: str) -> pa.Table:
+    data = package_dir("bokeh_sampledata") / "_data"
+    return _without_empty_columns(pcsv.read_csv(
+        data / name, convert_options=pcsv.ConvertOptions(strings_can_be_null=True)))
+
+
+def _routes(out: Path) -> dict[str, Path]:
+    return {"airports": _write(_bokeh_csv("airports.csv"), out / "airports.csv"),
+            "routes": _write(_bokeh_csv("routes.csv.gz"), out / "routes.csv")}
+
+
+def _movies(out: Path) -> dict[str, Path]:
+    database = package_dir("bokeh_sampledata") / "_data" / "movies.db"
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        paths = {}
+        for name in ("omdb", "tomatoes"):
+            cursor = connection.execute(exp.select("*").from_(name).order_by("ID").sql("sqlite"))
+            columns = [d[0] for d in cursor.description]
+            table = _without_empty_columns(pa.Table.from_pylist([dict(zip(columns, row, strict=True))
+                                                                 for row in cursor]))
+            paths[name] = _write(table, out / f"{name}.csv")
+        return paths
+    finally:
+        connection.close()
+
+
+def _superstore(out: Path) -> dict[str, Path]:
+    return {"superstore": _write(_bokeh_csv("SampleSuperstore.csv.gz"), out / "superstore.csv")}
+
+
 WRITERS: dict[str, Callable[[Path], dict[str, Path]]] = {
     "flights": _flights, "lahman": _lahman, "chinook": _chinook, "penguins": _penguins, "vega": _vega,
+    "routes": _routes, "movies": _movies, "superstore": _superstore,
 }
 
 
