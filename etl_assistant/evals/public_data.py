@@ -23,8 +23,8 @@ parser was written:
   joined on `ID`.
 - `superstore` Tableau's Sample Superstore: 9,994 order lines with sales, quantity, discount and profit.
 
-Columns that are empty in every row (the movies' IMDb and user scores, the routes' codeshare and equipment) are
-left out: there is nothing in them to ask about.
+Columns that are empty in every row (the movies' IMDb and user scores, the routes' codeshare and equipment)
+are left out: there is nothing in them to ask about.
 
 Values are written as shipped except dates, which are rewritten as ISO text ('2012/01/01', 'Jan 1 2000' and
 '2007-01-01T00:00:00Z' become '2012-01-01', '2000-01-01' and '2007-01-01 00:00:00').
