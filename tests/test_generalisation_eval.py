@@ -333,3 +333,20 @@ def test_the_cli_runs_one_dataset_of_one_split_and_writes_the_report(tmp_path: P
     assert payload["load_orders"] == {"penguins": {"single": ["penguins"]}}
     refused = CliRunner().invoke(app, ["eval", "generalisation", "--dataset", "taxis"])
     assert refused.exit_code == 2 and "--dataset one of flights" in refused.output
+    refused = CliRunner().invoke(app, ["eval", "generalisation", "--split", "test"])
+    assert refused.exit_code == 2 and "--split dev, unseen, all or holdout" in refused.output
+
+
+def test_the_cli_takes_the_holdout_split_without_asking_it_here(tmp_path: Path) -> None:
+    """`--split holdout` reads holdout.jsonl; asked for a dataset it does not cover, nothing is asked (the
+    parser never sees the holdout in the tests)."""
+    from typer.testing import CliRunner
+
+    from etl_assistant.cli import app
+
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(app, ["eval", "generalisation", "--split", "holdout", "--dataset", "penguins",
+                                      "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text(encoding="utf-8"))["overall"]["items"] == 0
+    assert {item["split"] for item in g.load_items([g.HOLDOUT])} == {g.HOLDOUT}
