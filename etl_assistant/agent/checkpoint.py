@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from etl_assistant.config import Settings
 from etl_assistant.errors import WarehouseError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def is_postgres(url: str) -> bool:
@@ -46,6 +51,19 @@ async def _reachable(conninfo: str) -> None:
 _SETUP_LOCK = 0x45544C41  # 'ETLA': the advisory lock that serialises the checkpointer's migrations
 
 
+async def _take_setup_lock(conn: psycopg.AsyncConnection) -> None:
+    """Wait for the migrations lock by polling, never inside a blocking `pg_advisory_lock`.
+
+    The migrations build an index CONCURRENTLY, which waits for every open transaction to end, and a
+    worker blocked in `pg_advisory_lock` is such a transaction: the two waited on each other forever, a
+    deadlock PostgreSQL does not detect (seen with `serve --workers 2` on a fresh database)."""
+    while True:
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS held", (_SETUP_LOCK,))).fetchone()
+        if row["held"]:
+            return
+        await asyncio.sleep(0.1)
+
+
 @asynccontextmanager
 async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver]:
     if is_postgres(settings.catalog_url):
@@ -65,7 +83,7 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointS
             async with pool.connection() as conn:
                 # `serve --workers N` starts N processes at once, and their migrations raced on a fresh
                 # database (a duplicate key in checkpoint_migrations failed a worker): one at a time.
-                await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+                await _take_setup_lock(conn)
                 try:
                     await saver.setup()
                 finally:
