@@ -31,7 +31,13 @@ from etl_assistant.warehouse.catalog import Catalog
 
 TODAY = date(2024, 6, 1)
 _SYLLABLES = ["ka", "lo", "mi", "ra", "te", "vu", "sen", "dor", "bel", "quin", "zar", "pel"]
-_SPECIAL_STATIONS = ["Zürich Hauptbahnhof", "O'Brien Square", "Kings Cross Central", "Kings Cross Depot"]
+_SPECIAL_STATIONS = [
+    "Harbour Ring",
+    "Zürich Hauptbahnhof",
+    "O'Brien Square",
+    "Kings Cross Central",
+    "Kings Cross Depot",
+]
 
 
 def _names(rng: random.Random, count: int, words: int) -> list[str]:
@@ -52,7 +58,7 @@ def write_schemas(root: Path) -> dict[str, list[str]]:
     rng = random.Random(11)
     station_names = _names(rng, CATEGORY_MAX_DISTINCT + 200, 2) + _SPECIAL_STATIONS
     stations = [[f"S{i:04d}", name] for i, name in enumerate(station_names)]
-    used = [s[0] for s in stations[:60]] + [s[0] for s in stations if s[1] != "Kings Cross Depot"][-3:]
+    used = [s[0] for s in stations[:60]] + [s[0] for s in stations if s[1] != "Kings Cross Depot"][-4:]
     rides = [
         [
             i,
@@ -60,15 +66,17 @@ def write_schemas(root: Path) -> dict[str, list[str]]:
             rng.choice(used),
             round(rng.uniform(1, 30), 2),
             f"2024-0{rng.randint(1, 5)}-1{rng.randint(0, 9)}",
+            rng.choice(["Harbour", "Ring", "Kings Cross Express"]),
         ]
         for i in range(3000)
     ]
     code = {name: c for c, name in stations}
     rides += [
-        [3000 + i, code["Zürich Hauptbahnhof"], code["O'Brien Square"], 9.5, "2024-05-02"] for i in range(5)
+        [3000 + i, code["Zürich Hauptbahnhof"], code["O'Brien Square"], 9.5, "2024-05-02", "Ring"]
+        for i in range(5)
     ]
     _write(root / "stations.csv", ["station_code", "station_name"], stations)
-    _write(root / "rides.csv", ["ride_id", "from_station", "to_station", "fare", "ride_date"], rides)
+    _write(root / "rides.csv", ["ride_id", "from_station", "to_station", "fare", "ride_date", "line"], rides)
     firsts, lasts = _names(rng, 1100, 1), _names(rng, 1300, 1)
     players = [[i, firsts[i % len(firsts)], lasts[i], rng.randint(170, 210)] for i in range(1200)]
     players += [[1200, "Hank", "Aaron", 183], [1201, "Hank", "Smith", 190], [1202, "Joe", "Aaron", 177]]
@@ -167,6 +175,28 @@ def test_the_direction_word_picks_the_key_and_accents_do_not_matter(schemas) -> 
         "SELECT count(*) FROM rides r JOIN stations a ON r.from_station = a.station_code "
         "JOIN stations b ON r.to_station = b.station_code "
         "WHERE a.station_name = 'Zürich Hauptbahnhof' AND b.station_name = 'O''Brien Square'",
+    )
+
+
+def test_capitalised_words_of_indexed_values_can_name_a_large_columns_value(schemas) -> None:  # noqa: ANN001
+    """ "Harbour" and "Ring" are both lines (indexed values); written together with capitals they are a
+    station's name."""
+    _answer(
+        schemas,
+        "transit",
+        "how many rides went to Harbour Ring?",
+        "SELECT count(*) FROM rides r JOIN stations s ON r.to_station = s.station_code "
+        "WHERE s.station_name = 'Harbour Ring'",
+    )
+
+
+def test_a_value_the_index_holds_whole_is_left_to_the_index(schemas) -> None:  # noqa: ANN001
+    """ "Kings Cross Express" is a line (an indexed value): not the station "Kings Cross" begins."""
+    _answer(
+        schemas,
+        "transit",
+        "total fare of rides on the Kings Cross Express",
+        "SELECT sum(fare) FROM rides WHERE line = 'Kings Cross Express'",
     )
 
 

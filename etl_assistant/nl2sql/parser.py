@@ -75,7 +75,13 @@ class Parser:
             return []
         lemmas = {t.lemma for t in tokens}
         known = self.linker.vocabulary
-        return self.probe.mentions(question, tokens, known, lambda c: self._named(c, lemmas))
+        indexed = [  # spans the value index holds whole ("New York Yankees"): the linker's, not the probe's
+            range(i, i + n)
+            for n in (4, 3, 2, 1)
+            for i in range(len(tokens) - n + 1)
+            if tuple(t.lemma for t in tokens[i : i + n]) in self.linker.value_keys
+        ]
+        return self.probe.mentions(question, tokens, known, lambda c: self._named(c, lemmas), indexed)
 
     def _named(self, column: Column, lemmas: set[str]) -> bool:
         """Whether the question's words name `column` or its table ("the airport", "birth city")."""

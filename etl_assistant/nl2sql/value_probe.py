@@ -188,16 +188,29 @@ class ValueProbe:
     # --- matching ---------------------------------------------------------------------------------------
 
     def mentions(
-        self, question: str, tokens: list[Token], known: set[str], named: Callable[[Column], bool]
+        self,
+        question: str,
+        tokens: list[Token],
+        known: set[str],
+        named: Callable[[Column], bool],
+        indexed: list[range] = (),
     ) -> list[Mention]:
         """Value mentions for spans of unused tokens whose words a probed column holds; marks them used.
         Only spans with a word outside `known` (the schema's vocabulary) are looked up, so a question the
-        schema already covers costs no query. `named(column)`: the question's words name it or its table."""
+        schema already covers costs no query. `named(column)`: the question's words name it or its table;
+        `indexed`: spans the value index holds whole, left to the linker unless a longer span covers them."""
         self.spent_ms = 0.0
         if not self.columns:
             return []
         free = [i for i, t in enumerate(tokens) if not t.used]
-        strange = {i for i in free if _content(tokens[i]) and not {tokens[i].low, tokens[i].lemma} & known}
+        # Words the schema does not know, and capitalised words past the first (names: "Denver" is also a
+        # word of the indexed time zone 'America/Denver', yet "Denver Intl" is an airport).
+        strange = {
+            i
+            for i in free
+            if _content(tokens[i])
+            and (not {tokens[i].low, tokens[i].lemma} & known or (i > 0 and tokens[i].text[:1].isupper()))
+        }
         words = sorted({w for i in strange for w in value_words(tokens[i].text)})
         if not words:
             return []
@@ -218,7 +231,9 @@ class ValueProbe:
                 where = range(start, start + length)
                 if len(span) < length or any(t.used for t in span) or strange.isdisjoint(where):
                     continue
-                if not refused.isdisjoint(where):
+                if not refused.isdisjoint(where) or any(
+                    len(held) >= length and not set(held).isdisjoint(where) for held in indexed
+                ):
                     continue
                 if not (_content(span[0]) and _content(span[-1])) or (
                     length == 1 and not span[0].text[0].isupper()
