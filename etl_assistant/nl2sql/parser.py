@@ -19,6 +19,7 @@ from etl_assistant.nl2sql.model import ColumnRef, Dimension, Filter, Having, Mea
 from etl_assistant.nl2sql.schema_graph import CODE_WORDS, Column, Edge, SchemaGraph, Table
 from etl_assistant.nl2sql.text import NUMBER_WORDS, Token, lemma, tokenize, words_of
 from etl_assistant.nl2sql.timerange import TimeSpec, extract_time
+from etl_assistant.nl2sql.value_probe import ValueProbe
 from etl_assistant.nl2sql.values import IndexedValue
 
 HIGH_CONFIDENCE = 0.8
@@ -51,6 +52,7 @@ class Parser:
     def __init__(self, graph: SchemaGraph, values: list[IndexedValue]) -> None:
         self.graph = graph
         self.linker = Linker(graph, values)
+        self.probe: ValueProbe | None = None  # unlinked words looked up in large text columns
 
     # --- entry ------------------------------------------------------------------------------------------
 
@@ -61,9 +63,30 @@ class Parser:
         for token in tokens:
             if any(a <= token.start < b for a, b in time.spans):
                 token.used = True
+        probed = self._probe(question, tokens)  # before typo correction reads "Ohare" as "share"
         corrected = self.linker.spell_correct(tokens)
         cues = scan_cues(tokens)
-        return tokens, time, cues, self.linker.link(tokens), corrected
+        mentions = sorted(self.linker.link(tokens) + probed, key=lambda m: m.start)
+        return tokens, time, cues, mentions, corrected
+
+    def _probe(self, question: str, tokens: list[Token]) -> list[Mention]:
+        """Values of large text columns for words the schema's vocabulary does not know (value_probe)."""
+        if self.probe is None:
+            return []
+        lemmas = {t.lemma for t in tokens}
+        known = self.linker.vocabulary
+        indexed = [  # spans the value index holds whole ("New York Yankees"): the linker's, not the probe's
+            range(i, i + n)
+            for n in (4, 3, 2, 1)
+            for i in range(len(tokens) - n + 1)
+            if tuple(t.lemma for t in tokens[i : i + n]) in self.linker.value_keys
+        ]
+        return self.probe.mentions(question, tokens, known, lambda c: self._named(c, lemmas), indexed)
+
+    def _named(self, column: Column, lemmas: set[str]) -> bool:
+        """Whether the question's words name `column` or its table ("the airport", "birth city")."""
+        words = {w for w in column.words if w not in ("name", "title")}
+        return self.graph.tables[column.table].noun in lemmas or bool(words & lemmas)
 
     def parse(self, question: str, today: date, previous: QueryParse | None = None) -> QueryParse:
         """`today` anchors relative time ("last month"); `previous` is the last turn's parse, if any."""
@@ -1001,12 +1024,21 @@ class _Interpretation:
         self.used_negations.update(hits)
         return bool(hits)
 
+    def _labels_first(self, mention: Mention) -> list[Column]:
+        """A value that is both a row's label (the artist named "Metallica") and an attribute elsewhere (a
+        track's composer) names that row: the labels the base reaches come first."""
+        if len(mention.columns) < 2 or mention.qualified or self.out.base is None:
+            return mention.columns
+        reach = {self.out.base, *self.graph.reachable(self.out.base)}
+        labels = [c for c in mention.columns if c.table in reach and self.graph.tables[c.table].label == c]
+        return labels or mention.columns
+
     def _filters(self) -> None:
         groups: dict[tuple[str, str, str | None], list[tuple[Mention, bool]]] = {}
         for mention in self.mentions:
             if mention.kind != "value" or id(mention) in self.consumed:
                 continue
-            column = self._prefer(mention.columns)
+            column = self._prefer(self._labels_first(mention))
             if column is None:
                 continue
             negated = self._negated(mention)

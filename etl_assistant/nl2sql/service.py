@@ -15,6 +15,7 @@ from etl_assistant.nl2sql.cache import BoundedCache
 from etl_assistant.nl2sql.model import QueryParse
 from etl_assistant.nl2sql.parser import Parser
 from etl_assistant.nl2sql.schema_graph import SchemaGraph, load_graph
+from etl_assistant.nl2sql.value_probe import ValueProbe
 from etl_assistant.nl2sql.values import value_index
 from etl_assistant.tools.base import ToolContext
 from etl_assistant.tools.run_query import allowed_tables, jsonable
@@ -53,9 +54,11 @@ def parser_for(ctx: ToolContext, allowed: set[str], tables: list[str] | None = N
     values = value_index(graph, ctx.warehouse)
     cached = _parsers.get(id(graph))
     if cached is not None and cached[0] is graph and cached[1] == len(values):
-        return cached[2]
-    parser = Parser(graph, values)
-    _parsers.put(id(graph), (graph, len(values), parser))
+        parser = cached[2]
+    else:
+        parser = Parser(graph, values)
+        _parsers.put(id(graph), (graph, len(values), parser))
+    parser.probe = ValueProbe(graph, ctx.warehouse)  # this context's engine; its cache is per table version
     return parser
 
 
