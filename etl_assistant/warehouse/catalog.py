@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,6 +202,29 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_WATCHERS: dict[str, tuple[sqlite3.Connection, threading.Lock]] = {}
+_WATCHERS_LOCK = threading.Lock()
+
+
+def _sqlite_data_version(path: str) -> int | None:
+    """SQLite's `PRAGMA data_version` on a connection of our own that never writes, so that it changes on
+    every commit by anyone: this process's pool or another process (`serve --workers`). None: unreadable."""
+    with _WATCHERS_LOCK:
+        watcher = _WATCHERS.get(path)
+        if watcher is None:
+            try:
+                connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            except sqlite3.Error:
+                return None
+            watcher = _WATCHERS[path] = (connection, threading.Lock())
+    connection, lock = watcher
+    try:
+        with lock:
+            return int(connection.execute("PRAGMA data_version").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
 def _retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
     """Run a write once more when a concurrent writer inserted the same key first (it is then an update)."""
     @wraps(method)
@@ -235,6 +260,15 @@ class Catalog:
                 f"The catalog at {describe_url(self.url)} failed: {_first_line(exc)}; "
                 "check that it is reachable and writable."
             ) from exc
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever anything is committed to the catalog (by this process or another),
+        for caches of what is read from it; None when the backend cannot say (PostgreSQL, in memory): then
+        read it again each time."""
+        parsed = self.engine.url
+        if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+            return None
+        return _sqlite_data_version(parsed.database)
 
     # --- datasets -------------------------------------------------------------------------------------------
 
