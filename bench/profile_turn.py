@@ -5,7 +5,8 @@
 
 The app is `create_app` on the embedded defaults (chDB, SQLite, offline planner) with the retail sample
 loaded, driven by httpx's ASGITransport on `POST /threads/{id}/runs/stream` (the route the web page and the
-LangGraph SDK use), so a turn pays for everything a channel's turn pays for except the socket. Each kind runs
+LangGraph SDK use; `--channel openai`: `/v1/chat/completions` with `stream=true` and `X-Thread-Id`), so a
+turn pays for everything a channel's turn pays for except the socket. Each kind runs
 on its own threads, ten turns a thread, so history grows as in a real conversation:
 
 - `design`: "make a postgres table for orders" (the same text each time: its embedding is cached),
@@ -202,6 +203,20 @@ async def turn(http: httpx.AsyncClient, thread_id: str, text: str) -> tuple[int,
     return len(events), tools
 
 
+async def openai_turn(http: httpx.AsyncClient, thread_id: str, text: str) -> tuple[int, list[str]]:
+    """One OpenAI-compatible streamed turn on a pinned thread: (SSE chunks, the tools it called)."""
+    body = {"model": "etl-assistant", "stream": True, "messages": [{"role": "user", "content": text}]}
+    response = await http.post("/v1/chat/completions", json=body, headers={"X-Thread-Id": thread_id})
+    lines = [line for line in response.text.splitlines() if line.startswith("data: ")]
+    if response.status_code != 200 or not lines or lines[-1] != "data: [DONE]" or '"error"' in response.text:
+        raise SystemExit(f"turn {text!r} failed: {response.status_code} {response.text[-600:]}")
+    tools = [call["function"]["name"] for line in lines[:-1]
+             for choice in json.loads(line[6:]).get("choices", [])
+             for call in (choice.get("delta") or {}).get("tool_calls") or []
+             if call.get("function", {}).get("name")]
+    return len(lines), tools
+
+
 async def run_kind(
     http: httpx.AsyncClient, kind: str, turns: int, texts: Texts
 ) -> tuple[float, float, int, str]:
@@ -212,11 +227,15 @@ async def run_kind(
     for index in range(turns):
         if index % TURNS_PER_THREAD == 0:
             thread_id = f"profile-{kind}-{uuid.uuid4().hex[:8]}"
-        count, called = await turn(http, thread_id, texts(kind))
+        count, called = await CHANNELS[CHANNEL](http, thread_id, texts(kind))
         events += count
         tools.update(called or ["(none)"])
     return (time.process_time() - cpu, time.perf_counter() - wall, events // max(1, turns),
             " ".join(f"{name}x{n}" for name, n in tools.most_common()))
+
+
+CHANNELS = {"agent": turn, "openai": openai_turn}
+CHANNEL = "agent"
 
 
 def prepare(work: Path, data_dir: Path, orders: int) -> None:
@@ -236,7 +255,11 @@ async def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--profile", action="store_true", help="also profile each kind (cProfile)")
     parser.add_argument("--top", type=int, default=18, help="functions listed per profile")
+    parser.add_argument("--channel", choices=sorted(CHANNELS), default="agent",
+                        help="Agent Protocol runs/stream, or the OpenAI-compatible stream")
     args = parser.parse_args()
+    global CHANNEL
+    CHANNEL = args.channel
     with tempfile.TemporaryDirectory(prefix="etla-profile-turn-") as tmp:
         work, data_dir = Path(tmp), Path(tmp) / "data"
         prepare(work, data_dir, args.orders)
