@@ -8,7 +8,10 @@ semantic cache can compare `schema_version()` to decide whether a stored SQL is 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,6 +203,37 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_WATCHERS: dict[str, tuple[sqlite3.Connection, threading.Lock, int]] = {}
+_WATCHERS_LOCK = threading.Lock()
+_WATCHERS_OPENED = itertools.count(1)
+WATCHERS_KEPT = 16  # catalog files watched at once (as many as `_engine` keeps engines); the oldest closes
+
+
+def _sqlite_data_version(path: str) -> int | None:
+    """SQLite's `PRAGMA data_version` on a connection of our own that never writes, so that it changes on
+    every commit by anyone: this process's pool or another process (`serve --workers`). None: unreadable.
+    The count is per connection, so the watcher's own number goes with it (a reopened watcher counts anew)."""
+    with _WATCHERS_LOCK:
+        watcher = _WATCHERS.get(path)
+        if watcher is None:
+            try:
+                connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            except sqlite3.Error:
+                return None
+            while len(_WATCHERS) >= WATCHERS_KEPT:
+                oldest, (old, old_lock, _) = next(iter(_WATCHERS.items()))
+                del _WATCHERS[oldest]
+                with old_lock:
+                    old.close()
+            watcher = _WATCHERS[path] = (connection, threading.Lock(), next(_WATCHERS_OPENED))
+    connection, lock, opened = watcher
+    try:
+        with lock:
+            return opened << 40 | int(connection.execute("PRAGMA data_version").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
 def _retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
     """Run a write once more when a concurrent writer inserted the same key first (it is then an update)."""
     @wraps(method)
@@ -235,6 +269,15 @@ class Catalog:
                 f"The catalog at {describe_url(self.url)} failed: {_first_line(exc)}; "
                 "check that it is reachable and writable."
             ) from exc
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever anything is committed to the catalog (by this process or another),
+        for caches of what is read from it; None when the backend cannot say (PostgreSQL, in memory): then
+        read it again each time."""
+        parsed = self.engine.url
+        if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+            return None
+        return _sqlite_data_version(parsed.database)
 
     # --- datasets -------------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -169,7 +170,14 @@ def _engine_message(exc: BaseException) -> str:
 
 
 def with_query_settings(sql: str, settings: dict[str, int | str]) -> str:
-    """The query with a SETTINGS clause carrying our limits (replacing any same-named ones in it)."""
+    """The query with a SETTINGS clause carrying our limits (replacing any same-named ones in it); kept per
+    (query, settings), as the same question runs the same guarded SQL again."""
+    return _with_settings(sql, tuple(settings.items()))
+
+
+@lru_cache(maxsize=1024)
+def _with_settings(sql: str, pairs: tuple[tuple[str, int | str], ...]) -> str:
+    settings = dict(pairs)
     try:
         parsed = sqlglot.parse_one(sql, read="clickhouse")
     except ParseError as exc:

@@ -10,6 +10,7 @@ the only one.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -75,7 +76,15 @@ DEFAULT_MAX_DEPTH = 32  # callers pass ETLA_MAX_SQL_DEPTH; sqlglot recurses past
 def guard(sql: str, *, dialect: str, allowed_tables: set[str] | None, limit: int,
           max_depth: int = DEFAULT_MAX_DEPTH) -> str:
     """The SQL to run instead of `sql`: one SELECT over allowed tables, LIMIT <= `limit`, nested at most
-    `max_depth` parentheses deep; else ToolError."""
+    `max_depth` parentheses deep; else ToolError. A pure function of its arguments, so an answer is kept
+    (the same question asked again is parsed, checked and rendered once); a refusal is not kept."""
+    allowed = frozenset(allowed_tables) if allowed_tables is not None else None
+    return _guarded(sql, dialect, allowed, limit, max_depth)
+
+
+@lru_cache(maxsize=1024)
+def _guarded(sql: str, dialect: str, allowed_tables: frozenset[str] | None, limit: int, max_depth: int
+             ) -> str:
     _check_characters(sql)
     _check_tokens(sql, dialect, max_depth)
     try:
@@ -187,7 +196,7 @@ def _function_name(node: exp.Expression) -> str:
     return ""
 
 
-def _check_tables(root: exp.Expression, dialect: str, allowed: set[str] | None) -> None:
+def _check_tables(root: exp.Expression, dialect: str, allowed: frozenset[str] | None) -> None:
     """Every real table (not a CTE) must be a user table and, when an allow-list is given, on it."""
     try:
         tables = [t for scope in traverse_scope(root) for t in scope.tables

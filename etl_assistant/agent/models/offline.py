@@ -24,8 +24,8 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from etl_assistant.agent.planner import CatalogView, Decision, Planner, read_catalog, shared_router
-from etl_assistant.agent.planner.catalog_view import with_pipelines
+from etl_assistant.agent.planner import CatalogView, Decision, Planner, shared_router
+from etl_assistant.agent.planner.catalog_view import planner_view
 from etl_assistant.config import Settings, get_settings
 
 # Our canonical argument names -> the names a bound tool might use instead (first one it accepts wins).
@@ -35,6 +35,7 @@ _ARG_SYNONYMS: dict[str, tuple[str, ...]] = {
     "dataset": ("dataset", "name", "source"),
 }
 _TOKEN = re.compile(r"\S+\s*|\s+")
+WORDS_PER_CHUNK = 8  # a streamed piece: each piece costs a callback, a stream event and an SSE write
 
 
 class OfflinePlanner(BaseChatModel):
@@ -74,10 +75,7 @@ class OfflinePlanner(BaseChatModel):
     ) -> AIMessage:
         parameters = {t["function"]["name"]: t["function"].get("parameters") or {} for t in tools or []}
         tenant = self._tenant(run_manager)
-        catalog = read_catalog(  # per turn: uploads and new connections appear at once
-            self.settings.resolved_catalog_url, tenant, tuple(self.settings.connections)
-        )
-        catalog = with_pipelines(catalog, self.settings, tenant)
+        catalog = planner_view(self.settings, tenant)  # per turn: uploads and new connections appear at once
         planner = Planner(warehouse_dialect=_warehouse_dialect(self.settings.resolved_warehouse_url))
         decision = planner.decide(messages, catalog, list(parameters) if tools is not None else None)
         return _to_message(decision, parameters, catalog)
@@ -187,9 +185,13 @@ def _adapt(args: dict[str, Any], schema: dict[str, Any] | None) -> dict[str, Any
 
 
 def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
-    """Tool calls as one chunk each (tool_call_chunks merge back into tool_calls); text token by token."""
-    for token in _TOKEN.findall(str(message.content)):
-        yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+    """Tool calls as one chunk each (tool_call_chunks merge back into tool_calls); the text a few words at a
+    time. The planner has the whole reply at once, so the pieces only pace what a reader sees: one per word
+    made a DDL reply ~220 stream events, each paying the callback, event and SSE encoding path."""
+    tokens = _TOKEN.findall(str(message.content))
+    for start in range(0, len(tokens), WORDS_PER_CHUNK):
+        piece = "".join(tokens[start : start + WORDS_PER_CHUNK])
+        yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
     if message.tool_calls:
         for index, call in enumerate(message.tool_calls):
             yield ChatGenerationChunk(

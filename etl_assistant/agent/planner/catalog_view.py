@@ -83,3 +83,30 @@ def with_pipelines(view: CatalogView, settings: Settings, tenant: str) -> Catalo
         log.warning("planner could not read pipelines or connections: %s", exc)
         return view
     return replace(view, pipelines=pipelines, connection_kinds=kinds)
+
+
+_VIEWS: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[int, CatalogView]] = {}
+VIEWS_KEPT = 256  # tenants whose view is kept
+
+
+def planner_view(settings: Settings, tenant: str) -> CatalogView:
+    """`read_catalog` + `with_pipelines` for a turn, read again only when the catalog changed since the last
+    read (its data version moved: an upload, a load, a new connection or pipeline, from any process), so a
+    turn does not pay for a dozen catalog queries when nothing changed. A catalog that cannot say (PostgreSQL)
+    is read every time."""
+    url, connections = settings.resolved_catalog_url, tuple(settings.connections)
+    try:
+        version = _catalog(url).data_version()
+    except EtlError:
+        version = None
+    configured = tuple(sorted((name, s.get_secret_value()) for name, s in settings.connections.items()))
+    key = (url, tenant, configured)  # the configured connections' URLs give their engine kinds
+    kept = _VIEWS.get(key)
+    if version is not None and kept is not None and kept[0] == version:
+        return kept[1]
+    view = with_pipelines(read_catalog(url, tenant, connections), settings, tenant)
+    if version is not None:
+        if len(_VIEWS) >= VIEWS_KEPT:
+            _VIEWS.clear()
+        _VIEWS[key] = (version, view)
+    return view

@@ -9,6 +9,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -180,13 +181,25 @@ def _mention_score(name: str, words: list[str]) -> float:
     for word in words:
         if word == name:
             return 3.0
-        if word in (name + "s", name.rstrip("s")) or (
-            len(word) >= 5 and difflib.SequenceMatcher(None, word, name).ratio() >= 0.88
-        ):
+        if word in (name + "s", name.rstrip("s")) or (len(word) >= 5 and _typo_of(word, name)):
             best = max(best, 2.0)
         elif any(word in (p, p.rstrip("s"), p + "s") for p in parts):
             best = max(best, 1.0)
     return best
+
+
+TYPO_RATIO = 0.88
+
+
+@lru_cache(maxsize=65536)
+def _typo_of(word: str, name: str) -> bool:
+    """`word` is `name` misspelt: difflib's ratio, which cannot reach TYPO_RATIO when the lengths differ too
+    much (ratio <= 2 * shorter / both), so those pairs are not compared at all. Kept per pair: every turn
+    reads the conversation's earlier messages against the same names."""
+    shorter, both = min(len(word), len(name)), len(word) + len(name)
+    if 2 * shorter < TYPO_RATIO * both:
+        return False
+    return difflib.SequenceMatcher(None, word, name).ratio() >= TYPO_RATIO
 
 
 def _find_target(text: str, mentions: list[str]) -> str | None:
