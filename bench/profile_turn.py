@@ -29,8 +29,6 @@ import itertools
 import json
 import os
 import pstats
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,12 +37,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import httpx
+from bench_concurrency import prepare  # the retail sample loaded by the CLI, as the bench does
 
 from etl_assistant.config import Settings
-from etl_assistant.evals.sample_data import write_retail
 from etl_assistant.server import create_app
 
-BIN = Path(sys.executable).parent
 REGIONS = ["Europe", "North America", "Asia", "Oceania", "Africa", "South America"]
 MEASURES = ["total amount", "average amount", "number of orders", "total quantity", "max amount"]
 GROUPS = ["region", "channel", "status"]
@@ -236,16 +233,6 @@ async def run_kind(
 
 CHANNELS = {"agent": turn, "openai": openai_turn}
 CHANNEL = "agent"
-
-
-def prepare(work: Path, data_dir: Path, orders: int) -> None:
-    """The retail sample, loaded by the CLI (its own process) before the app opens the warehouse."""
-    write_retail(str(work), orders=orders)
-    env = {**os.environ, "ETLA_DATA_DIR": str(data_dir), "ETLA_ALLOWED_ROOTS": json.dumps([str(work)]),
-           "HF_HUB_OFFLINE": "1"}
-    for name in ("customers", "products", "orders"):
-        subprocess.run([str(BIN / "etl-assistant"), "load", str(work / f"{name}.csv")], env=env, cwd=work,
-                       check=True, capture_output=True)
 
 
 async def main() -> None:
